@@ -1,0 +1,55 @@
+# The two commands that matter: `make run` and `make test`. Both work from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup deps dev-deps chromium lint bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files: pip runs again only when a requirements file changes.
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+setup: deps
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+
+run: setup
+	@echo ""
+	@echo "  LogLab is running on http://$(HOST):$(PORT)/"
+	@echo "  Demo room:           http://$(HOST):$(PORT)/r/KAFKA7/"
+	@echo ""
+	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+chromium:
+	@scripts/ensure-chromium
+
+test: setup dev-deps chromium
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup dev-deps chromium
+	$(BIN)/python -m bench
+
+screenshots: setup dev-deps chromium
+	$(BIN)/python -m scripts.screenshots
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3* test-db.sqlite3*

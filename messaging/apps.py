@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MessagingConfig(AppConfig):
+    name = "messaging"
+    verbose_name = "LogLab messaging"
+    default_auto_field = "django.db.models.BigAutoField"

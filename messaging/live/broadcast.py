@@ -1,0 +1,33 @@
+"""Sending a room's events to every browser connected to it.
+
+Events are hints, not the truth: channel layers may drop messages (channels-redis does so
+silently when a channel is full), so every event carries its seq and a browser that sees a gap
+resyncs from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+
+def room_group_name(room_code: str) -> str:
+    return f"room.{room_code}"
+
+
+def broadcast_event(room_code: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            room_group_name(room_code), {"type": "room.event", "event": message}
+        )
+    except Exception:
+        # The write is committed and the browsers will resync: a lost hint must not turn a
+        # successful produce into an error page.
+        log.exception("broadcast to room %s failed", room_code)

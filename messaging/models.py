@@ -1,0 +1,321 @@
+"""The stored state of every room: the database is the source of truth.
+
+Everything a browser sees can be rebuilt from these rows; websocket events are only hints that
+something changed. The constraints here are the invariants of the real systems (offsets unique
+per partition, one owner per partition within a group, one committed offset per group and
+partition), so a bug elsewhere fails loudly instead of teaching something false.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+# Kafka's defaults, by their real names (see shared/semantics.md).
+DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000  # retention.ms
+DEFAULT_DELETE_RETENTION_MS = 24 * 60 * 60 * 1000  # delete.retention.ms
+DEFAULT_SESSION_TIMEOUT_MS = 45_000  # session.timeout.ms
+DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000  # heartbeat.interval.ms
+
+
+class Room(models.Model):
+    class Kind(models.TextChoices):
+        SANDBOX = "sandbox", "Sandbox"
+        CLASSROOM = "classroom", "Classroom"
+
+    code = models.CharField(max_length=12, unique=True)
+    title = models.CharField(max_length=80, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SANDBOX)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    # The room's virtual clock: simulated milliseconds, and how fast they pass.
+    sim_time_ms = models.BigIntegerField(default=0)
+    clock_running = models.BooleanField(default=False)
+    clock_speed = models.FloatField(default=1.0)
+    # The seq of the last RoomEvent; every write bumps it under the room's row lock.
+    last_seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_active_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(clock_speed__gte=0.25) & Q(clock_speed__lte=20),
+                name="room_clock_speed_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.code
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("room", args=[self.code])
+
+
+class Topic(models.Model):
+    class CleanupPolicy(models.TextChoices):
+        DELETE = "delete", "delete"
+        COMPACT = "compact", "compact"
+        COMPACT_DELETE = "compact,delete", "compact,delete"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="topics")
+    name = models.CharField(max_length=249)
+    partition_count = models.PositiveIntegerField()
+    retention_ms = models.BigIntegerField(default=DEFAULT_RETENTION_MS)
+    retention_bytes = models.BigIntegerField(default=-1)
+    cleanup_policy = models.CharField(
+        max_length=16, choices=CleanupPolicy.choices, default=CleanupPolicy.DELETE
+    )
+    delete_retention_ms = models.BigIntegerField(default=DEFAULT_DELETE_RETENTION_MS)
+    # A simplification of segment.bytes: a segment rolls after this many records.
+    segment_records = models.PositiveIntegerField(default=10)
+    segment_ms = models.BigIntegerField(default=DEFAULT_RETENTION_MS)  # segment.ms
+    # The null-key sticky partitioner's state (KIP-794), kept between produce calls.
+    sticky_state = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "name"], name="topic_name_unique_in_room"),
+            models.CheckConstraint(
+                condition=Q(partition_count__gte=1) & Q(partition_count__lte=128),
+                name="topic_partition_count_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Partition(models.Model):
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="partitions")
+    index = models.PositiveIntegerField()
+    # Offsets are never reused: retention moves the start, produce moves the end.
+    log_start_offset = models.BigIntegerField(default=0)
+    log_end_offset = models.BigIntegerField(default=0)
+    # The active segment, as the engine's roll rule left it; older segments are named by their
+    # records' segment_base. The log holds records, the engine thinks in segments.
+    active_segment_base = models.BigIntegerField(default=0)
+    active_segment_records = models.PositiveIntegerField(default=0)
+    active_segment_first_ms = models.BigIntegerField(null=True, blank=True)
+    # Set when a segment rolls: the log cleaner has something new to compact.
+    cleaner_dirty = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["topic_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "index"], name="partition_unique_in_topic"),
+            models.CheckConstraint(
+                condition=Q(log_start_offset__gte=0)
+                & Q(log_start_offset__lte=F("log_end_offset")),
+                name="partition_log_start_le_log_end",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic.name}-{self.index}"
+
+
+class Record(models.Model):
+    partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="records")
+    offset = models.BigIntegerField()
+    # Null and "" differ in Kafka: an empty key is hashed like any other, a null key is not.
+    key = models.CharField(max_length=256, null=True, blank=True)  # noqa: DJ001
+    # A null value is a tombstone for compaction; an empty one is not.
+    value = models.TextField(null=True, blank=True)  # noqa: DJ001
+    # Simulated time, on the room's virtual clock: what retention.ms is measured against.
+    timestamp_ms = models.BigIntegerField()
+    size_bytes = models.PositiveIntegerField(default=0)
+    segment_base = models.BigIntegerField(default=0)
+    # Stamped by the log cleaner the first time it keeps a tombstone (KIP-534).
+    delete_horizon_ms = models.BigIntegerField(null=True, blank=True)
+    # Who produced it, for the board ("checkout-svc"); not part of Kafka's record.
+    producer = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["partition_id", "offset"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partition", "offset"], name="record_offset_unique_in_partition"
+            ),
+            models.CheckConstraint(condition=Q(offset__gte=0), name="record_offset_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partition}@{self.offset}"
+
+
+class ConsumerGroup(models.Model):
+    """A Kafka consumer group; its states are those of Kafka's group coordinator."""
+
+    class State(models.TextChoices):
+        EMPTY = "Empty"
+        PREPARING_REBALANCE = "PreparingRebalance"
+        COMPLETING_REBALANCE = "CompletingRebalance"
+        STABLE = "Stable"
+        DEAD = "Dead"
+
+    class Assignor(models.TextChoices):
+        RANGE = "range"
+        ROUNDROBIN = "roundrobin"
+        STICKY = "sticky"
+        COOPERATIVE_STICKY = "cooperative-sticky"
+
+    class Protocol(models.TextChoices):
+        EAGER = "eager"
+        COOPERATIVE = "cooperative"
+
+    class Delivery(models.TextChoices):
+        AT_MOST_ONCE = "at-most-once"
+        AT_LEAST_ONCE = "at-least-once"
+        EXACTLY_ONCE = "exactly-once"
+
+    class OffsetReset(models.TextChoices):
+        EARLIEST = "earliest"
+        LATEST = "latest"
+        NONE = "none"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="groups")
+    group_id = models.CharField(max_length=249)
+    topics = models.ManyToManyField(Topic, related_name="groups", blank=True)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.EMPTY)
+    generation = models.PositiveIntegerField(default=0)
+    assignor = models.CharField(max_length=24, choices=Assignor.choices, default=Assignor.RANGE)
+    protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.EAGER)
+    delivery = models.CharField(
+        max_length=16, choices=Delivery.choices, default=Delivery.AT_LEAST_ONCE
+    )
+    auto_offset_reset = models.CharField(
+        max_length=8, choices=OffsetReset.choices, default=OffsetReset.LATEST
+    )
+    session_timeout_ms = models.PositiveIntegerField(default=DEFAULT_SESSION_TIMEOUT_MS)
+    heartbeat_interval_ms = models.PositiveIntegerField(default=DEFAULT_HEARTBEAT_INTERVAL_MS)
+    # The engine numbers new members from this counter, so member ids repeat across runs.
+    member_counter = models.PositiveIntegerField(default=1)
+    # The coordinator's leader (the member whose assignor runs) and the partition counts the
+    # current assignment was computed from: [[topic, count], ...]. A change of those counts is
+    # what makes Kafka rebalance after partitions are added.
+    leader_member_id = models.CharField(max_length=128, blank=True)
+    known_partitions = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "group_id"], name="group_id_unique_in_room"),
+        ]
+
+    def __str__(self) -> str:
+        return self.group_id
+
+
+class Member(models.Model):
+    class Kind(models.TextChoices):
+        SIMULATED = "simulated"
+        STUDENT = "student"
+        REST = "rest"
+
+    group = models.ForeignKey(ConsumerGroup, on_delete=models.CASCADE, related_name="members")
+    member_id = models.CharField(max_length=128)
+    client_id = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=40, blank=True)
+    # group.instance.id: set for static members (KIP-345).
+    # Null for dynamic members, so the uniqueness constraint below ignores them.
+    group_instance_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SIMULATED)
+    subscription = models.JSONField(default=list)
+    # Join order decides the next leader when the leader goes.
+    join_order = models.PositiveIntegerField(default=0)
+    # The generation in which the member received its assignment (sticky assignors use it).
+    generation = models.IntegerField(default=-1)
+    # Simulated time of the last heartbeat: session.timeout.ms is measured from here.
+    last_heartbeat_ms = models.BigIntegerField(default=0)
+    # A crashed member stops heartbeating; the coordinator notices only at the session timeout.
+    crashed = models.BooleanField(default=False)
+    records_per_second = models.FloatField(default=1.0)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id", "join_order"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "member_id"], name="member_id_unique"),
+            models.UniqueConstraint(
+                fields=["group", "group_instance_id"],
+                condition=Q(group_instance_id__isnull=False),
+                name="group_instance_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.client_id
+
+
+class Assignment(models.Model):
+    """A partition owned by a member; within a group a partition has at most one owner."""
+
+    group = models.ForeignKey(ConsumerGroup, on_delete=models.CASCADE, related_name="assignments")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="assignments")
+    partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="+")
+    generation = models.PositiveIntegerField()
+    # The consumer's fetch position: the next offset it will read. Not yet committed.
+    position = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "partition"], name="partition_one_owner_per_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partition_id} -> {self.member_id} (gen {self.generation})"
+
+
+class CommittedOffset(models.Model):
+    """The offset of the NEXT record the group will read from a partition (Kafka's meaning)."""
+
+    group = models.ForeignKey(ConsumerGroup, on_delete=models.CASCADE, related_name="offsets")
+    partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="+")
+    offset = models.BigIntegerField()
+    committed_at_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "partition"], name="committed_offset_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(offset__gte=0), name="committed_offset_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}: {self.partition_id} @ {self.offset}"
+
+
+class RoomEvent(models.Model):
+    """The numbered stream of what happened in a room; browsers resync from it."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=48)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="event_seq_unique_in_room"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type}"
+
+    def as_message(self) -> dict:
+        return {"seq": self.seq, "type": self.type, "payload": self.payload}

@@ -1,0 +1,67 @@
+"""The room's virtual clock: simulated time that session timeouts and retention run on."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from messaging.engine import clock as clocks
+from messaging.errors import Invalid
+from messaging.models import ConsumerGroup, Room, Topic
+from messaging.services.events import event_record, room_lock
+
+MAX_STEP_MS = 24 * 60 * 60 * 1000  # one simulated day per step at most
+
+
+def room_clock(room: Room) -> clocks.VirtualClock:
+    return clocks.new_clock(
+        now_ms=room.sim_time_ms, speed=room.clock_speed, running=room.clock_running
+    )
+
+
+def _clock_payload(clock: clocks.VirtualClock) -> dict:
+    return {
+        "now_ms": clock.now_ms,
+        "display": clocks.format_time(clock.now_ms),
+        "running": clock.running,
+        "speed": clock.speed,
+    }
+
+
+@transaction.atomic
+def room_clock_set(*, room: Room, running: bool | None = None, speed: float | None = None):
+    room = room_lock(room=room)
+    clock = room_clock(room)
+    try:
+        if speed is not None:
+            clock = clocks.set_speed(clock, float(speed))
+    except (TypeError, ValueError) as error:
+        raise Invalid(str(error), field="speed") from None
+    if running is True and not clock.running:
+        clock = clocks.play(clock)
+    elif running is False and clock.running:
+        clock = clocks.pause(clock)
+    room.clock_running, room.clock_speed = clock.running, clock.speed
+    room.save(update_fields=["clock_running", "clock_speed"])
+    event_record(room=room, type="clock.changed", payload=_clock_payload(clock))
+    return room
+
+
+@transaction.atomic
+def room_clock_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> Room:
+    """Move simulated time forward by `step_ms`, then let the timers fire: the groups'
+    session timeouts, then the log cleaner's retention and compaction."""
+    from messaging.services.groups import group_tick
+    from messaging.services.retention import topic_clean
+
+    if not 0 < step_ms <= MAX_STEP_MS:
+        raise Invalid(f"A step is between 1 ms and {MAX_STEP_MS} ms.", field="step_ms")
+    room = room_lock(room=room)
+    clock = clocks.step(room_clock(room), step_ms)
+    room.sim_time_ms = clock.now_ms
+    room.save(update_fields=["sim_time_ms"])
+    event_record(room=room, type="clock.changed", payload=_clock_payload(clock))
+    for group in ConsumerGroup.objects.filter(room=room):
+        group_tick(group=group)
+    for topic in Topic.objects.filter(room=room):
+        topic_clean(topic=topic)
+    return room

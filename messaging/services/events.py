@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from messaging.errors import NotFound
+from messaging.live.broadcast import broadcast_event
+from messaging.models import Room, RoomEvent
+
+
+def room_lock(*, room: Room | int) -> Room:
+    """Take the room's row lock: every write in a room is serialised behind it.
+
+    That is what numbers the room's events without a gap, and it orders the partition writes
+    of one room. SQLite ignores row locks, but its IMMEDIATE transactions serialise writers.
+    """
+    room_id = room.pk if isinstance(room, Room) else room
+    try:
+        return Room.objects.select_for_update().get(pk=room_id)
+    except Room.DoesNotExist:
+        raise NotFound("That room does not exist (it may have expired).") from None
+
+
+def event_record(*, room: Room, type: str, payload: dict[str, Any]) -> RoomEvent:
+    """Number an event in the room's stream and broadcast it once the transaction commits.
+
+    The caller must hold the room's lock (see `room_lock`) and be inside a transaction.
+    """
+    room.last_seq += 1
+    room.save(update_fields=["last_seq", "last_active_at"])
+    event = RoomEvent.objects.create(room=room, seq=room.last_seq, type=type, payload=payload)
+    message = event.as_message()
+    code = room.code
+    transaction.on_commit(lambda: broadcast_event(code, message))
+    return event

@@ -1,0 +1,447 @@
+"""Consumer groups: creation, membership and commits, decided by the engine's coordinator.
+
+The engine (`messaging.engine.group`) holds the rules: who joins, who times out, how partitions
+are dealt and in how many rounds. These functions load the group from its rows, ask the engine,
+store what it returns and record the rebalance plan as a room event for the board to animate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from messaging.engine import group as coordinator
+from messaging.engine import offsets as offset_rules
+from messaging.errors import Conflict, Invalid, NotFound
+from messaging.models import (
+    Assignment,
+    CommittedOffset,
+    ConsumerGroup,
+    Member,
+    Partition,
+    Room,
+    Topic,
+)
+from messaging.services.events import event_record, room_lock
+
+MAX_GROUPS_PER_ROOM = 20
+# A classroom of 200 students, with room to spare: the lessons put 150 consumers on 100
+# partitions.
+MAX_MEMBERS_PER_GROUP = 300
+MAX_CLIENT_ID_CHARS = 64
+
+
+def group_id_validate(group_id: str) -> str:
+    group_id = group_id.strip()
+    if not group_id:
+        raise Invalid("A consumer group needs a group.id.", field="group_id")
+    if len(group_id) > settings.LOGLAB_MAX_TOPIC_NAME:
+        raise Invalid("A group.id has at most 249 characters here.", field="group_id")
+    return group_id
+
+
+def choice_validate(value: str, choices: type, field: str) -> str:
+    if value not in choices.values:
+        allowed = ", ".join(choices.values)
+        raise Invalid(f"{field} must be one of {allowed} (not {value!r}).", field=field)
+    return value
+
+
+def group_config(group: ConsumerGroup) -> coordinator.GroupConfig:
+    return coordinator.GroupConfig(
+        group_id=group.group_id,
+        assignor=group.assignor,
+        rebalance_protocol=coordinator.RebalanceProtocol(group.protocol),
+        session_timeout_ms=group.session_timeout_ms,
+        heartbeat_interval_ms=group.heartbeat_interval_ms,
+    )
+
+
+@transaction.atomic
+def group_create(
+    *,
+    room: Room,
+    group_id: str,
+    topics: list[str],
+    assignor: str = ConsumerGroup.Assignor.RANGE,
+    protocol: str = ConsumerGroup.Protocol.EAGER,
+    delivery: str = ConsumerGroup.Delivery.AT_LEAST_ONCE,
+    auto_offset_reset: str = ConsumerGroup.OffsetReset.LATEST,
+    session_timeout_ms: int = coordinator.DEFAULT_SESSION_TIMEOUT_MS,
+) -> ConsumerGroup:
+    group_id = group_id_validate(group_id)
+    choice_validate(assignor, ConsumerGroup.Assignor, "partition.assignment.strategy")
+    choice_validate(protocol, ConsumerGroup.Protocol, "rebalance protocol")
+    choice_validate(delivery, ConsumerGroup.Delivery, "delivery")
+    choice_validate(auto_offset_reset, ConsumerGroup.OffsetReset, "auto.offset.reset")
+    if not topics:
+        raise Invalid("A consumer group subscribes to at least one topic.", field="topics")
+    room = room_lock(room=room)
+    if ConsumerGroup.objects.filter(room=room, group_id=group_id).exists():
+        raise Conflict(f"Consumer group '{group_id}' already exists.", field="group_id")
+    if ConsumerGroup.objects.filter(room=room).count() >= MAX_GROUPS_PER_ROOM:
+        raise Invalid(f"A room holds at most {MAX_GROUPS_PER_ROOM} consumer groups.")
+    subscribed = list(Topic.objects.filter(room=room, name__in=topics))
+    missing = sorted(set(topics) - {t.name for t in subscribed})
+    if missing:
+        raise NotFound(f"No such topic: {', '.join(missing)}.", field="topics")
+    group = ConsumerGroup(
+        room=room,
+        group_id=group_id,
+        assignor=assignor,
+        protocol=protocol,
+        delivery=delivery,
+        auto_offset_reset=auto_offset_reset,
+        session_timeout_ms=session_timeout_ms,
+    )
+    try:
+        # The engine knows which combinations Kafka accepts (cooperative needs
+        # cooperative-sticky; session.timeout.ms within the broker's bounds).
+        state = coordinator.new_group(group_config(group), _partition_counts(subscribed))
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    group.known_partitions = [list(item) for item in state.topics]
+    group.save()
+    group.topics.set(subscribed)
+    event_record(
+        room=room,
+        type="group.created",
+        payload={
+            "group": group.group_id,
+            "topics": sorted(t.name for t in subscribed),
+            "assignor": assignor,
+            "protocol": protocol,
+            "delivery": delivery,
+        },
+    )
+    return group
+
+
+# --- the engine's view of a stored group ---------------------------------------------------
+
+
+def _partition_counts(topics: list[Topic]) -> dict[str, int]:
+    return {t.name: t.partition_count for t in topics}
+
+
+def group_state_load(group: ConsumerGroup) -> coordinator.ConsumerGroup:
+    """The stored rows as the engine's ConsumerGroup."""
+    members = list(group.members.order_by("join_order"))
+    owned: dict[int, list[coordinator.TopicPartition]] = {m.pk: [] for m in members}
+    for assignment in Assignment.objects.filter(group=group).select_related("partition__topic"):
+        owned[assignment.member_id].append(
+            coordinator.TopicPartition(
+                assignment.partition.topic.name, assignment.partition.index
+            )
+        )
+    return coordinator.ConsumerGroup(
+        config=group_config(group),
+        state=coordinator.GroupState(group.state),
+        generation=group.generation,
+        members=tuple(
+            coordinator.Member(
+                member_id=m.member_id,
+                client_id=m.client_id,
+                subscription=tuple(m.subscription),
+                last_heartbeat_ms=m.last_heartbeat_ms,
+                group_instance_id=m.group_instance_id,
+                assignment=tuple(sorted(owned[m.pk])),
+                generation=m.generation,
+            )
+            for m in members
+        ),
+        leader_id=group.leader_member_id or None,
+        topics=tuple((str(t), int(c)) for t, c in group.known_partitions),
+        next_member_number=group.member_counter,
+    )
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """What the engine does not know about a member but the board shows."""
+
+    display_name: str = ""
+    kind: str = Member.Kind.SIMULATED
+    records_per_second: float = 1.0
+
+
+def group_state_store(
+    group: ConsumerGroup,
+    state: coordinator.ConsumerGroup,
+    *,
+    newcomers: dict[str, NewMember] | None = None,
+) -> None:
+    """Write the engine's ConsumerGroup back to the rows, changing only what changed."""
+    newcomers = newcomers or {}
+    group.state = str(state.state)
+    group.generation = state.generation
+    group.leader_member_id = state.leader_id or ""
+    group.known_partitions = [[t, c] for t, c in state.topics]
+    group.member_counter = state.next_member_number
+    group.save(
+        update_fields=[
+            "state", "generation", "leader_member_id", "known_partitions", "member_counter"
+        ]
+    )
+
+    rows = {m.member_id: m for m in group.members.all()}
+    wanted = {m.member_id for m in state.members}
+    gone = [row for member_id, row in rows.items() if member_id not in wanted]
+    # A static member that came back gets a new member id for its old slot: it keeps what the
+    # board knew of it (its name, its speed).
+    by_instance = {row.group_instance_id: row for row in gone if row.group_instance_id}
+    Member.objects.filter(pk__in=[row.pk for row in gone]).delete()
+
+    for order, engine_member in enumerate(state.members):
+        row = rows.get(engine_member.member_id)
+        if row is None:
+            previous = by_instance.get(engine_member.group_instance_id)
+            extra = newcomers.get(engine_member.member_id) or (
+                NewMember(previous.display_name, previous.kind, previous.records_per_second)
+                if previous is not None
+                else NewMember()
+            )
+            row = Member(
+                group=group,
+                member_id=engine_member.member_id,
+                client_id=engine_member.client_id,
+                display_name=extra.display_name,
+                kind=extra.kind,
+                records_per_second=extra.records_per_second,
+            )
+            rows[engine_member.member_id] = row
+        row.subscription = list(engine_member.subscription)
+        row.group_instance_id = engine_member.group_instance_id
+        row.last_heartbeat_ms = engine_member.last_heartbeat_ms
+        row.generation = engine_member.generation
+        row.join_order = order
+        row.save()
+
+    _assignments_store(group, state, rows)
+
+
+def _assignments_store(
+    group: ConsumerGroup, state: coordinator.ConsumerGroup, rows: dict[str, Member]
+) -> None:
+    partitions = {
+        (p.topic.name, p.index): p
+        for p in Partition.objects.filter(topic__in=group.topics.all()).select_related("topic")
+    }
+    wanted: dict[int, Member] = {}
+    for engine_member in state.members:
+        for tp in engine_member.assignment:
+            wanted[partitions[(tp.topic, tp.partition)].pk] = rows[engine_member.member_id]
+    current = {a.partition_id: a for a in Assignment.objects.filter(group=group)}
+    stale = [
+        a.pk
+        for partition_id, a in current.items()
+        if partition_id not in wanted or wanted[partition_id].pk != a.member_id
+    ]
+    Assignment.objects.filter(pk__in=stale).delete()
+    Assignment.objects.filter(group=group).exclude(pk__in=stale).update(
+        generation=state.generation
+    )
+    kept = {pid for pid, a in current.items() if a.pk not in stale}
+    Assignment.objects.bulk_create(
+        Assignment(group=group, member=member, partition_id=pid, generation=state.generation)
+        for pid, member in wanted.items()
+        if pid not in kept
+    )
+
+
+def _group_event(room: Room, group: ConsumerGroup, result: coordinator.GroupResult) -> None:
+    payload: dict[str, Any] = {
+        "group": group.group_id,
+        "state": str(result.group.state),
+        "generation": result.group.generation,
+        "narration": result.narration,
+        "removed": list(result.removed),
+        "plan": result.plan.to_dict() if result.plan is not None else None,
+    }
+    event_record(room=room, type="group.changed", payload=payload)
+
+
+def _locked(group: ConsumerGroup) -> tuple[Room, ConsumerGroup]:
+    room = room_lock(room=group.room_id)
+    try:
+        return room, ConsumerGroup.objects.get(pk=group.pk)
+    except ConsumerGroup.DoesNotExist:
+        raise NotFound("That consumer group no longer exists.") from None
+
+
+def _subscription(group: ConsumerGroup) -> tuple[list[str], dict[str, int]]:
+    topics = list(group.topics.all())
+    return sorted(t.name for t in topics), _partition_counts(topics)
+
+
+def _refused(result: coordinator.GroupResult) -> None:
+    if result.error is None:
+        return
+    if result.error.code == coordinator.UNKNOWN_MEMBER_ID:
+        raise NotFound(result.error.message)
+    raise Conflict(result.error.message)
+
+
+# --- membership -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_join(
+    *,
+    group: ConsumerGroup,
+    client_id: str,
+    display_name: str = "",
+    group_instance_id: str | None = None,
+    kind: str = Member.Kind.SIMULATED,
+) -> tuple[Member, coordinator.GroupResult]:
+    """A consumer with `client_id` joins the group: JoinGroup, then whatever rebalance follows."""
+    client_id = client_id.strip()
+    if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
+        raise Invalid(
+            f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id"
+        )
+    if group_instance_id is not None:
+        group_instance_id = group_instance_id.strip()
+        if not group_instance_id or len(group_instance_id) > MAX_CLIENT_ID_CHARS:
+            raise Invalid(
+                f"A group.instance.id has 1 to {MAX_CLIENT_ID_CHARS} characters.",
+                field="group_instance_id",
+            )
+    room, group = _locked(group)
+    if group.members.count() >= MAX_MEMBERS_PER_GROUP:
+        raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
+    subscription, counts = _subscription(group)
+    result = coordinator.join(
+        group_state_load(group),
+        client_id,
+        subscription,
+        room.sim_time_ms,
+        group_instance_id=group_instance_id,
+        topics=counts,
+    )
+    _refused(result)
+    assert result.member_id is not None
+    newcomer = NewMember(display_name=display_name.strip()[:40] or client_id, kind=kind)
+    group_state_store(group, result.group, newcomers={result.member_id: newcomer})
+    _group_event(room, group, result)
+    return group.members.get(member_id=result.member_id), result
+
+
+@transaction.atomic
+def member_leave(*, member: Member) -> coordinator.GroupResult:
+    """`consumer.close()`: a dynamic member sends LeaveGroup; a static one just goes quiet."""
+    room, group = _locked(member.group)
+    result = coordinator.close(group_state_load(group), member.member_id)
+    _refused(result)
+    group_state_store(group, result.group)
+    _group_event(room, group, result)
+    return result
+
+
+@transaction.atomic
+def member_crash(*, member: Member) -> None:
+    """The process dies: no LeaveGroup, no more heartbeats. Only the session timeout tells."""
+    room, group = _locked(member.group)
+    updated = Member.objects.filter(pk=member.pk, group=group).update(crashed=True)
+    if not updated:
+        raise NotFound("That consumer is no longer in the group.")
+    deadline = member.last_heartbeat_ms + group.session_timeout_ms
+    event_record(
+        room=room,
+        type="member.crashed",
+        payload={
+            "group": group.group_id,
+            "member": member.member_id,
+            "session_expires_at_ms": deadline,
+        },
+    )
+
+
+@transaction.atomic
+def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
+    """One pass of the coordinator's timers at the room's simulated time.
+
+    Live simulated members heartbeat (every heartbeat.interval.ms in Kafka; at every tick here,
+    which is never less often), and every member silent for session.timeout.ms is removed,
+    which rebalances the group. Returns the results that rebalanced it, in order.
+    """
+    room, group = _locked(group)
+    now = room.sim_time_ms
+    state = group_state_load(group)
+    rebalances: list[coordinator.GroupResult] = []
+    alive = group.members.filter(crashed=False, kind=Member.Kind.SIMULATED)
+    for member_id in alive.values_list("member_id", flat=True):
+        # The coordinator fires due session timers before it handles any request, so the
+        # first heartbeat after a crashed member's deadline is what removes it.
+        beat = coordinator.heartbeat(state, member_id, now)
+        state = beat.group
+        if beat.plan is not None:
+            rebalances.append(beat)
+    expired = coordinator.expire(state, now)
+    if expired.plan is not None:
+        rebalances.append(expired)
+    state = expired.group
+    group_state_store(group, state)
+    for result in rebalances:
+        _group_event(room, group, result)
+    return rebalances
+
+
+# --- offsets ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def offset_commit(
+    *, group: ConsumerGroup, topic_name: str, partition: int, offset: int
+) -> CommittedOffset:
+    """Store the offset of the NEXT record the group will read (last processed + 1)."""
+    room, group = _locked(group)
+    try:
+        target = Partition.objects.get(
+            topic__room=room, topic__name=topic_name, index=partition
+        )
+    except Partition.DoesNotExist:
+        raise NotFound(f"There is no partition {topic_name}-{partition}.") from None
+    if not group.topics.filter(pk=target.topic_id).exists():
+        raise Invalid(f"Group '{group.group_id}' does not read topic '{topic_name}'.")
+    if not 0 <= offset <= target.log_end_offset:
+        raise Invalid(
+            f"Offset {offset} is beyond {target}'s log end offset {target.log_end_offset}: "
+            "a committed offset names the next record to read, at most the log end.",
+            field="offset",
+        )
+    committed, _ = CommittedOffset.objects.update_or_create(
+        group=group,
+        partition=target,
+        defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
+    )
+    event_record(
+        room=room,
+        type="offset.committed",
+        payload={
+            "group": group.group_id,
+            "topic": topic_name,
+            "partition": partition,
+            "offset": offset,
+            "lag": offset_rules.lag(target.log_end_offset, offset),
+        },
+    )
+    return committed
+
+
+def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
+    """New topic metadata reached the group: the engine decides whether it rebalances.
+
+    Called inside the transaction that changed the topics, with the room lock held.
+    """
+    _, counts = _subscription(group)
+    try:
+        result = coordinator.update_topics(group_state_load(group), counts)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    group_state_store(group, result.group)
+    if result.plan is not None:
+        _group_event(room, group, result)

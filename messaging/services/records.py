@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from messaging.engine import partitioner
+from messaging.errors import Invalid, NotFound
+from messaging.models import Partition, Record, Room, Topic
+from messaging.services.events import event_record, room_lock
+from messaging.services.retention import segment_append, topic_log_config
+
+# What an event carries of a value: the board shows a preview, the full value is one fetch away.
+VALUE_PREVIEW_CHARS = 80
+MAX_RECORDS_PER_CALL = 1000
+
+
+@dataclass(frozen=True)
+class RecordIn:
+    key: str | None
+    value: str | None
+    partition: int | None = None
+
+
+@dataclass(frozen=True)
+class ProducedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str | None
+    timestamp_ms: int
+    # Why this partition: "explicit", "key" or "sticky", for the narration.
+    reason: str
+
+    def as_event(self) -> dict:
+        value = self.value
+        if value is not None and len(value) > VALUE_PREVIEW_CHARS:
+            value = value[:VALUE_PREVIEW_CHARS] + "…"
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "key": self.key,
+            "value": value,
+            "ts": self.timestamp_ms,
+            "reason": self.reason,
+        }
+
+
+def record_validate(record: RecordIn, *, partition_count: int) -> None:
+    if record.key is not None and len(record.key) > settings.LOGLAB_MAX_KEY_CHARS:
+        raise Invalid(
+            f"A key has at most {settings.LOGLAB_MAX_KEY_CHARS} characters "
+            f"(this one has {len(record.key)}).",
+            field="key",
+        )
+    if record.value is not None:
+        size = len(record.value.encode("utf-8"))
+        if size > settings.LOGLAB_MAX_VALUE_BYTES:
+            raise Invalid(
+                f"A value is at most {settings.LOGLAB_MAX_VALUE_BYTES // 1024} KB "
+                f"(this one is {size} bytes).",
+                field="value",
+            )
+    if record.partition is not None and not 0 <= record.partition < partition_count:
+        raise Invalid(
+            f"Partition {record.partition} does not exist: this topic has partitions "
+            f"0 to {partition_count - 1}.",
+            field="partition",
+        )
+
+
+def record_size(record: RecordIn) -> int:
+    """Bytes the record takes in a batch, roughly: what the sticky partitioner counts."""
+    key = len(record.key.encode("utf-8")) if record.key is not None else 0
+    value = len(record.value.encode("utf-8")) if record.value is not None else 0
+    return key + value + 8  # offset delta, timestamp delta and lengths, approximately
+
+
+@transaction.atomic
+def records_produce(
+    *, room: Room, topic_name: str, records: list[RecordIn], producer: str = ""
+) -> list[ProducedRecord]:
+    """Append records to a topic's partitions, as a Kafka producer and broker would.
+
+    Every offset is the partition's log end offset at the moment of the append, taken under
+    the room's lock, so concurrent producers never share or skip an offset.
+    """
+    if not records:
+        raise Invalid("Nothing to produce.")
+    if len(records) > MAX_RECORDS_PER_CALL:
+        raise Invalid(f"At most {MAX_RECORDS_PER_CALL} records per call.")
+    room = room_lock(room=room)
+    try:
+        topic = Topic.objects.get(room=room, name=topic_name)
+    except Topic.DoesNotExist:
+        raise NotFound(f"Topic '{topic_name}' does not exist in this room.") from None
+    log_config = topic_log_config(topic)
+    for record in records:
+        record_validate(record, partition_count=topic.partition_count)
+        if record.key is None and log_config.compacts:
+            raise Invalid(
+                f"'{topic.name}' is compacted (cleanup.policy={topic.cleanup_policy}): Kafka "
+                "refuses records without a key there, since compaction keeps one per key.",
+                field="key",
+            )
+
+    partitions = {p.index: p for p in Partition.objects.filter(topic=topic)}
+    sticky = partitioner.StickyState(**topic.sticky_state) if topic.sticky_state else None
+    now = room.sim_time_ms
+    rows: list[Record] = []
+    touched: set[int] = set()
+    produced: list[ProducedRecord] = []
+    for record in records:
+        choice = partitioner.choose_partition(
+            key=record.key,
+            num_partitions=topic.partition_count,
+            explicit_partition=record.partition,
+            sticky=sticky,
+            record_size=record_size(record),
+            seed=topic.pk,
+        )
+        sticky = choice.sticky
+        partition = partitions[choice.partition]
+        touched.add(partition.index)
+        offset = partition.log_end_offset
+        segment_append(partition, config=log_config, timestamp_ms=now)
+        partition.log_end_offset = offset + 1
+        rows.append(
+            Record(
+                partition=partition,
+                offset=offset,
+                key=record.key,
+                value=record.value,
+                timestamp_ms=now,
+                size_bytes=record_size(record),
+                segment_base=partition.active_segment_base,
+                producer=producer[:64],
+            )
+        )
+        produced.append(
+            ProducedRecord(
+                topic=topic.name,
+                partition=partition.index,
+                offset=offset,
+                key=record.key,
+                value=record.value,
+                timestamp_ms=now,
+                reason=choice.reason,
+            )
+        )
+    Record.objects.bulk_create(rows)
+    Partition.objects.bulk_update(
+        [partitions[i] for i in touched],
+        [
+            "log_end_offset",
+            "active_segment_base",
+            "active_segment_records",
+            "active_segment_first_ms",
+            "cleaner_dirty",
+        ],
+    )
+    if sticky is not None:
+        topic.sticky_state = asdict(sticky)
+        topic.save(update_fields=["sticky_state"])
+    event_record(
+        room=room,
+        type="records.produced",
+        payload={
+            "topic": topic.name,
+            "producer": producer[:64],
+            "records": [p.as_event() for p in produced],
+        },
+    )
+    return produced

@@ -1,0 +1,170 @@
+"""Retention and compaction of stored partitions, as the engine's log cleaner decides.
+
+The database keeps records; the engine reasons in segments. Each record remembers the segment
+it was appended into (the engine's roll rule decides when a new one starts), so a partition's
+segments can be rebuilt exactly for the cleaner, and its decisions written back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db import transaction
+
+from messaging.engine import retention as cleaner
+from messaging.models import Partition, Record, Room, Topic
+from messaging.services.events import event_record, room_lock
+
+# How many deleted offsets an event lists before it only gives the count.
+EVENT_OFFSETS_LIMIT = 200
+
+
+def topic_log_config(topic: Topic) -> cleaner.LogConfig:
+    return cleaner.LogConfig(
+        cleanup_policy=topic.cleanup_policy,
+        retention_ms=topic.retention_ms,
+        retention_bytes=topic.retention_bytes,
+        segment_records=topic.segment_records,
+        segment_ms=topic.segment_ms,
+        delete_retention_ms=topic.delete_retention_ms,
+    )
+
+
+def segment_append(partition: Partition, *, config: cleaner.LogConfig, timestamp_ms: int) -> None:
+    """Account for one record appended at the log end, rolling the segment where Kafka would.
+
+    Changes the partition in memory; the caller saves it with the record.
+    """
+    if cleaner.should_roll(
+        partition.active_segment_records,
+        partition.active_segment_first_ms,
+        timestamp_ms,
+        config,
+    ):
+        partition.active_segment_base = partition.log_end_offset
+        partition.active_segment_records = 0
+        partition.active_segment_first_ms = None
+        partition.cleaner_dirty = True
+    if partition.active_segment_records == 0:
+        partition.active_segment_first_ms = timestamp_ms
+    partition.active_segment_records += 1
+
+
+def partition_log(partition: Partition, config: cleaner.LogConfig) -> cleaner.PartitionLog:
+    """The stored partition as the engine's PartitionLog, segment by segment."""
+    by_segment: dict[int, list[cleaner.Record]] = defaultdict(list)
+    rows = Record.objects.filter(partition=partition).order_by("offset")
+    for row in rows.only("offset", "timestamp_ms", "key", "value", "size_bytes",
+                         "segment_base", "delete_horizon_ms"):
+        by_segment[row.segment_base].append(
+            cleaner.Record(
+                offset=row.offset,
+                timestamp_ms=row.timestamp_ms,
+                key=row.key,
+                value=row.value,
+                size_bytes=row.size_bytes,
+                delete_horizon_ms=row.delete_horizon_ms,
+            )
+        )
+    by_segment.setdefault(partition.active_segment_base, [])
+    segments = tuple(
+        cleaner.Segment(
+            base_offset=base,
+            records=tuple(records),
+            largest_timestamp_ms=max((r.timestamp_ms for r in records), default=None),
+        )
+        for base, records in sorted(by_segment.items())
+    )
+    return cleaner.PartitionLog(
+        partition=str(partition),
+        config=config,
+        segments=segments,
+        log_start_offset=partition.log_start_offset,
+        log_end_offset=partition.log_end_offset,
+    )
+
+
+def _cleaning_due(partition: Partition, config: cleaner.LogConfig, now_ms: int) -> bool:
+    """A cheap look before loading a whole partition: could the cleaner find work?"""
+    if partition.log_end_offset == partition.log_start_offset:
+        return False
+    records = Record.objects.filter(partition=partition)
+    if config.deletes:
+        if config.retention_ms >= 0 and records.filter(
+            timestamp_ms__lt=now_ms - config.retention_ms
+        ).exists():
+            return True
+        if config.retention_bytes >= 0:
+            return True
+    if config.compacts:
+        if partition.cleaner_dirty:
+            return True
+        return records.filter(delete_horizon_ms__lte=now_ms).exists()
+    return False
+
+
+@transaction.atomic
+def topic_clean(*, topic: Topic, force: bool = False) -> list[cleaner.CleanupResult]:
+    """Run retention and compaction on every partition of a topic at the room's time."""
+    room: Room = room_lock(room=topic.room_id)
+    topic = Topic.objects.get(pk=topic.pk)
+    config = topic_log_config(topic)
+    now = room.sim_time_ms
+    results = []
+    for partition in Partition.objects.filter(topic=topic).order_by("index"):
+        if not force and not _cleaning_due(partition, config, now):
+            continue
+        result = cleaner.clean(partition_log(partition, config), now)
+        _store_cleanup(partition, result)
+        if result.deleted:
+            _cleanup_event(room, topic, partition, result)
+        results.append(result)
+    return results
+
+
+def _store_cleanup(partition: Partition, result: cleaner.CleanupResult) -> None:
+    deleted = [d.offset for d in result.deleted]
+    if deleted:
+        Record.objects.filter(partition=partition, offset__in=deleted).delete()
+    for record in cleaner.records(result.log):
+        if record.delete_horizon_ms is not None:
+            Record.objects.filter(
+                partition=partition, offset=record.offset, delete_horizon_ms__isnull=True
+            ).update(delete_horizon_ms=record.delete_horizon_ms)
+    active = result.log.segments[-1]
+    partition.log_start_offset = result.log_start_offset
+    partition.active_segment_base = active.base_offset
+    partition.active_segment_records = len(active.records)
+    partition.active_segment_first_ms = active.records[0].timestamp_ms if active.records else None
+    partition.cleaner_dirty = False
+    partition.save(
+        update_fields=[
+            "log_start_offset",
+            "active_segment_base",
+            "active_segment_records",
+            "active_segment_first_ms",
+            "cleaner_dirty",
+        ]
+    )
+
+
+def _cleanup_event(
+    room: Room, topic: Topic, partition: Partition, result: cleaner.CleanupResult
+) -> None:
+    reasons: dict[str, int] = defaultdict(int)
+    for deletion in result.deleted:
+        reasons[deletion.reason] += 1
+    offsets = [d.offset for d in result.deleted]
+    event_record(
+        room=room,
+        type="records.deleted",
+        payload={
+            "topic": topic.name,
+            "partition": partition.index,
+            "log_start_offset": result.log_start_offset,
+            "offsets": offsets[:EVENT_OFFSETS_LIMIT],
+            "count": len(offsets),
+            "reasons": dict(reasons),
+            "segments_deleted": list(result.deleted_segments),
+        },
+    )

@@ -1,0 +1,163 @@
+"""Thin function views: parse the request, call a service or selector, render a template.
+
+htmx requests get the fragment they swap in; plain form posts get a redirect or the whole page,
+so every control still works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from messaging import selectors, services
+from messaging.errors import Invalid, LogLabError
+from messaging.models import Room
+
+
+def _error_response(request: HttpRequest, error: LogLabError) -> HttpResponse:
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({"error": error.code, "message": error.message}, status=error.status)
+    template = "messaging/error.html"
+    if request.htmx:
+        template = "messaging/partials.html#form-result"
+    return render(
+        request, template, {"error": error.message, "ok": None}, status=error.status
+    )
+
+
+def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except LogLabError as error:
+            return _error_response(request, error)
+
+    return wrapper
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    recent = Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:5]
+    return render(request, "messaging/home.html", {"recent": recent})
+
+
+@require_POST
+@handles_errors
+def room_new(request: HttpRequest) -> HttpResponse:
+    room = services.room_create(title=request.POST.get("title", ""))
+    services.topic_create(room=room, name="orders", partitions=3)
+    return redirect(room)
+
+
+@require_GET
+@handles_errors
+def room_join(request: HttpRequest) -> HttpResponse:
+    room = selectors.room_get(code=request.GET.get("code", ""))
+    return redirect(room)
+
+
+@require_GET
+@handles_errors
+def room_board(request: HttpRequest, code: str) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    if room.code != code:
+        return redirect(room)
+    return render(request, "messaging/room.html", _board_context(room))
+
+
+@require_GET
+@handles_errors
+def room_topics(request: HttpRequest, code: str) -> HttpResponse:
+    """The topics fragment a browser swaps in when it resyncs."""
+    room = selectors.room_get(code=code)
+    return render(request, "messaging/partials.html#topics", _board_context(room))
+
+
+@require_GET
+@handles_errors
+def room_state(request: HttpRequest, code: str) -> JsonResponse:
+    room = selectors.room_get(code=code)
+    topics = selectors.board_topics(room=room)
+    return JsonResponse(
+        {
+            "code": room.code,
+            "seq": room.last_seq,
+            "topics": [
+                {
+                    "name": t.topic.name,
+                    "partitions": [
+                        {
+                            "partition": p.partition.index,
+                            "log_start_offset": p.partition.log_start_offset,
+                            "log_end_offset": p.partition.log_end_offset,
+                            "records": [
+                                {"offset": r.offset, "key": r.key, "value": r.value}
+                                for r in p.records
+                            ],
+                        }
+                        for p in t.partitions
+                    ],
+                }
+                for t in topics
+            ],
+        }
+    )
+
+
+@require_POST
+@handles_errors
+def record_produce(request: HttpRequest, code: str) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    key = request.POST.get("key", "")
+    partition_raw = request.POST.get("partition", "").strip()
+    partition = None
+    if partition_raw:
+        try:
+            partition = int(partition_raw)
+        except ValueError:
+            raise Invalid("The partition is a whole number, or empty.", field="partition") from None
+    produced = services.records_produce(
+        room=room,
+        topic_name=request.POST.get("topic", ""),
+        records=[
+            services.RecordIn(
+                # An empty key box means a null key: Kafka then spreads records, no ordering.
+                key=key if key != "" else None,
+                value=request.POST.get("value", ""),
+                partition=partition,
+            )
+        ],
+        producer="you",
+    )[0]
+    if request.htmx:
+        return render(
+            request, "messaging/partials.html#form-result", {"ok": produced, "error": None}
+        )
+    return redirect(room)
+
+
+@require_POST
+@handles_errors
+def topic_new(request: HttpRequest, code: str) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    topic = services.topic_create(
+        room=room,
+        name=request.POST.get("name", ""),
+        partitions=request.POST.get("partitions", ""),
+    )
+    if request.htmx:
+        return render(
+            request,
+            "messaging/partials.html#form-result",
+            {"ok_text": f"Topic '{topic.name}' created.", "error": None},
+        )
+    return redirect(room)
+
+
+def _board_context(room: Room) -> dict:
+    return {"room": room, "topics": selectors.board_topics(room=room)}
