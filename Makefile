@@ -26,6 +26,7 @@ dev-deps: $(VENV)/.dev-deps
 setup: deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py collectstatic --noinput -v0
 
 run: setup
 	@echo ""
