@@ -36,6 +36,15 @@ class Room(models.Model):
     clock_speed = models.FloatField(default=1.0)
     # The seq of the last RoomEvent; every write bumps it under the room's row lock.
     last_seq = models.BigIntegerField(default=0)
+    # Which server process steps the room's simulation, until when (wall clock): with several
+    # processes exactly one drives a room, and another takes over when the lease runs out.
+    driver_owner = models.CharField(max_length=64, blank=True)
+    driver_lease_until = models.DateTimeField(null=True, blank=True)
+    # Side-by-side mode: records produced to this topic are also sent to the room's SQS FIFO
+    # queue and classic queue, so the same stream is seen in all three.
+    mirror_topic = models.ForeignKey(
+        "Topic", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_active_at = models.DateTimeField(auto_now=True)
 
@@ -203,6 +212,13 @@ class ConsumerGroup(models.Model):
     # what makes Kafka rebalance after partitions are added.
     leader_member_id = models.CharField(max_length=128, blank=True)
     known_partitions = models.JSONField(default=list, blank=True)
+    # enable.auto.commit's auto.commit.interval.ms (at-least-once commits on this period).
+    auto_commit_interval_ms = models.PositiveIntegerField(default=5_000)
+    last_auto_commit_ms = models.BigIntegerField(default=0)
+    # The processing ledger's totals (its rows are bounded; these count everything).
+    processed_total = models.PositiveIntegerField(default=0)
+    duplicates_total = models.PositiveIntegerField(default=0)
+    skipped_total = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -239,6 +255,8 @@ class Member(models.Model):
     # A crashed member stops heartbeating; the coordinator notices only at the session timeout.
     crashed = models.BooleanField(default=False)
     records_per_second = models.FloatField(default=1.0)
+    # Fractions of a record the member's speed earned but did not yet spend.
+    budget_carry = models.FloatField(default=0.0)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -265,6 +283,8 @@ class Assignment(models.Model):
     generation = models.PositiveIntegerField()
     # The consumer's fetch position: the next offset it will read. Not yet committed.
     position = models.BigIntegerField(null=True, blank=True)
+    # The end (exclusive) of the batch the last poll returned: fetched, not all processed.
+    polled_until = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -319,3 +339,87 @@ class RoomEvent(models.Model):
 
     def as_message(self) -> dict:
         return {"seq": self.seq, "type": self.type, "payload": self.payload}
+
+
+class Producer(models.Model):
+    """A simulated producer on the board: a key strategy and a rate, driven by the room."""
+
+    class KeyMode(models.TextChoices):
+        FIXED = "fixed", "one fixed key"
+        SET = "set", "a set of keys"
+        NULL = "null", "null key"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="producers")
+    name = models.CharField(max_length=40)
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="producers")
+    key_mode = models.CharField(max_length=8, choices=KeyMode.choices, default=KeyMode.SET)
+    keys = models.JSONField(default=list, blank=True)
+    records_per_second = models.FloatField(default=1.0)
+    running = models.BooleanField(default=True)
+    budget_carry = models.FloatField(default=0.0)
+    produced = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "name"], name="producer_name_unique_in_room"),
+            models.CheckConstraint(
+                condition=Q(records_per_second__gte=0) & Q(records_per_second__lte=200),
+                name="producer_rate_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProcessedRecord(models.Model):
+    """One line of a group's processing ledger: what its members did with each record."""
+
+    class Status(models.TextChoices):
+        FIRST = "first"
+        DUPLICATE = "duplicate"  # processed again: at-least-once after a crash
+        SKIPPED = "skipped"  # never processed: at-most-once after a crash
+
+    group = models.ForeignKey(ConsumerGroup, on_delete=models.CASCADE, related_name="ledger")
+    partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="+")
+    offset = models.BigIntegerField()
+    member_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    at_ms = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["group_id", "id"]
+        indexes = [models.Index(fields=["group", "partition", "offset"])]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} {self.partition_id}@{self.offset} {self.status}"
+
+
+class SqsQueue(models.Model):
+    """An SQS queue of a room; `state` is the engine's Queue, serialised."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sqs_queues")
+    name = models.CharField(max_length=80)
+    state = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "name"], name="sqs_queue_name_unique_in_room"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClassicBroker(models.Model):
+    """A room's RabbitMQ-style broker; `state` is the engine's Broker, serialised."""
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="classic_broker")
+    state = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"broker of {self.room_id}"

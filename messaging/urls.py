@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from messaging import views
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("r/<str:code>/state.json", views.room_state, name="room_state"),
     path("r/<str:code>/produce/", views.record_produce, name="record_produce"),
     path("r/<str:code>/topics/new/", views.topic_new, name="topic_new"),
+    path("r/<str:code>/queues/", include("messaging.queues_urls")),
 ]

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from messaging.errors import NotFound
 from messaging.live.broadcast import room_group_name
+from messaging.live.driver import drivers
 from messaging.models import Room
 from messaging.selectors import events_since, room_get
 
@@ -37,6 +38,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # (the browser drops seqs it has seen) rather than never.
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
+        self.room_pk = room.pk
+        drivers.watch(room.pk)
         since = self._since()
         if since is not None:
             await self._replay(room.pk, since)
@@ -44,6 +47,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group_name", None):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        if getattr(self, "room_pk", None) is not None:
+            await drivers.unwatch(self.room_pk)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         # Browsers only ask for a replay here; actions go through HTTP, where the services and

@@ -6,10 +6,8 @@ from django.db import transaction
 
 from messaging.engine import clock as clocks
 from messaging.errors import Invalid
-from messaging.models import ConsumerGroup, Room, Topic
+from messaging.models import Room
 from messaging.services.events import event_record, room_lock
-
-MAX_STEP_MS = 24 * 60 * 60 * 1000  # one simulated day per step at most
 
 
 def room_clock(room: Room) -> clocks.VirtualClock:
@@ -18,7 +16,7 @@ def room_clock(room: Room) -> clocks.VirtualClock:
     )
 
 
-def _clock_payload(clock: clocks.VirtualClock) -> dict:
+def clock_payload(clock: clocks.VirtualClock) -> dict:
     return {
         "now_ms": clock.now_ms,
         "display": clocks.format_time(clock.now_ms),
@@ -42,26 +40,14 @@ def room_clock_set(*, room: Room, running: bool | None = None, speed: float | No
         clock = clocks.pause(clock)
     room.clock_running, room.clock_speed = clock.running, clock.speed
     room.save(update_fields=["clock_running", "clock_speed"])
-    event_record(room=room, type="clock.changed", payload=_clock_payload(clock))
+    event_record(room=room, type="clock.changed", payload=clock_payload(clock))
     return room
 
 
-@transaction.atomic
 def room_clock_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> Room:
-    """Move simulated time forward by `step_ms`, then let the timers fire: the groups'
-    session timeouts, then the log cleaner's retention and compaction."""
-    from messaging.services.groups import group_tick
-    from messaging.services.retention import topic_clean
+    """Move simulated time forward by `step_ms` with everything that happens meanwhile: the
+    room's simulation step (producers, session timeouts, consumers, the log cleaner)."""
+    from messaging.services.simulation import room_step
 
-    if not 0 < step_ms <= MAX_STEP_MS:
-        raise Invalid(f"A step is between 1 ms and {MAX_STEP_MS} ms.", field="step_ms")
-    room = room_lock(room=room)
-    clock = clocks.step(room_clock(room), step_ms)
-    room.sim_time_ms = clock.now_ms
-    room.save(update_fields=["sim_time_ms"])
-    event_record(room=room, type="clock.changed", payload=_clock_payload(clock))
-    for group in ConsumerGroup.objects.filter(room=room):
-        group_tick(group=group)
-    for topic in Topic.objects.filter(room=room):
-        topic_clean(topic=topic)
-    return room
+    room_step(room=room, step_ms=step_ms)
+    return Room.objects.get(pk=room.pk)

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from messaging.errors import NotFound
 from messaging.live.broadcast import broadcast_event
@@ -27,8 +29,11 @@ def event_record(*, room: Room, type: str, payload: dict[str, Any]) -> RoomEvent
 
     The caller must hold the room's lock (see `room_lock`) and be inside a transaction.
     """
-    room.last_seq += 1
-    room.save(update_fields=["last_seq", "last_active_at"])
+    # Counted in the database, not on this instance: nested services hold their own copies of
+    # the room, and each must see the seq the others took.
+    rooms = Room.objects.filter(pk=room.pk)
+    rooms.update(last_seq=F("last_seq") + 1, last_active_at=timezone.now())
+    room.last_seq = rooms.values_list("last_seq", flat=True).get()
     event = RoomEvent.objects.create(room=room, seq=room.last_seq, type=type, payload=payload)
     message = event.as_message()
     code = room.code

@@ -80,12 +80,19 @@ def record_size(record: RecordIn) -> int:
 
 @transaction.atomic
 def records_produce(
-    *, room: Room, topic_name: str, records: list[RecordIn], producer: str = ""
+    *,
+    room: Room,
+    topic_name: str,
+    records: list[RecordIn],
+    producer: str = "",
+    emit_event: bool = True,
 ) -> list[ProducedRecord]:
     """Append records to a topic's partitions, as a Kafka producer and broker would.
 
     Every offset is the partition's log end offset at the moment of the append, taken under
-    the room's lock, so concurrent producers never share or skip an offset.
+    the room's lock, so concurrent producers never share or skip an offset. The room's
+    simulation step passes `emit_event=False` and reports its records in its own coalesced
+    event.
     """
     if not records:
         raise Invalid("Nothing to produce.")
@@ -164,13 +171,31 @@ def records_produce(
     if sticky is not None:
         topic.sticky_state = asdict(sticky)
         topic.save(update_fields=["sticky_state"])
-    event_record(
-        room=room,
-        type="records.produced",
-        payload={
-            "topic": topic.name,
-            "producer": producer[:64],
-            "records": [p.as_event() for p in produced],
-        },
-    )
+    if emit_event:
+        event_record(
+            room=room,
+            type="records.produced",
+            payload=produced_payload(topic, producer, produced),
+        )
     return produced
+
+
+# How many records one event lists; beyond that the board shows a merged counter.
+EVENT_RECORDS_LIMIT = 100
+
+
+def produced_payload(topic: Topic, producer: str, produced: list[ProducedRecord]) -> dict:
+    listed = produced[:EVENT_RECORDS_LIMIT]
+    payload: dict = {
+        "topic": topic.name,
+        "producer": producer[:64],
+        "partitions": topic.partition_count,
+        "records": [p.as_event() for p in listed],
+        "more": len(produced) - len(listed),
+    }
+    if len(produced) == 1 and produced[0].reason == "key" and produced[0].key is not None:
+        # One record: say exactly why it went where it went, in the engine's words.
+        payload["explain"] = partitioner.explain_key(produced[0].key, topic.partition_count)[
+            "text"
+        ]
+    return payload
