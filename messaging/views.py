@@ -50,7 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @handles_errors
 def room_new(request: HttpRequest) -> HttpResponse:
     room = services.room_create(title=request.POST.get("title", ""))
-    services.topic_create(room=room, name="orders", partitions=3)
+    services.room_seed_sandbox(room=room)
     return redirect(room)
 
 
@@ -76,6 +76,14 @@ def room_topics(request: HttpRequest, code: str) -> HttpResponse:
     """The topics fragment a browser swaps in when it resyncs."""
     room = selectors.room_get(code=code)
     return render(request, "messaging/partials.html#topics", _board_context(room))
+
+
+@require_GET
+@handles_errors
+def room_live(request: HttpRequest, code: str) -> HttpResponse:
+    """Every live region of the board at once: what a browser swaps in to resync."""
+    room = selectors.room_get(code=code)
+    return render(request, "messaging/partials.html#live", _board_context(room))
 
 
 @require_GET
@@ -160,4 +168,20 @@ def topic_new(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _board_context(room: Room) -> dict:
-    return {"room": room, "topics": selectors.board_topics(room=room)}
+    from messaging.engine.clock import format_time
+    from messaging.models import ConsumerGroup, Topic
+    from messaging.services.groups import RESET_OPTIONS
+
+    return {
+        "room": room,
+        "topics": selectors.board_topics(room=room),
+        "groups": selectors.board_groups(room=room),
+        "producers": selectors.board_producers(room=room),
+        "sim_time": format_time(room.sim_time_ms),
+        "speeds": [0.25, 0.5, 1, 2, 5, 10, 20],
+        "assignors": ConsumerGroup.Assignor.values,
+        "deliveries": ConsumerGroup.Delivery.values,
+        "resets": ConsumerGroup.OffsetReset.values,
+        "reset_options": RESET_OPTIONS,
+        "cleanup_policies": Topic.CleanupPolicy.values,
+    }

@@ -7,7 +7,7 @@ RoomEvent, and broadcasts that event after the commit.
 from messaging.services.events import event_record, room_lock
 from messaging.services.groups import group_create, offset_commit
 from messaging.services.records import ProducedRecord, RecordIn, records_produce
-from messaging.services.rooms import room_create, room_seed_demo
+from messaging.services.rooms import room_create, room_seed_demo, room_seed_sandbox
 from messaging.services.topics import topic_create
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "room_create",
     "room_lock",
     "room_seed_demo",
+    "room_seed_sandbox",
     "topic_create",
 ]

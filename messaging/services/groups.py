@@ -324,7 +324,7 @@ def member_join(
     )
     _refused(result)
     assert result.member_id is not None
-    newcomer = NewMember(display_name=display_name.strip()[:40] or client_id, kind=kind)
+    newcomer = NewMember(display_name=display_name.strip()[:40] or result.member_id, kind=kind)
     group_state_store(group, result.group, newcomers={result.member_id: newcomer})
     _group_event(room, group, result)
     return group.members.get(member_id=result.member_id), result
@@ -445,3 +445,73 @@ def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
     group_state_store(group, result.group)
     if result.plan is not None:
         _group_event(room, group, result)
+
+
+RESET_OPTIONS = (
+    "to-earliest", "to-latest", "to-current", "to-offset", "shift-by", "to-datetime",
+    "by-duration",
+)
+
+
+@transaction.atomic
+def group_offsets_reset(
+    *, group: ConsumerGroup, option: str, value: int | None = None, execute: bool = False
+) -> offset_rules.ResetPlan:
+    """`kafka-consumer-groups --reset-offsets --<option> [value] [--execute]` for every partition
+    of the group's topics. A dry run (the tool's default) changes nothing."""
+    from messaging.models import Record
+
+    if option not in RESET_OPTIONS:
+        raise Invalid(f"Unknown reset option {option!r}.", field="option")
+    room, group = _locked(group)
+    partitions = list(
+        Partition.objects.filter(topic__in=group.topics.all())
+        .select_related("topic")
+        .order_by("topic__name", "index")
+    )
+    committed = {c.partition_id: c.offset for c in CommittedOffset.objects.filter(group=group)}
+    needs_times = option in ("to-datetime", "by-duration")
+    lines = []
+    for p in partitions:
+        timestamps: tuple[tuple[int, int], ...] = ()
+        if needs_times:
+            timestamps = tuple(
+                Record.objects.filter(partition=p).order_by("offset")
+                .values_list("offset", "timestamp_ms")
+            )
+        lines.append(
+            offset_rules.PartitionOffsets(
+                partition=f"{p.topic.name}-{p.index}",
+                log_start_offset=p.log_start_offset,
+                log_end_offset=p.log_end_offset,
+                committed=committed.get(p.pk),
+                timestamps=timestamps,
+            )
+        )
+    try:
+        plan = offset_rules.reset_offsets(
+            group.group_id, group.state, lines, option, value,  # type: ignore[arg-type]
+            now_ms=room.sim_time_ms, execute=execute,
+        )
+    except offset_rules.GroupNotEmptyError as error:
+        raise Conflict(str(error)) from None
+    except offset_rules.OffsetError as error:
+        raise Invalid(str(error)) from None
+    if execute:
+        by_name = {f"{p.topic.name}-{p.index}": p for p in partitions}
+        for name, offset in plan.new_offsets().items():
+            CommittedOffset.objects.update_or_create(
+                group=group, partition=by_name[name],
+                defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
+            )
+        event_record(
+            room=room,
+            type="offsets.reset",
+            payload={
+                "group": group.group_id,
+                "option": option,
+                "value": value,
+                "offsets": plan.new_offsets(),
+            },
+        )
+    return plan

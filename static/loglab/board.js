@@ -2,11 +2,19 @@
 //
 // Events from the room's websocket are hints numbered by `seq`. They are queued and applied on
 // the next animation frame; a gap in the numbers (a lost hint) or a reconnect makes the board
-// fetch the current state from the server instead of guessing. User data (keys, values) only
-// ever enters the page through textContent or attributes, never as HTML.
+// fetch the current state from the server instead of guessing. User data (keys, values, names)
+// only ever enters the page through textContent or attributes, never as HTML.
 
 const board = document.getElementById("board");
 const statusEl = document.getElementById("live-status");
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+
+// Cells kept per partition row; older ones fold into the "+N" counter.
+const MAX_CELLS = 40;
+// Records flying from a producer to a partition at once; beyond that they just land.
+const MAX_FLYERS = 30;
+const STEP_DELAY_MS = 650;
+const NARRATION_KEEP = 60;
 
 // A key's colour, so "same key, same partition, in order" shows at a glance. The key's text
 // is always drawn too: colour is never the only signal. Hues are spread apart so that
@@ -22,8 +30,11 @@ export function keyHue(key) {
 }
 
 function paintKeys(root) {
-  for (const cell of root.querySelectorAll(".cell[data-key]")) {
-    cell.style.setProperty("--key-hue", String(keyHue(cell.dataset.key)));
+  for (const el of root.querySelectorAll(".cell[data-key], .key-chip[data-key]")) {
+    el.style.setProperty("--key-hue", String(keyHue(el.dataset.key)));
+  }
+  for (const el of root.querySelectorAll("[data-group]")) {
+    el.style.setProperty("--group-hue", String(keyHue(el.dataset.group)));
   }
 }
 
@@ -33,18 +44,45 @@ function setStatus(state, text) {
   statusEl.textContent = text;
 }
 
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, reducedMotion.matches ? 0 : ms));
+}
+
+function byAttrs(selector, attrs) {
+  const parts = Object.entries(attrs).map(([k, v]) => `[data-${k}="${CSS.escape(String(v))}"]`);
+  return `${selector}${parts.join("")}`;
+}
+
+function formatSimTime(ms) {
+  const total = Math.floor(ms / 1000);
+  const day = Math.floor(total / 86400) + 1;
+  const rest = total % 86400;
+  const pad = (n) => String(n).padStart(2, "0");
+  return `day ${day}, ${pad(Math.floor(rest / 3600))}:${pad(Math.floor((rest % 3600) / 60))}:${pad(rest % 60)}`;
+}
+
 class Board {
   constructor(root) {
     this.root = root;
     this.room = root.dataset.room;
-    this.topicsUrl = root.dataset.topicsUrl;
+    this.liveUrl = root.dataset.liveUrl;
     this.seq = Number(document.getElementById("topics")?.dataset.seq ?? 0);
     this.queue = [];
+    this.held = [];
     this.frameRequested = false;
     this.resyncing = false;
-    this.held = [];
+    this.resyncWanted = false;
+    this.animating = 0;
+    this.flyers = 0;
     this.retryMs = 500;
-    paintKeys(root);
+    // What the page received, for tests and for anyone curious in the console.
+    this.rebalances = [];
+    this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
+    this.simNow = Number(document.getElementById("sim-clock")?.dataset.now ?? 0);
+    paintKeys(document);
+    this.layout();
+    window.addEventListener("resize", () => this.layout());
+    this.root.addEventListener("scroll", () => this.drawWires(), true);
     this.connect();
   }
 
@@ -77,6 +115,7 @@ class Board {
     }
   }
 
+  // Apply everything that arrived since the last frame, in one go.
   flush() {
     this.frameRequested = false;
     const events = this.queue.splice(0);
@@ -99,28 +138,64 @@ class Board {
       this.seq = event.seq;
       this.apply(event);
     }
+    this.layout();
+    this.flushSummary();
   }
 
   apply(event) {
+    const p = event.payload || {};
     switch (event.type) {
       case "records.produced":
-        this.recordsProduced(event.payload);
+        this.addRecords(p);
+        if (p.explain) this.narrate(`${p.records[0].key}'s record went to partition ${p.records[0].partition} at offset ${p.records[0].offset} because ${p.explain}`);
+        else this.summary.produced += p.records.length + (p.more || 0);
+        break;
+      case "step":
+        this.applyStep(p);
+        break;
+      case "group.changed":
+        this.rebalances.push({ group: p.group, plan: p.plan, seq: event.seq });
+        if (p.narration) this.narrate(p.narration);
+        this.animateRebalance(p);
+        break;
+      case "records.deleted":
+        this.deleteRecords(p);
+        break;
+      case "offset.committed":
+        this.setCommitted(p.group, `${p.topic}-${p.partition}`, p.offset, p.lag);
+        break;
+      case "clock.changed":
+        this.setClock(p);
+        break;
+      case "member.crashed":
+        this.narrate(`${p.member} crashed: it stops heartbeating. ${p.group}'s coordinator removes it when session.timeout.ms runs out, then rebalances.`);
+        this.requestResync();
+        break;
+      case "offsets.reset":
+        this.narrate(`${p.group}: offsets reset (--${p.option}); the group will read from there.`);
+        this.requestResync();
+        break;
+      case "topic.partitions_added":
+        this.narrate(`${p.topic} went from ${p.before} to ${p.partitions} partitions. Keys now hash onto ${p.partitions}: a key's new records may go to another partition than its old ones, so per-key order holds only within each partition.`);
+        this.requestResync();
         break;
       default:
-        // Anything the board cannot patch in place is redrawn from the server.
-        this.resync();
+        this.requestResync();
     }
     this.root.dispatchEvent(new CustomEvent("loglab:event", { detail: event }));
   }
 
-  recordsProduced({ topic, records }) {
+  // --- records ---------------------------------------------------------------------------
+
+  addRecords({ topic, producer, records }) {
     const template = document.getElementById("cell-template");
+    const source = producer
+      ? this.root.querySelector(byAttrs(".producer", { producer }))
+      : this.root.querySelector(".produce-form");
     for (const r of records) {
-      const row = this.root.querySelector(
-        `.partition[data-topic="${CSS.escape(topic)}"][data-partition="${r.partition}"]`
-      );
+      const row = this.root.querySelector(byAttrs(".partition", { topic, partition: r.partition }));
       if (!row) {
-        this.resync();
+        this.requestResync();
         return;
       }
       const cells = row.querySelector(".cells");
@@ -133,6 +208,7 @@ class Board {
         cell.dataset.key = r.key;
         cell.style.setProperty("--key-hue", String(keyHue(r.key)));
       }
+      if (r.value === null) cell.classList.add("is-tombstone");
       cell.querySelector(".cell-offset").textContent = String(r.offset);
       cell.querySelector(".cell-key").textContent = r.key === null ? "∅" : r.key;
       cell.title = `offset ${r.offset} · key ${r.key ?? "null"} · ${r.value ?? "(tombstone)"}`;
@@ -140,47 +216,411 @@ class Board {
       next.querySelector(".cell-offset").textContent = String(r.offset + 1);
       row.dataset.logEnd = String(r.offset + 1);
       row.querySelector(".leo b").textContent = String(r.offset + 1);
+      this.foldOldCells(cells);
+      if (source) this.fly(source, cell, r.key);
+    }
+    for (const row of this.root.querySelectorAll(byAttrs(".partition", { topic }))) {
+      this.refreshLags(row);
+      const cells = row.querySelector(".cells");
       cells.scrollLeft = cells.scrollWidth;
     }
+  }
+
+  foldOldCells(cells) {
+    const drawn = cells.querySelectorAll(".cell[data-offset]");
+    let extra = drawn.length - MAX_CELLS;
+    if (extra <= 0) return;
+    let more = cells.querySelector(".cell-more");
+    if (!more) {
+      more = document.createElement("li");
+      more.className = "cell-more";
+      more.dataset.count = "0";
+      cells.prepend(more);
+    }
+    for (const cell of drawn) {
+      if (extra-- <= 0) break;
+      cell.remove();
+      more.dataset.count = String(Number(more.dataset.count || 0) + 1);
+    }
+    more.textContent = `+${more.dataset.count}`;
+    more.title = `${more.dataset.count} older records not drawn`;
+  }
+
+  // A record visibly travels from its producer into its partition.
+  fly(source, cell, key) {
+    if (reducedMotion.matches || this.flyers >= MAX_FLYERS || document.hidden) return;
+    const from = source.getBoundingClientRect();
+    const to = cell.getBoundingClientRect();
+    if (!to.width) return;
+    const flyer = document.getElementById("flyer-template").content.firstElementChild.cloneNode(true);
+    flyer.textContent = key ?? "∅";
+    if (key !== null) flyer.style.setProperty("--key-hue", String(keyHue(key)));
+    else flyer.classList.add("is-null");
+    flyer.style.left = `${from.right - 20}px`;
+    flyer.style.top = `${from.top + 12}px`;
+    document.body.append(flyer);
+    this.flyers++;
+    cell.classList.add("is-arriving");
+    const dx = to.left - (from.right - 20);
+    const dy = to.top - (from.top + 12);
+    const animation = flyer.animate(
+      [{ transform: "translate(0, 0) scale(1)", opacity: 1 },
+       { transform: `translate(${dx}px, ${dy}px) scale(0.9)`, opacity: 0.9 }],
+      { duration: 520, easing: "cubic-bezier(.3,.7,.4,1)" },
+    );
+    animation.onfinish = () => {
+      flyer.remove();
+      cell.classList.remove("is-arriving");
+      this.flyers--;
+    };
+  }
+
+  deleteRecords({ topic, partition, offsets, log_start_offset: logStart, count, reasons }) {
+    const row = this.root.querySelector(byAttrs(".partition", { topic, partition }));
+    if (row) {
+      for (const offset of offsets) {
+        const cell = row.querySelector(byAttrs(".cell", { offset }));
+        if (!cell) continue;
+        cell.classList.add("is-deleted");
+        setTimeout(() => { cell.remove(); this.layoutMarkers(); }, reducedMotion.matches ? 0 : 900);
+      }
+      row.dataset.logStart = String(logStart);
+      row.querySelector(".log-start").textContent = String(logStart);
+    }
+    const why = Object.entries(reasons || {}).map(([reason, n]) => `${n} by ${reason}`).join(", ");
+    this.narrate(`${topic}-${partition}: the log cleaner deleted ${count} record${count === 1 ? "" : "s"} (${why}); log start offset is now ${logStart}. Offsets are never reused.`);
+  }
+
+  // --- groups, offsets, lag ----------------------------------------------------------------
+
+  applyStep({ clock, produced, groups }) {
+    if (clock) this.setClock(clock);
+    for (const batch of produced || []) {
+      this.addRecords(batch);
+      const sent = this.root.querySelector(byAttrs(".producer", { producer: batch.producer }))?.querySelector(".sent");
+      if (sent) sent.textContent = String(Number(sent.textContent) + batch.records.length + (batch.more || 0));
+      this.summary.produced += batch.records.length + (batch.more || 0);
+    }
+    for (const g of groups || []) {
+      for (const c of g.commits || []) this.setCommitted(g.group, c.tp, c.offset, c.lag);
+      this.addLedger(g);
+      for (const s of g.starts || []) {
+        if (s.reason && s.reason !== "committed") this.narrate(`${g.group}: ${s.member} starts ${s.tp} at offset ${s.offset}: ${s.reason}.`);
+      }
+      for (const s of g.stuck || []) this.narrate(`${g.group}: ${s.member} cannot read ${s.tp}: ${s.error}`);
+    }
+  }
+
+  setCommitted(group, tp, offset, lag) {
+    const dash = tp.lastIndexOf("-");
+    const topic = tp.slice(0, dash);
+    const partition = tp.slice(dash + 1);
+    const row = this.root.querySelector(byAttrs(".partition", { topic, partition }));
+    if (row) {
+      const marker = row.querySelector(byAttrs(".marker", { group }));
+      if (marker) marker.dataset.committed = String(offset);
+      this.refreshLags(row);
+    }
+    const line = document.querySelector(byAttrs("#describe tr", { group, tp }));
+    if (line) {
+      line.querySelector(".d-current").textContent = String(offset);
+      line.querySelector(".d-lag").textContent = lag === null || lag === undefined ? "-" : String(lag);
+    }
+  }
+
+  // Lag = log end offset - committed offset, per group, on each partition row.
+  refreshLags(row) {
+    const end = Number(row.dataset.logEnd);
+    for (const lagEl of row.querySelectorAll(".lag")) {
+      const marker = row.querySelector(byAttrs(".marker", { group: lagEl.dataset.group }));
+      const committed = marker?.dataset.committed;
+      const lag = committed === "" || committed === undefined ? null : Math.max(0, end - Number(committed));
+      lagEl.dataset.lag = lag === null ? "" : String(lag);
+      lagEl.querySelector("b").textContent = lag === null ? "-" : String(lag);
+      const tp = `${row.dataset.topic}-${row.dataset.partition}`;
+      const line = document.querySelector(byAttrs("#describe tr", { group: lagEl.dataset.group, tp }));
+      if (line) {
+        line.querySelector(".d-leo").textContent = String(end);
+        line.querySelector(".d-lag").textContent = lag === null ? "-" : String(lag);
+      }
+    }
+  }
+
+  addLedger({ group, processed, totals }) {
+    const card = this.root.querySelector(byAttrs(".group", { group }));
+    if (!card) return;
+    const list = card.querySelector(".ledger-lines");
+    for (const line of processed || []) {
+      const li = document.createElement("li");
+      li.className = `ledger-line is-${line.status}`;
+      li.title = `${line.member} ${line.status}`;
+      li.textContent = `${line.tp}@${line.offset}${line.status === "duplicate" ? " ×2" : line.status === "skipped" ? " ✕" : ""}`;
+      list.prepend(li);
+      if (line.status === "duplicate") this.summary.duplicates++;
+      else if (line.status === "skipped") this.summary.skipped++;
+      else this.summary.processed++;
+    }
+    while (list.children.length > 40) list.lastElementChild.remove();
+    if (totals) {
+      card.querySelector(".t-processed").textContent = String(totals.processed);
+      card.querySelector(".t-duplicates").textContent = String(totals.duplicates);
+      card.querySelector(".t-skipped").textContent = String(totals.skipped);
+    }
+  }
+
+  // A rebalance, step by step from the engine's plan: eager revokes every line then redraws;
+  // cooperative moves only the lines that change, in two rounds.
+  async animateRebalance({ group, plan }) {
+    this.animating++;
+    try {
+      await this.resync();
+      if (!plan || !plan.steps?.length) return;
+      const card = this.root.querySelector(byAttrs(".group", { group }));
+      if (!card) return;
+      const first = plan.steps[0];
+      const before = {};
+      for (const [member, owned] of Object.entries(first.owned || {})) {
+        before[member] = [...owned, ...(first.revoked?.[member] || [])];
+      }
+      for (const [member, revoked] of Object.entries(first.revoked || {})) {
+        if (!(member in before)) before[member] = [...revoked];
+      }
+      this.showOwnership(card, before);
+      this.setGroupState(card, plan.steps[0].state === "PreparingRebalance" ? "Stable" : plan.steps[0].state, plan.generation_before);
+      await sleep(STEP_DELAY_MS);
+      for (const step of plan.steps) {
+        this.setGroupState(card, step.state, step.generation);
+        this.showOwnership(card, step.owned || {});
+        if (step.narration) this.narrate(`${group}: ${step.narration}`);
+        await sleep(STEP_DELAY_MS);
+      }
+    } finally {
+      this.animating--;
+      if (this.resyncWanted) this.requestResync();
+    }
+  }
+
+  setGroupState(card, state, generation) {
+    const badge = card.querySelector(".badge.state");
+    badge.textContent = state;
+    badge.dataset.state = state;
+    card.querySelector(".generation").textContent = String(generation);
+  }
+
+  showOwnership(card, owned) {
+    const template = document.getElementById("chip-template");
+    for (const member of card.querySelectorAll(".member")) {
+      const tps = (owned[member.dataset.member] || []).map((tp) => (Array.isArray(tp) ? `${tp[0]}-${tp[1]}` : String(tp)));
+      member.dataset.assigned = tps.join(" ");
+      const chips = member.querySelector(".chips");
+      chips.replaceChildren(...tps.map((tp) => {
+        const chip = template.content.firstElementChild.cloneNode(true);
+        chip.textContent = tp;
+        return chip;
+      }));
+      member.classList.toggle("is-idle", tps.length === 0);
+    }
+    this.drawWires();
+  }
+
+  setClock({ now_ms: now, display, running, speed }) {
+    const el = document.getElementById("sim-clock");
+    this.simNow = now;
+    if (el) {
+      el.textContent = display || formatSimTime(now);
+      el.dataset.now = String(now);
+      el.dataset.running = running ? "1" : "0";
+      el.dataset.speed = String(speed);
+    }
+    const button = document.getElementById("play-pause");
+    if (button) {
+      button.value = running ? "pause" : "play";
+      button.textContent = running ? "Pause" : "Play";
+    }
+    const select = document.getElementById("speed");
+    if (select && document.activeElement !== select) select.value = String(speed);
+    this.updateCountdowns();
+  }
+
+  updateCountdowns() {
+    for (const el of this.root.querySelectorAll(".countdown[data-deadline]")) {
+      const left = Math.max(0, Math.ceil((Number(el.dataset.deadline) - this.simNow) / 1000));
+      el.textContent = `in ${left} s`;
+    }
+  }
+
+  // --- narration ---------------------------------------------------------------------------
+
+  narrate(text) {
+    const list = document.getElementById("narration");
+    if (!list) return;
+    const item = document.getElementById("narration-template").content.firstElementChild.cloneNode(true);
+    item.querySelector("time").textContent = formatSimTime(this.simNow).split(", ")[1];
+    item.querySelector(".text").textContent = text;
+    list.prepend(item);
+    while (list.children.length > NARRATION_KEEP) list.lastElementChild.remove();
+  }
+
+  // Busy rooms are summarised every two seconds instead of a line per record.
+  flushSummary() {
+    const s = this.summary;
+    if (performance.now() - s.since < 2000) return;
+    const parts = [];
+    if (s.produced) parts.push(`${s.produced} record${s.produced === 1 ? "" : "s"} produced`);
+    if (s.processed) parts.push(`${s.processed} processed`);
+    if (s.duplicates) parts.push(`${s.duplicates} processed AGAIN (duplicates)`);
+    if (s.skipped) parts.push(`${s.skipped} never processed (lost)`);
+    if (parts.length) this.narrate(`Last 2 s: ${parts.join(", ")}.`);
+    this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
+  }
+
+  // --- layout: markers and wires ---------------------------------------------------------
+
+  layout() {
+    this.layoutMarkers();
+    this.drawWires();
+    this.updateCountdowns();
+  }
+
+  // Each group's committed offset as a marker over the cell it points at (the next record the
+  // group will read), or over the dashed log-end cell when it has read everything.
+  layoutMarkers() {
+    for (const row of this.root.querySelectorAll(".partition")) {
+      const cells = row.querySelector(".cells");
+      const track = row.querySelector(".track");
+      const trackBox = track.getBoundingClientRect();
+      const markers = [...row.querySelectorAll(".marker")];
+      markers.forEach((marker, index) => {
+        const committed = marker.dataset.committed;
+        let target = null;
+        if (committed !== "" && committed !== undefined) {
+          target = cells.querySelector(byAttrs(".cell", { offset: committed }));
+          if (!target && Number(committed) >= Number(row.dataset.logEnd)) target = cells.querySelector(".cell-next");
+          if (!target) target = cells.querySelector(".cell[data-offset]");
+        }
+        marker.hidden = !target;
+        if (!target) return;
+        const box = target.getBoundingClientRect();
+        // A committed offset scrolled out of sight is pinned to the edge, pointing at it.
+        const widest = Math.max(0, trackBox.width - marker.offsetWidth);
+        const left = box.left - trackBox.left;
+        const pinned = left < 0 ? "start" : left > widest ? "end" : "";
+        marker.dataset.pinned = pinned;
+        const x = Math.min(Math.max(left, 0), widest);
+        marker.style.transform = `translate(${Math.round(x)}px, ${-index * 15}px)`;
+      });
+    }
+  }
+
+  drawWires() {
+    const svg = document.getElementById("wires");
+    if (!svg) return;
+    const area = this.root.getBoundingClientRect();
+    svg.setAttribute("viewBox", `0 0 ${area.width} ${area.height}`);
+    const paths = [];
+    if (getComputedStyle(svg).display !== "none") {
+      for (const member of this.root.querySelectorAll(".member[data-assigned]")) {
+        const assigned = member.dataset.assigned.split(" ").filter(Boolean);
+        const box = member.getBoundingClientRect();
+        if (!box.width) continue;
+        const endX = box.left - area.left;
+        const endY = box.top - area.top + Math.min(22, box.height / 2);
+        for (const tp of assigned) {
+          const dash = tp.lastIndexOf("-");
+          const row = this.root.querySelector(byAttrs(".partition", { topic: tp.slice(0, dash), partition: tp.slice(dash + 1) }));
+          if (!row) continue;
+          const r = row.getBoundingClientRect();
+          const startX = r.right - area.left;
+          const startY = r.top - area.top + r.height / 2;
+          const bend = Math.max(30, (endX - startX) / 2);
+          const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+          path.setAttribute("d", `M ${startX} ${startY} C ${startX + bend} ${startY}, ${endX - bend} ${endY}, ${endX} ${endY}`);
+          path.setAttribute("class", member.classList.contains("is-crashed") ? "wire is-crashed" : "wire");
+          path.style.setProperty("--group-hue", String(keyHue(member.dataset.group)));
+          path.dataset.member = member.dataset.member;
+          path.dataset.tp = tp;
+          paths.push(path);
+        }
+      }
+    }
+    svg.replaceChildren(...paths);
+  }
+
+  // --- resync ------------------------------------------------------------------------------
+
+  requestResync() {
+    if (this.animating) {
+      this.resyncWanted = true;
+      return;
+    }
+    this.resyncWanted = false;
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => this.resync(), 50);
   }
 
   async resync(seq) {
     if (this.resyncing) return;
     this.resyncing = true;
     try {
-      const response = await fetch(this.topicsUrl, { headers: { "HX-Request": "true" } });
+      const response = await fetch(this.liveUrl, { headers: { "HX-Request": "true" } });
       if (!response.ok) return;
-      const html = await response.text();
       // The fragment is server-rendered, autoescaped template output.
-      const doc = new DOMParser().parseFromString(html, "text/html");
-      const fresh = doc.getElementById("topics");
-      const current = document.getElementById("topics");
-      if (fresh && current) {
-        current.replaceWith(fresh);
-        paintKeys(fresh);
-        this.seq = Math.max(Number(fresh.dataset.seq), seq ?? 0);
-        this.refreshTopicChoices(fresh);
+      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      for (const id of ["sim-clock", "producers", "topics", "groups", "describe"]) {
+        const fresh = doc.getElementById(id);
+        const current = document.getElementById(id);
+        if (fresh && current) {
+          if (id === "groups") this.keepOpen(current, fresh);
+          current.replaceWith(fresh);
+          if (window.htmx) window.htmx.process(fresh);
+        }
       }
+      const live = doc.getElementById("live");
+      if (live) this.seq = Math.max(Number(live.dataset.seq), seq ?? 0);
+      paintKeys(document);
+      this.refreshTopicChoices();
+      const clock = document.getElementById("sim-clock");
+      if (clock) this.simNow = Number(clock.dataset.now);
+      this.layout();
     } finally {
       this.resyncing = false;
       for (const event of this.held.splice(0)) this.enqueue(event);
     }
   }
 
-  refreshTopicChoices(topics) {
-    const select = this.root.querySelector(".produce-form select[name=topic]");
-    if (!select) return;
-    const chosen = select.value;
-    const names = [...topics.querySelectorAll("section.topic")].map((s) => s.dataset.topic);
-    select.replaceChildren(
-      ...names.map((name) => {
-        const option = document.createElement("option");
-        option.textContent = name;
-        option.selected = name === chosen;
-        return option;
-      })
-    );
+  // An instructor's half-filled form survives a redraw of the groups.
+  keepOpen(current, fresh) {
+    current.querySelectorAll("details[open]").forEach((d, i) => {
+      const twin = fresh.querySelectorAll("details")[i];
+      if (twin) twin.open = true;
+    });
   }
+
+  refreshTopicChoices() {
+    const names = [...document.querySelectorAll("#topics section.topic")].map((s) => s.dataset.topic);
+    for (const select of this.root.querySelectorAll("select[name=topic]")) {
+      const chosen = select.value;
+      select.replaceChildren(
+        ...names.map((name) => {
+          const option = document.createElement("option");
+          option.textContent = name;
+          option.selected = name === chosen;
+          return option;
+        })
+      );
+    }
+  }
+}
+
+// Control results fade after a while; errors stay until the next action.
+const toast = document.getElementById("toast");
+if (toast) {
+  let timer = null;
+  new MutationObserver(() => {
+    clearTimeout(timer);
+    if (toast.querySelector(".is-error")) return;
+    timer = setTimeout(() => toast.replaceChildren(), 5000);
+  }).observe(toast, { childList: true });
 }
 
 if (board) {

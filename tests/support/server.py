@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ def server_env(**overrides: str) -> dict[str, str]:
 def daphne(env: dict[str, str], *, startup_seconds: float = 30) -> Iterator[str]:
     """Serve config.asgi on a free loopback port; yields its base URL."""
     port = free_port()
-    log = open(ROOT / f".daphne-{port}.log", "w+b")  # noqa: SIM115 - closed below
+    log = tempfile.NamedTemporaryFile(prefix=f"daphne-{port}-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
          "config.asgi:application"],

@@ -1,0 +1,207 @@
+"""The board's controls: one thin view per form.
+
+Each answers with a short result fragment (htmx) or a redirect to the board (no JavaScript);
+the board itself redraws from the room event the service records, so every browser in the
+room sees the change, not only the one that clicked.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from messaging import selectors
+from messaging.errors import Invalid, NotFound
+from messaging.models import ConsumerGroup, Member, Producer, Room, Topic
+from messaging.services import clock as clock_services
+from messaging.services import groups as group_services
+from messaging.services import simulation, topics
+from messaging.views import handles_errors
+
+
+def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:
+    if request.htmx:
+        context = {"ok_text": text, "error": None, **extra}
+        return render(request, "messaging/partials.html#form-result", context)
+    return redirect(room)
+
+
+def _int(raw: str | None, field: str, *, default: int | None = None) -> int | None:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"{field} is a whole number.", field=field) from None
+
+
+def _owned(model, room: Room, pk: int, what: str):
+    try:
+        if model is Member:
+            return Member.objects.select_related("group").get(pk=pk, group__room=room)
+        return model.objects.get(pk=pk, room=room)
+    except model.DoesNotExist:
+        raise NotFound(f"That {what} is not in this room (any more).") from None
+
+
+@require_POST
+@handles_errors
+def clock_control(request: HttpRequest, code: str) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    action = request.POST.get("action", "")
+    if action == "play":
+        clock_services.room_clock_set(room=room, running=True)
+    elif action == "pause":
+        clock_services.room_clock_set(room=room, running=False)
+    elif action == "step":
+        step = _int(request.POST.get("step_ms"), "step_ms", default=1_000)
+        clock_services.room_clock_step(room=room, step_ms=step or 1_000)
+    elif action == "speed":
+        try:
+            speed = float(request.POST.get("speed", ""))
+        except ValueError:
+            raise Invalid("The speed is a number from 0.25 to 20.", field="speed") from None
+        clock_services.room_clock_set(room=room, speed=speed)
+    else:
+        raise Invalid("The clock can play, pause, step or change speed.")
+    return _done(request, room, f"Clock: {action}.")
+
+
+@require_POST
+@handles_errors
+def producer_new(request: HttpRequest, code: str) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    producer = simulation.producer_create(
+        room=room,
+        name=request.POST.get("name", ""),
+        topic_name=request.POST.get("topic", ""),
+        key_mode=request.POST.get("key_mode", ""),
+        keys=request.POST.get("keys", "").split(","),
+        records_per_second=request.POST.get("rate", ""),
+    )
+    return _done(request, room, f"Producer '{producer.name}' added: press play to run it.")
+
+
+@require_POST
+@handles_errors
+def producer_control(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    producer = _owned(Producer, room, pk, "producer")
+    action = request.POST.get("action", "")
+    if action == "delete":
+        simulation.producer_delete(producer=producer)
+        return _done(request, room, f"Producer '{producer.name}' removed.")
+    if action in ("pause", "resume"):
+        simulation.producer_update(producer=producer, running=action == "resume")
+    elif action == "rate":
+        simulation.producer_update(producer=producer, records_per_second=request.POST.get("rate"))
+    else:
+        raise Invalid("A producer can pause, resume, change rate or be removed.")
+    return _done(request, room, f"Producer '{producer.name}': {action}.")
+
+
+@require_POST
+@handles_errors
+def group_new(request: HttpRequest, code: str) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    group = group_services.group_create(
+        room=room,
+        group_id=request.POST.get("group_id", ""),
+        topics=request.POST.getlist("topics"),
+        assignor=request.POST.get("assignor", ConsumerGroup.Assignor.RANGE),
+        protocol=request.POST.get("protocol", ConsumerGroup.Protocol.EAGER),
+        delivery=request.POST.get("delivery", ConsumerGroup.Delivery.AT_LEAST_ONCE),
+        auto_offset_reset=request.POST.get("auto_offset_reset", "earliest"),
+    )
+    return _done(request, room, f"Consumer group '{group.group_id}' created: add consumers.")
+
+
+@require_POST
+@handles_errors
+def member_new(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    group = _owned(ConsumerGroup, room, pk, "consumer group")
+    instance = request.POST.get("group_instance_id", "").strip() or None
+    member, result = group_services.member_join(
+        group=group,
+        client_id=request.POST.get("client_id", "").strip() or "consumer",
+        group_instance_id=instance,
+    )
+    return _done(request, room, result.narration or f"{member.member_id} joined.")
+
+
+@require_POST
+@handles_errors
+def member_control(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    member = _owned(Member, room, pk, "consumer")
+    action = request.POST.get("action", "")
+    if action == "crash":
+        group_services.member_crash(member=member)
+        text = (
+            f"{member.member_id} crashed: no more heartbeats. The coordinator notices after "
+            f"session.timeout.ms ({member.group.session_timeout_ms // 1000} s)."
+        )
+    elif action == "leave":
+        result = group_services.member_leave(member=member)
+        text = result.narration or f"{member.member_id} left."
+    elif action == "speed":
+        simulation.member_set_speed(member=member, records_per_second=request.POST.get("rate"))
+        text = f"{member.member_id} now processes {request.POST.get('rate')} records/s."
+    else:
+        raise Invalid("A consumer can crash, leave or change speed.")
+    return _done(request, room, text)
+
+
+@require_POST
+@handles_errors
+def offsets_reset(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    group = _owned(ConsumerGroup, room, pk, "consumer group")
+    option = request.POST.get("option", "")
+    value = _int(request.POST.get("value"), "value")
+    if option == "by-duration" and value is not None:
+        value *= 1000  # the form asks for seconds; the tool's duration is in ms
+    execute = request.POST.get("execute") == "1"
+    plan = group_services.group_offsets_reset(
+        group=group, option=option, value=value, execute=execute
+    )
+    verb = "Reset" if execute else "Dry run (nothing changed)"
+    return _done(request, room, f"{verb}: --reset-offsets --{option}.", reset_plan=plan)
+
+
+@require_POST
+@handles_errors
+def partitions_add(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    topic = _owned(Topic, room, pk, "topic")
+    topic = topics.topic_add_partitions(topic=topic, partitions=request.POST.get("partitions"))
+    return _done(
+        request,
+        room,
+        f"'{topic.name}' has {topic.partition_count} partitions now. Keys hash onto the new "
+        "count from here on, so a key's new records may land in another partition than its "
+        "old ones: per-key order holds only within one partition.",
+    )
+
+
+@require_POST
+@handles_errors
+def topic_config(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = selectors.room_get(code=code)
+    topic = _owned(Topic, room, pk, "topic")
+
+    def field(name: str) -> str | None:
+        value = request.POST.get(name, "").strip()
+        return value or None
+
+    retention_s = _int(field("retention_s"), "retention (s)")
+    topics.topic_configure(
+        topic=topic,
+        cleanup_policy=field("cleanup_policy"),
+        retention_ms=None if retention_s is None else retention_s * 1000,
+        retention_bytes=field("retention_bytes"),
+        segment_records=field("segment_records"),
+    )
+    return _done(request, room, f"'{topic.name}' reconfigured.")
