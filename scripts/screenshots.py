@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +39,9 @@ def main() -> None:
 FILL_ROOM = """
 import django; django.setup()
 from messaging.models import Room
-from messaging.services import RecordIn, records_produce
+from messaging.services.clock import room_clock_set
 room = Room.objects.get(code="KAFKA7")
-keys = ["alice", "bob", "carol", "dave", "erin", None, "alice", "bob", "frank", "carol"]
-records_produce(room=room, topic_name="orders", producer="checkout-svc",
-                records=[RecordIn(key=k, value=f"event {i}") for i, k in enumerate(keys * 2)])
+room_clock_set(room=room, running=True, speed=5)
 """
 
 
@@ -50,25 +49,32 @@ def shoot(url: str) -> None:
     from playwright.sync_api import sync_playwright
 
     executable = os.getenv("CHROMIUM", "/usr/bin/chromium")
+    board = url + "/r/KAFKA7/"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        sizes = {
-            "board-desktop.png": {"viewport": {"width": 1440, "height": 860}},
-            "board-phone.png": {
-                "viewport": {"width": 390, "height": 844},
-                "device_scale_factor": 2,
-                "is_mobile": True,
-            },
-        }
-        for name, options in sizes.items():
-            page = browser.new_page(**options)
-            page.goto(url + "/r/KAFKA7/")
-            page.wait_for_selector("#live-status[data-state=live]")
-            page.screenshot(path=str(OUT / name))
-            page.close()
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(url + "/")
-        page.screenshot(path=str(OUT / "home.png"))
+        # A watched room runs: let it play a few simulated minutes, then photograph it.
+        desktop = browser.new_page(viewport={"width": 1440, "height": 900})
+        desktop.goto(board)
+        desktop.wait_for_selector("#live-status[data-state=live]")
+        time.sleep(6)
+        desktop.locator('.member[data-member="billing-1"] button[value=crash]').click()
+        time.sleep(4)
+        desktop.screenshot(path=str(OUT / "board-desktop.png"))
+        presenter = browser.new_page(viewport={"width": 1920, "height": 1080})
+        presenter.goto(board + "?present=1")
+        presenter.wait_for_selector("#live-status[data-state=live]")
+        time.sleep(3)
+        presenter.screenshot(path=str(OUT / "board-presenter.png"))
+        phone = browser.new_page(
+            viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+        )
+        phone.goto(board)
+        phone.wait_for_selector("#live-status[data-state=live]")
+        time.sleep(2)
+        phone.screenshot(path=str(OUT / "board-phone.png"))
+        home = browser.new_page(viewport={"width": 1280, "height": 720})
+        home.goto(url + "/")
+        home.screenshot(path=str(OUT / "home.png"))
         browser.close()
     print(f"screenshots written to {OUT.relative_to(ROOT)}/")
 

@@ -19,7 +19,7 @@ const NARRATION_KEEP = 60;
 // A key's colour, so "same key, same partition, in order" shows at a glance. The key's text
 // is always drawn too: colour is never the only signal. Hues are spread apart so that
 // neighbouring keys do not look alike on a washed-out projector.
-const HUES = [210, 35, 145, 330, 265, 5, 185, 55, 100, 290, 20, 160];
+const HUES = [330, 35, 145, 5, 265, 55, 185, 300, 100, 205];
 export function keyHue(key) {
   let h = 2166136261;
   for (let i = 0; i < key.length; i++) {
@@ -302,6 +302,7 @@ class Board {
       this.summary.produced += batch.records.length + (batch.more || 0);
     }
     for (const g of groups || []) {
+      for (const [tp, position] of Object.entries(g.positions || {})) this.setPosition(g.group, tp, position);
       for (const c of g.commits || []) this.setCommitted(g.group, c.tp, c.offset, c.lag);
       this.addLedger(g);
       for (const s of g.starts || []) {
@@ -326,6 +327,13 @@ class Board {
       line.querySelector(".d-current").textContent = String(offset);
       line.querySelector(".d-lag").textContent = lag === null || lag === undefined ? "-" : String(lag);
     }
+  }
+
+  setPosition(group, tp, position) {
+    const dash = tp.lastIndexOf("-");
+    const row = this.root.querySelector(byAttrs(".partition", { topic: tp.slice(0, dash), partition: tp.slice(dash + 1) }));
+    const marker = row?.querySelector(byAttrs(".position-marker", { group }));
+    if (marker) marker.dataset.position = String(position);
   }
 
   // Lag = log end offset - committed offset, per group, on each partition row.
@@ -489,6 +497,16 @@ class Board {
       const cells = row.querySelector(".cells");
       const track = row.querySelector(".track");
       const trackBox = track.getBoundingClientRect();
+      for (const marker of row.querySelectorAll(".position-marker")) {
+        const position = marker.dataset.position;
+        const target = position === "" ? null : cells.querySelector(byAttrs(".cell", { offset: position }))
+          || (Number(position) >= Number(row.dataset.logEnd) ? cells.querySelector(".cell-next") : null);
+        marker.hidden = !target;
+        if (!target) continue;
+        const box = target.getBoundingClientRect();
+        const x = box.left - trackBox.left + box.width / 2 - 5;
+        marker.style.transform = `translate(${Math.round(Math.min(Math.max(x, 0), trackBox.width - 10))}px, 0)`;
+      }
       const markers = [...row.querySelectorAll(".marker")];
       markers.forEach((marker, index) => {
         const committed = marker.dataset.committed;
@@ -611,6 +629,21 @@ class Board {
     }
   }
 }
+
+// A record's value on hover or keyboard focus (the title holds it; shown as text).
+const detail = document.getElementById("cell-detail");
+function showDetail(event) {
+  const cell = event.target.closest?.(".cell[data-offset]");
+  if (!detail) return;
+  if (!cell) {
+    detail.hidden = true;
+    return;
+  }
+  detail.textContent = `${cell.dataset.topic}-${cell.dataset.partition} · ${cell.title}`;
+  detail.hidden = false;
+}
+document.addEventListener("focusin", showDetail);
+document.addEventListener("mouseover", showDetail);
 
 // Control results fade after a while; errors stay until the next action.
 const toast = document.getElementById("toast");

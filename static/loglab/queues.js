@@ -1,0 +1,309 @@
+// LogLab queues page: the SQS FIFO and classic-broker views, and side-by-side mode.
+//
+// The page is rendered by the server; the room's websocket only says *that* something changed.
+// On any "sqs.", "classic." or "records." event (and on a gap in the seqs, or a "resync") this
+// module refetches the live fragment, at most once per animation frame and one fetch at a time,
+// and swaps it in. Countdowns of in-flight messages tick locally on the room's simulated clock.
+// User data only enters the page as the server's autoescaped HTML or through textContent.
+import { keyHue } from "./board.js";
+
+const root = document.getElementById("queues-board");
+const statusEl = document.getElementById("live-status");
+const clockEl = document.getElementById("sim-clock");
+const clockStateEl = document.getElementById("sim-clock-state");
+const EDITABLE = "input:not([type=hidden]), select, textarea";
+
+function paintKeys(scope) {
+  for (const el of scope.querySelectorAll("[data-key]")) {
+    el.style.setProperty("--key-hue", String(keyHue(el.dataset.key)));
+  }
+}
+
+function setStatus(state, text) {
+  if (!statusEl) return;
+  statusEl.dataset.state = state;
+  statusEl.textContent = text;
+}
+
+// The engine's format_time: "day 2, 14:03:20" (the first day is day 1).
+export function formatTime(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const days = Math.floor(total / 86400);
+  const pad = (n) => String(n).padStart(2, "0");
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  return `day ${days + 1}, ${pad(h)}:${pad(m)}:${pad(total % 60)}`;
+}
+
+// The room's simulated clock as last reported, advanced locally at its speed while it runs.
+class SimClock {
+  constructor() {
+    this.base = 0;
+    this.running = false;
+    this.speed = 1;
+    this.at = performance.now();
+  }
+
+  set({ now_ms, running, speed }) {
+    if (Number.isFinite(Number(now_ms))) this.base = Number(now_ms);
+    if (typeof running === "boolean") this.running = running;
+    if (Number.isFinite(Number(speed)) && Number(speed) > 0) this.speed = Number(speed);
+    this.at = performance.now();
+  }
+
+  now() {
+    return this.running ? this.base + (performance.now() - this.at) * this.speed : this.base;
+  }
+}
+
+class QueuesPage {
+  constructor(element) {
+    this.root = element;
+    this.room = element.dataset.room;
+    this.url = element.dataset.fragmentUrl;
+    this.watchRecords = element.dataset.watchRecords === "true";
+    const live = document.getElementById("queues-live");
+    this.seq = Number(live?.dataset.seq ?? 0);
+    this.clock = new SimClock();
+    this.readClock(live);
+    this.frameRequested = false;
+    this.fetching = false;
+    this.again = false;
+    this.deferred = null;
+    this.retryMs = 500;
+    paintKeys(document);
+    this.tick();
+    setInterval(() => this.tick(), 250);
+    // Our own forms answer with HX-Trigger: redraw at once, whatever the socket does.
+    document.addEventListener("loglab:queues-changed", () => this.refresh());
+    document.addEventListener("focusout", () => {
+      // A swap waits while someone types in the live area; it lands when they leave the field.
+      if (this.deferred) setTimeout(() => this.applyDeferred(), 0);
+    });
+    this.connect();
+  }
+
+  readClock(live) {
+    if (!live) return;
+    this.clock.set({
+      now_ms: live.dataset.nowMs,
+      running: live.dataset.running === "true",
+      speed: live.dataset.speed,
+    });
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}/?since=${this.seq}`;
+    const socket = new WebSocket(url);
+    socket.addEventListener("open", () => {
+      this.retryMs = 500;
+      setStatus("live", "live");
+    });
+    socket.addEventListener("message", (e) => {
+      try {
+        this.receive(JSON.parse(e.data));
+      } catch {
+        /* not an event of ours */
+      }
+    });
+    socket.addEventListener("close", (e) => {
+      if (e.code === 4404) {
+        setStatus("offline", "this room no longer exists");
+        return;
+      }
+      setStatus("offline", "reconnecting…");
+      setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 10000);
+    });
+  }
+
+  receive(event) {
+    if (!event || typeof event !== "object") return;
+    if (event.type === "resync") {
+      this.refresh();
+      return;
+    }
+    if (typeof event.seq !== "number" || event.seq <= this.seq) return; // seen already
+    const gap = event.seq !== this.seq + 1;
+    this.seq = event.seq;
+    const clock =
+      event.type === "step" ? event.payload?.clock : event.type === "clock.changed" ? event.payload : null;
+    if (clock) {
+      this.clock.set(clock);
+      this.tick();
+    }
+    if (gap || this.matters(event)) this.refresh();
+  }
+
+  matters(event) {
+    const type = String(event.type ?? "");
+    if (type.startsWith("sqs.") || type.startsWith("classic.") || type.startsWith("records.")) {
+      return true;
+    }
+    if (!this.watchRecords) return false;
+    // Side by side draws the Kafka topic too: records the room's producers made, new topics.
+    return (type === "step" && event.payload?.produced?.length > 0) || type.startsWith("topic.");
+  }
+
+  refresh() {
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame(() => {
+      this.frameRequested = false;
+      this.fetchFragment();
+    });
+  }
+
+  async fetchFragment() {
+    if (this.fetching) {
+      this.again = true;
+      return;
+    }
+    this.fetching = true;
+    try {
+      const response = await fetch(this.url, { headers: { "HX-Request": "true" } });
+      if (!response.ok) return;
+      // The fragment is server-rendered, autoescaped template output.
+      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = doc.getElementById("queues-live");
+      if (fresh) this.swap(document.adoptNode(fresh));
+    } catch {
+      setStatus("offline", "could not refresh; retrying…");
+      setTimeout(() => this.refresh(), 1000);
+    } finally {
+      this.fetching = false;
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    }
+  }
+
+  swap(fresh) {
+    const current = document.getElementById("queues-live");
+    if (!current) return;
+    const active = document.activeElement;
+    if (active && current.contains(active) && active.matches(EDITABLE)) {
+      this.deferred = fresh;
+      return;
+    }
+    this.deferred = null;
+    const focus = this.focusMemo(current, active);
+    const before = new Set([...current.querySelectorAll("[data-message-id]")].map((e) => e.dataset.messageId));
+    current.replaceWith(fresh);
+    paintKeys(fresh);
+    if (before.size) {
+      for (const cell of fresh.querySelectorAll(".cell[data-message-id]")) {
+        if (!before.has(cell.dataset.messageId)) cell.classList.add("cell-new");
+      }
+    }
+    this.restoreFocus(fresh, focus);
+    this.seq = Math.max(this.seq, Number(fresh.dataset.seq ?? 0));
+    this.readClock(fresh);
+    this.refreshChoices(fresh);
+    this.tick();
+  }
+
+  applyDeferred() {
+    const fresh = this.deferred;
+    const active = document.activeElement;
+    const current = document.getElementById("queues-live");
+    if (!fresh || (active && current?.contains(active) && active.matches(EDITABLE))) return;
+    this.swap(fresh);
+  }
+
+  // Keyboard users keep their place: the same control if it is still there, else the first
+  // control of the same queue or consumer, else the live area itself.
+  focusMemo(current, active) {
+    if (!active || !current.contains(active)) return null;
+    const container = active.closest("[data-consumer], [data-sqs-queue], [data-classic-queue]");
+    let scope = null;
+    if (container) {
+      for (const name of ["consumer", "sqsQueue", "classicQueue"]) {
+        if (container.dataset[name] !== undefined) {
+          scope = { name, value: container.dataset[name] };
+          break;
+        }
+      }
+    }
+    return { key: active.closest("[data-focus-key]")?.dataset.focusKey ?? null, scope };
+  }
+
+  restoreFocus(fresh, memo) {
+    if (!memo) return;
+    const attr = (name) => `data-${name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`;
+    let target = null;
+    if (memo.key) target = fresh.querySelector(`[data-focus-key="${CSS.escape(memo.key)}"]`);
+    if (!target && memo.scope) {
+      const box = fresh.querySelector(`[${attr(memo.scope.name)}="${CSS.escape(memo.scope.value)}"]`);
+      target = box?.querySelector("button, [tabindex='0']") ?? null;
+    }
+    if (!target) {
+      fresh.tabIndex = -1;
+      target = fresh;
+    }
+    target.focus({ preventScroll: true });
+  }
+
+  refreshChoices(fresh) {
+    const names = (selector, key) => [...fresh.querySelectorAll(selector)].map((e) => e.dataset[key]);
+    const sources = {
+      "sqs-queues": names("[data-sqs-queue]", "sqsQueue"),
+      "classic-queues": names("[data-classic-queue]", "classicQueue"),
+      "classic-exchanges": names("[data-classic-exchange]", "classicExchange"),
+    };
+    if (this.watchRecords) return; // side by side has no such selects
+    for (const select of document.querySelectorAll("select[data-choices]")) {
+      const wanted = [...new Set(sources[select.dataset.choices] ?? [])];
+      const chosen = select.value;
+      const options = wanted.map((name) => {
+        const option = document.createElement("option");
+        option.textContent = name;
+        option.value = name;
+        option.selected = name === chosen;
+        return option;
+      });
+      if (select.dataset.choicesFirst !== undefined) {
+        const first = document.createElement("option");
+        first.value = select.dataset.choicesFirst;
+        first.textContent = "(default)";
+        first.selected = chosen === first.value;
+        options.unshift(first);
+      }
+      select.replaceChildren(...options);
+    }
+    const list = document.getElementById("classic-queue-names");
+    if (list) {
+      list.replaceChildren(
+        ...sources["classic-queues"].map((name) => {
+          const option = document.createElement("option");
+          option.value = name;
+          return option;
+        })
+      );
+    }
+  }
+
+  tick() {
+    const now = this.clock.now();
+    if (clockEl) {
+      const text = formatTime(now);
+      if (clockEl.textContent !== text) clockEl.textContent = text;
+    }
+    if (clockStateEl) {
+      const state = this.clock.running ? `· ${Number(this.clock.speed.toFixed(2))}×` : "· paused";
+      if (clockStateEl.textContent !== state) clockStateEl.textContent = state;
+    }
+    for (const el of document.querySelectorAll("[data-deadline-ms]")) {
+      const left = Math.ceil((Number(el.dataset.deadlineMs) - now) / 1000);
+      const text = left > 0 ? `${left} s` : "due";
+      if (el.textContent !== text) el.textContent = text;
+      el.classList.toggle("is-due", left <= 0);
+    }
+  }
+}
+
+if (root) {
+  window.loglabQueues = new QueuesPage(root);
+}
