@@ -423,3 +423,24 @@ class ClassicBroker(models.Model):
 
     def __str__(self) -> str:
         return f"broker of {self.room_id}"
+
+
+class RestConsumerInstance(models.Model):
+    """A consumer instance of the Kafka REST API (Confluent REST Proxy's v2 consumers).
+
+    Its member is an ordinary member of the group on the board; this row holds what REST Proxy
+    keeps per instance.
+    """
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="rest_instance")
+    name = models.CharField(max_length=64)
+    format = models.CharField(max_length=16, default="json")
+    auto_offset_reset = models.CharField(max_length=8, default="latest")
+    auto_commit_enable = models.BooleanField(default=True)
+    subscribed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # consumer.instance.timeout.ms is measured on the wall clock from the last request.
+    last_request_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

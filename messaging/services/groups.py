@@ -372,7 +372,11 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     now = room.sim_time_ms
     state = group_state_load(group)
     rebalances: list[coordinator.GroupResult] = []
-    alive = group.members.filter(crashed=False, kind=Member.Kind.SIMULATED)
+    # Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
+    # heartbeat thread); a student's member heartbeats from their browser.
+    alive = group.members.filter(
+        crashed=False, kind__in=[Member.Kind.SIMULATED, Member.Kind.REST]
+    )
     for member_id in alive.values_list("member_id", flat=True):
         # The coordinator fires due session timers before it handles any request, so the
         # first heartbeat after a crashed member's deadline is what removes it.
