@@ -173,6 +173,7 @@ def group_state_store(
     state: coordinator.ConsumerGroup,
     *,
     newcomers: dict[str, NewMember] | None = None,
+    assignments_changed: bool = True,
 ) -> None:
     """Write the engine's ConsumerGroup back to the rows, changing only what changed."""
     newcomers = newcomers or {}
@@ -213,14 +214,23 @@ def group_state_store(
                 records_per_second=extra.records_per_second,
             )
             rows[engine_member.member_id] = row
-        row.subscription = list(engine_member.subscription)
-        row.group_instance_id = engine_member.group_instance_id
-        row.last_heartbeat_ms = engine_member.last_heartbeat_ms
-        row.generation = engine_member.generation
-        row.join_order = order
-        row.save()
+        wanted_fields = {
+            "subscription": list(engine_member.subscription),
+            "group_instance_id": engine_member.group_instance_id,
+            "last_heartbeat_ms": engine_member.last_heartbeat_ms,
+            "generation": engine_member.generation,
+            "join_order": order,
+        }
+        changed = [name for name, value in wanted_fields.items() if getattr(row, name) != value]
+        for name in changed:
+            setattr(row, name, wanted_fields[name])
+        if row.pk is None:
+            row.save()
+        elif changed:
+            row.save(update_fields=changed)
 
-    _assignments_store(group, state, rows)
+    if assignments_changed:
+        _assignments_store(group, state, rows)
 
 
 def _assignments_store(
@@ -377,7 +387,10 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     alive = group.members.filter(
         crashed=False, kind__in=[Member.Kind.SIMULATED, Member.Kind.REST]
     )
-    for member_id in alive.values_list("member_id", flat=True):
+    # A member heartbeats every heartbeat.interval.ms, as the client's heartbeat thread does,
+    # not at every tick: that is what a session timeout is measured against.
+    due = alive.filter(last_heartbeat_ms__lte=now - group.heartbeat_interval_ms)
+    for member_id in due.values_list("member_id", flat=True):
         # The coordinator fires due session timers before it handles any request, so the
         # first heartbeat after a crashed member's deadline is what removes it.
         beat = coordinator.heartbeat(state, member_id, now)
@@ -388,7 +401,7 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     if expired.plan is not None:
         rebalances.append(expired)
     state = expired.group
-    group_state_store(group, state)
+    group_state_store(group, state, assignments_changed=bool(rebalances))
     for result in rebalances:
         _group_event(room, group, result)
     return rebalances
