@@ -134,9 +134,10 @@ STORAGES = {
     # `make run` working even when someone edits a file without collecting static again.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Serve straight from the apps' and static/ folders as well as STATIC_ROOT, so a fresh clone
-# and the test servers need no collectstatic step to show the board.
-WHITENOISE_USE_FINDERS = True
+# `make run` and `make test` collect static files (compressed copies included) into
+# STATIC_ROOT; serving from the apps' folders instead is for development (DEBUG) or a checkout
+# that never collected, since found files would shadow the compressed ones.
+WHITENOISE_USE_FINDERS = DEBUG or not (STATIC_ROOT / "loglab").is_dir()
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGGING = {

@@ -398,7 +398,9 @@ class ProcessedRecord(models.Model):
 
 
 class SqsQueue(models.Model):
-    """An SQS queue of a room; `state` is the engine's Queue, serialised."""
+    """An SQS queue of a room; `state` is the engine's Queue, serialised (`queue_to_dict`),
+    plus a "board" key with what only the page needs: which consumer holds each in-flight
+    message, the last dropped duplicates, and when the queue next changes on its own."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sqs_queues")
     name = models.CharField(max_length=80)

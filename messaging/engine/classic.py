@@ -24,7 +24,8 @@ not modelled here.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, Final, TypeVar
 
 DEFAULT_EXCHANGE: Final = ""
@@ -596,3 +597,72 @@ def _replace_consumer(broker: Broker, updated: Consumer) -> Broker:
         updated if c.consumer_tag == updated.consumer_tag else c for c in broker.consumers
     )
     return replace(broker, consumers=consumers)
+
+
+# --- serialisation ------------------------------------------------------------------------
+
+
+def broker_to_dict(broker: Broker) -> dict:
+    """The broker as plain JSON data (dicts, lists, strings, ints, bools and None)."""
+    return _jsonable(asdict(broker))
+
+
+def broker_from_dict(data: Mapping[str, object]) -> Broker:
+    """The broker :func:`broker_to_dict` wrote, equal to the original. Keys it does not know
+    are ignored, so a caller may keep its own notes next to the broker's fields."""
+    d: dict = dict(data)
+    return Broker(
+        exchanges=tuple(
+            Exchange(
+                name=e["name"],
+                type=e["type"],
+                bindings=tuple(Binding(**b) for b in e["bindings"]),
+            )
+            for e in d["exchanges"]
+        ),
+        queues=tuple(
+            BrokerQueue(
+                name=q["name"],
+                ready=tuple(_message_from_dict(m) for m in q["ready"]),
+                next_position=q["next_position"],
+                dead_letter_exchange=q["dead_letter_exchange"],
+                dead_letter_routing_key=q["dead_letter_routing_key"],
+                consumer_ring=tuple(q["consumer_ring"]),
+            )
+            for q in d["queues"]
+        ),
+        consumers=tuple(
+            Consumer(
+                consumer_tag=c["consumer_tag"],
+                queue=c["queue"],
+                prefetch_count=c["prefetch_count"],
+                unacked=tuple(
+                    Delivery(
+                        consumer_tag=u["consumer_tag"],
+                        delivery_tag=u["delivery_tag"],
+                        queue=u["queue"],
+                        message=_message_from_dict(u["message"]),
+                    )
+                    for u in c["unacked"]
+                ),
+                next_delivery_tag=c["next_delivery_tag"],
+            )
+            for c in d["consumers"]
+        ),
+        counter=d["counter"],
+        totals=BrokerTotals(**d["totals"]),
+    )
+
+
+def _message_from_dict(m: Mapping) -> BrokerMessage:
+    fields = dict(m)
+    fields["deaths"] = tuple(Death(**death) for death in m["deaths"])
+    return BrokerMessage(**fields)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value

@@ -33,7 +33,7 @@ import re
 import string
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, Final
 
 MS_PER_SECOND: Final = 1_000
@@ -1467,3 +1467,51 @@ def _decode_handle(queue: Queue, receipt_handle: str) -> int:
     if receipt_handle != _receipt_handle(queue, int(order), int(number)):
         raise invalid
     return int(order)
+
+
+# --- serialisation ------------------------------------------------------------------------
+
+
+def queue_to_dict(queue: Queue) -> dict:
+    """The queue as plain JSON data (dicts, lists, strings, ints, bools and None)."""
+    return _jsonable(asdict(queue))
+
+
+def queue_from_dict(data: Mapping[str, object]) -> Queue:
+    """The queue :func:`queue_to_dict` wrote, equal to the original. Keys it does not know are
+    ignored, so a caller may keep its own notes next to the queue's fields."""
+    d: dict = dict(data)
+    attributes = dict(d["attributes"])
+    policy = attributes["redrive_policy"]
+    attributes["redrive_policy"] = None if policy is None else RedrivePolicy(**policy)
+    attributes["passthrough"] = tuple((str(k), str(v)) for k, v in attributes["passthrough"])
+    return Queue(
+        name=d["name"],
+        arn=d["arn"],
+        attributes=QueueAttributes(**attributes),
+        created_ms=d["created_ms"],
+        last_modified_ms=d["last_modified_ms"],
+        clock_ms=d["clock_ms"],
+        seed=d["seed"],
+        messages=tuple(Message(**m) for m in d["messages"]),
+        deduplication=tuple(DeduplicationRecord(**r) for r in d["deduplication"]),
+        receive_attempts=tuple(
+            ReceiveAttempt(
+                receive_request_attempt_id=a["receive_request_attempt_id"],
+                at_ms=a["at_ms"],
+                receipt_handles=tuple(a["receipt_handles"]),
+            )
+            for a in d["receive_attempts"]
+        ),
+        counter=d["counter"],
+        last_purge_ms=d["last_purge_ms"],
+        totals=QueueTotals(**d["totals"]),
+    )
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value

@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from messaging.errors import NotFound
-from messaging.live.broadcast import room_group_name
+from messaging.live.broadcast import event_text, room_group_name
 from messaging.live.driver import drivers
 from messaging.models import Room
 from messaging.selectors import events_since, room_get
@@ -68,7 +68,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "error", "payload": {"message": "Unknown message."}})
 
     async def room_event(self, message: dict) -> None:
-        await self._send(message["event"])
+        await self.send(text_data=message["text"])
 
     def _since(self) -> int | None:
         query = self.scope.get("query_string", b"").decode()
@@ -87,7 +87,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._send(event)
 
     async def _send(self, message: dict) -> None:
-        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+        await self.send(text_data=event_text(message))
 
     @database_sync_to_async
     def _room(self, code: str) -> Room | None:

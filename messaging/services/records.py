@@ -158,17 +158,29 @@ def records_produce(
             )
         )
     Record.objects.bulk_create(rows)
-    Partition.objects.bulk_update(
-        [partitions[i] for i in touched],
-        [
-            "log_end_offset",
-            "active_segment_base",
-            "active_segment_records",
-            "active_segment_first_ms",
-            "cleaner_dirty",
-        ],
-    )
-    if sticky is not None:
+    for index in touched:
+        # One plain UPDATE per partition: cheaper than bulk_update's CASE expressions.
+        p = partitions[index]
+        Partition.objects.filter(pk=p.pk).update(
+            log_end_offset=p.log_end_offset,
+            active_segment_base=p.active_segment_base,
+            active_segment_records=p.active_segment_records,
+            active_segment_first_ms=p.active_segment_first_ms,
+            cleaner_dirty=p.cleaner_dirty,
+        )
+    if room.mirror_topic_id == topic.pk:
+        # Side-by-side mode: the same stream goes to the room's SQS FIFO and classic queues.
+        from messaging.services.queues import queues_mirror_records
+
+        queues_mirror_records(
+            room=room,
+            topic_name=topic.name,
+            records=[
+                {"key": p.key, "value": p.value, "partition": p.partition, "offset": p.offset}
+                for p in produced
+            ],
+        )
+    if sticky is not None and asdict(sticky) != topic.sticky_state:
         topic.sticky_state = asdict(sticky)
         topic.save(update_fields=["sticky_state"])
     if emit_event:

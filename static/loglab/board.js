@@ -74,6 +74,10 @@ class Board {
     this.resyncWanted = false;
     this.animating = 0;
     this.flyers = 0;
+    // Work for the end of the frame, so the DOM is written, then measured once, then written.
+    this.flights = [];
+    this.touchedRows = new Set();
+    this.wiresDirty = true;
     this.retryMs = 500;
     // What the page received, for tests and for anyone curious in the console.
     this.rebalances = [];
@@ -82,7 +86,6 @@ class Board {
     paintKeys(document);
     this.layout();
     window.addEventListener("resize", () => this.layout());
-    this.root.addEventListener("scroll", () => this.drawWires(), true);
     this.connect();
   }
 
@@ -138,8 +141,26 @@ class Board {
       this.seq = event.seq;
       this.apply(event);
     }
-    this.layout();
+    this.afterFrame();
     this.flushSummary();
+  }
+
+  // Writes, then one measurement, then writes: a frame forces layout once, not per record.
+  afterFrame() {
+    for (const row of this.touchedRows) {
+      this.foldOldCells(row.querySelector(".cells"));
+      row.querySelector(".cells").scrollLeft = 1e9; // to the end, without measuring
+    }
+    this.touchedRows.clear();
+    const flights = this.flights.splice(0).slice(-Math.max(0, MAX_FLYERS - this.flyers));
+    const measured = reducedMotion.matches || document.hidden ? [] : flights.map((f) => ({
+      ...f, from: f.source.getBoundingClientRect(), to: f.cell.getBoundingClientRect(),
+    }));
+    const placements = this.measureMarkers();
+    for (const m of measured) this.fly(m);
+    this.placeMarkers(placements);
+    if (this.wiresDirty) this.drawWires();
+    this.updateCountdowns();
   }
 
   apply(event) {
@@ -171,6 +192,9 @@ class Board {
         this.narrate(`${p.member} crashed: it stops heartbeating. ${p.group}'s coordinator removes it when session.timeout.ms runs out, then rebalances.`);
         this.requestResync();
         break;
+      case "sqs.changed":
+      case "classic.changed":
+        break; // drawn by the queues pages
       case "offsets.reset":
         this.narrate(`${p.group}: offsets reset (--${p.option}); the group will read from there.`);
         this.requestResync();
@@ -216,14 +240,10 @@ class Board {
       next.querySelector(".cell-offset").textContent = String(r.offset + 1);
       row.dataset.logEnd = String(r.offset + 1);
       row.querySelector(".leo b").textContent = String(r.offset + 1);
-      this.foldOldCells(cells);
-      if (source) this.fly(source, cell, r.key);
+      this.touchedRows.add(row);
+      if (source) this.flights.push({ source, cell, key: r.key });
     }
-    for (const row of this.root.querySelectorAll(byAttrs(".partition", { topic }))) {
-      this.refreshLags(row);
-      const cells = row.querySelector(".cells");
-      cells.scrollLeft = cells.scrollWidth;
-    }
+    for (const row of this.touchedRows) this.refreshLags(row);
   }
 
   foldOldCells(cells) {
@@ -246,26 +266,24 @@ class Board {
     more.title = `${more.dataset.count} older records not drawn`;
   }
 
-  // A record visibly travels from its producer into its partition.
-  fly(source, cell, key) {
-    if (reducedMotion.matches || this.flyers >= MAX_FLYERS || document.hidden) return;
-    const from = source.getBoundingClientRect();
-    const to = cell.getBoundingClientRect();
-    if (!to.width) return;
+  // A record visibly travels from its producer into its partition (positions measured by
+  // afterFrame, in one pass for the whole frame).
+  fly({ cell, key, from, to }) {
+    if (!to.width || !cell.isConnected) return;
     const flyer = document.getElementById("flyer-template").content.firstElementChild.cloneNode(true);
     flyer.textContent = key ?? "∅";
     if (key !== null) flyer.style.setProperty("--key-hue", String(keyHue(key)));
     else flyer.classList.add("is-null");
-    flyer.style.left = `${from.right - 20}px`;
-    flyer.style.top = `${from.top + 12}px`;
+    const x0 = from.right - 20;
+    const y0 = from.top + 12;
+    flyer.style.left = `${x0}px`;
+    flyer.style.top = `${y0}px`;
     document.body.append(flyer);
     this.flyers++;
     cell.classList.add("is-arriving");
-    const dx = to.left - (from.right - 20);
-    const dy = to.top - (from.top + 12);
     const animation = flyer.animate(
       [{ transform: "translate(0, 0) scale(1)", opacity: 1 },
-       { transform: `translate(${dx}px, ${dy}px) scale(0.9)`, opacity: 0.9 }],
+       { transform: `translate(${to.left - x0}px, ${to.top - y0}px) scale(0.9)`, opacity: 0.9 }],
       { duration: 520, easing: "cubic-bezier(.3,.7,.4,1)" },
     );
     animation.onfinish = () => {
@@ -282,7 +300,7 @@ class Board {
         const cell = row.querySelector(byAttrs(".cell", { offset }));
         if (!cell) continue;
         cell.classList.add("is-deleted");
-        setTimeout(() => { cell.remove(); this.layoutMarkers(); }, reducedMotion.matches ? 0 : 900);
+        setTimeout(() => { cell.remove(); this.placeMarkers(this.measureMarkers()); }, reducedMotion.matches ? 0 : 900);
       }
       row.dataset.logStart = String(logStart);
       row.querySelector(".log-start").textContent = String(logStart);
@@ -485,52 +503,59 @@ class Board {
   // --- layout: markers and wires ---------------------------------------------------------
 
   layout() {
-    this.layoutMarkers();
+    this.placeMarkers(this.measureMarkers());
     this.drawWires();
     this.updateCountdowns();
   }
 
   // Each group's committed offset as a marker over the cell it points at (the next record the
-  // group will read), or over the dashed log-end cell when it has read everything.
-  layoutMarkers() {
+  // group will read), or over the dashed log-end cell when it has read everything; and each
+  // consumer's position below its cell. Measures only: placeMarkers writes.
+  measureMarkers() {
+    const placements = [];
     for (const row of this.root.querySelectorAll(".partition")) {
       const cells = row.querySelector(".cells");
-      const track = row.querySelector(".track");
-      const trackBox = track.getBoundingClientRect();
+      const trackBox = row.querySelector(".track").getBoundingClientRect();
+      const find = (offset) => {
+        if (offset === "" || offset === undefined) return null;
+        return cells.querySelector(byAttrs(".cell", { offset }))
+          || (Number(offset) >= Number(row.dataset.logEnd) ? cells.querySelector(".cell-next") : null);
+      };
       for (const marker of row.querySelectorAll(".position-marker")) {
-        const position = marker.dataset.position;
-        const target = position === "" ? null : cells.querySelector(byAttrs(".cell", { offset: position }))
-          || (Number(position) >= Number(row.dataset.logEnd) ? cells.querySelector(".cell-next") : null);
-        marker.hidden = !target;
-        if (!target) continue;
-        const box = target.getBoundingClientRect();
-        const x = box.left - trackBox.left + box.width / 2 - 5;
-        marker.style.transform = `translate(${Math.round(Math.min(Math.max(x, 0), trackBox.width - 10))}px, 0)`;
+        const target = find(marker.dataset.position);
+        const box = target?.getBoundingClientRect();
+        const x = box ? box.left - trackBox.left + box.width / 2 - 5 : 0;
+        placements.push({ el: marker, hidden: !box, x: Math.min(Math.max(x, 0), trackBox.width - 10), y: 0 });
       }
-      const markers = [...row.querySelectorAll(".marker")];
-      markers.forEach((marker, index) => {
+      [...row.querySelectorAll(".marker")].forEach((marker, index) => {
         const committed = marker.dataset.committed;
-        let target = null;
-        if (committed !== "" && committed !== undefined) {
-          target = cells.querySelector(byAttrs(".cell", { offset: committed }));
-          if (!target && Number(committed) >= Number(row.dataset.logEnd)) target = cells.querySelector(".cell-next");
-          if (!target) target = cells.querySelector(".cell[data-offset]");
+        const target = find(committed) || (committed ? cells.querySelector(".cell[data-offset]") : null);
+        if (!target) {
+          placements.push({ el: marker, hidden: true });
+          return;
         }
-        marker.hidden = !target;
-        if (!target) return;
         const box = target.getBoundingClientRect();
         // A committed offset scrolled out of sight is pinned to the edge, pointing at it.
         const widest = Math.max(0, trackBox.width - marker.offsetWidth);
         const left = box.left - trackBox.left;
         const pinned = left < 0 ? "start" : left > widest ? "end" : "";
-        marker.dataset.pinned = pinned;
-        const x = Math.min(Math.max(left, 0), widest);
-        marker.style.transform = `translate(${Math.round(x)}px, ${-index * 15}px)`;
+        placements.push({ el: marker, hidden: false, pinned, x: Math.min(Math.max(left, 0), widest), y: -index * 15 });
       });
+    }
+    return placements;
+  }
+
+  placeMarkers(placements) {
+    for (const p of placements) {
+      p.el.hidden = p.hidden;
+      if (p.hidden) continue;
+      if (p.pinned !== undefined) p.el.dataset.pinned = p.pinned;
+      p.el.style.transform = `translate(${Math.round(p.x)}px, ${p.y}px)`;
     }
   }
 
   drawWires() {
+    this.wiresDirty = false;
     const svg = document.getElementById("wires");
     if (!svg) return;
     const area = this.root.getBoundingClientRect();

@@ -70,6 +70,7 @@ class QueuesPage {
     this.fetching = false;
     this.again = false;
     this.deferred = null;
+    this.dueSeen = new Set();
     this.retryMs = 500;
     paintKeys(document);
     this.tick();
@@ -192,6 +193,8 @@ class QueuesPage {
     const focus = this.focusMemo(current, active);
     const before = new Set([...current.querySelectorAll("[data-message-id]")].map((e) => e.dataset.messageId));
     current.replaceWith(fresh);
+    // Its forms are htmx forms: without this they would post the old way and reload the page.
+    window.htmx?.process(fresh);
     paintKeys(fresh);
     if (before.size) {
       for (const cell of fresh.querySelectorAll(".cell[data-message-id]")) {
@@ -295,12 +298,21 @@ class QueuesPage {
       const state = this.clock.running ? `· ${Number(this.clock.speed.toFixed(2))}×` : "· paused";
       if (clockStateEl.textContent !== state) clockStateEl.textContent = state;
     }
+    let newlyDue = false;
     for (const el of document.querySelectorAll("[data-deadline-ms]")) {
-      const left = Math.ceil((Number(el.dataset.deadlineMs) - now) / 1000);
+      const deadline = Number(el.dataset.deadlineMs);
+      const left = Math.ceil((deadline - now) / 1000);
       const text = left > 0 ? `${left} s` : "due";
       if (el.textContent !== text) el.textContent = text;
       el.classList.toggle("is-due", left <= 0);
+      if (left <= 0 && this.clock.running && !this.dueSeen.has(deadline)) {
+        this.dueSeen.add(deadline);
+        newlyDue = true;
+      }
     }
+    // A visibility timeout ran out on the room's clock: redraw once, a moment later, so the
+    // message shows back in its group even if no event said so.
+    if (newlyDue) setTimeout(() => this.refresh(), 400);
   }
 }
 

@@ -335,3 +335,50 @@ def test_broker_promises_hold_under_random_traffic(ops: list[tuple[str, int, obj
     for serial, operation in enumerate(ops):
         replay = step(replay, operation, serial)
     assert replay == broker
+
+
+# --- serialisation -------------------------------------------------------------------------
+
+
+def json_round_trip(broker: classic.Broker) -> classic.Broker:
+    return classic.broker_from_dict(json.loads(json.dumps(classic.broker_to_dict(broker))))
+
+
+def test_a_broker_survives_a_json_round_trip() -> None:
+    broker, _ = publish_many(work_queue(("c1", 1), ("c2", 0)), "m1", "m2", "m3")
+    broker = topology_with(broker)
+    broker, _ = classic.nack(broker, "c1", 1, requeue=True)
+    broker, _ = classic.publish(broker, "fanout", "", "copy")
+    assert json_round_trip(broker) == broker
+    data = classic.broker_to_dict(broker)
+    assert json.loads(json.dumps(data)) == data
+    assert classic.broker_from_dict({**data, "board": {"keys": {}}}) == broker
+    assert json_round_trip(classic.new_broker()) == classic.new_broker()
+
+
+def topology_with(broker: classic.Broker) -> classic.Broker:
+    broker = classic.declare_exchange(broker, "fanout", "fanout")
+    broker = classic.declare_exchange(broker, "dlx", "fanout")
+    broker = classic.declare_queue(broker, "q1", dead_letter_exchange="dlx")
+    broker = classic.declare_queue(broker, "q2")
+    broker = classic.bind_queue(broker, "q1", "fanout")
+    broker = classic.bind_queue(broker, "q2", "fanout")
+    broker = classic.bind_queue(broker, "q2", "dlx")
+    broker, _ = classic.consume(broker, "q1", "d1", prefetch_count=1)
+    broker, _ = classic.publish(broker, "fanout", "", "x")
+    broker, _ = classic.reject(broker, "d1", 1, requeue=False)  # dead-lettered: an x-death
+    assert any(m.deaths for q in broker.queues for m in q.ready)
+    return broker
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=broker_operations)
+def test_any_broker_the_engine_makes_survives_a_json_round_trip(
+    ops: list[tuple[str, int, object]],
+) -> None:
+    broker = topology()
+    for serial, operation in enumerate(ops):
+        broker = step(broker, operation, serial)
+        restored = json_round_trip(broker)
+        assert restored == broker
+        broker = restored

@@ -866,3 +866,43 @@ def test_fifo_promises_hold_under_random_traffic(
     for operation in ops:
         replay.run(operation)
     assert replay.queue == model.queue, "same calls, same queue"
+
+
+# --- serialisation -------------------------------------------------------------------------
+
+
+def json_round_trip(queue: sqs.Queue) -> sqs.Queue:
+    return sqs.queue_from_dict(json.loads(json.dumps(sqs.queue_to_dict(queue))))
+
+
+def test_a_queue_survives_a_json_round_trip_with_every_kind_of_state() -> None:
+    policy = json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 3})
+    queue = fifo_queue(
+        RedrivePolicy=policy, ContentBasedDeduplication="true", Policy='{"Version":"x"}'
+    )
+    queue = send_all(queue, [("alice", "a1"), ("alice", "a2"), ("bob", "b1")])
+    queue, _ = sqs.send(queue, "a1", now_ms=1, message_group_id="alice", deduplication_id="a1")
+    queue, _ = sqs.receive(queue, now_ms=2, receive_request_attempt_id="try-1")
+    assert queue.receive_attempts and queue.deduplication and queue.attributes.redrive_policy
+    assert json_round_trip(queue) == queue
+    standard = sqs.create_queue("plain", {"DelaySeconds": "5"})
+    standard, _ = sqs.send(standard, "later", now_ms=0)
+    standard, _ = sqs.purge(standard, now_ms=10_000)
+    assert json_round_trip(standard) == standard
+    # The dict is plain JSON data, and notes kept next to it are ignored.
+    data = sqs.queue_to_dict(queue)
+    assert json.loads(json.dumps(data)) == data
+    assert sqs.queue_from_dict({**data, "board": {"anything": 1}}) == queue
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations, max_receive_count=st.sampled_from([None, 2]))
+def test_any_queue_the_engine_makes_survives_a_json_round_trip(
+    ops: list[tuple[str, object, object]], max_receive_count: int | None
+) -> None:
+    model = FifoModel(max_receive_count)
+    for operation in ops:
+        model.run(operation)
+        restored = json_round_trip(model.queue)
+        assert restored == model.queue
+        model.queue = restored  # carry on from the restored copy: it behaves the same
