@@ -12,7 +12,9 @@ const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 // Cells kept per partition row; older ones fold into the "+N" counter.
 const MAX_CELLS = 40;
 // Records flying from a producer to a partition at once; beyond that they just land.
-const MAX_FLYERS = 30;
+const MAX_FLYERS = 16;
+// Cells that get the landing animation in one frame; in a busy room the rest just appear.
+const MAX_LANDINGS_PER_FRAME = 12;
 const STEP_DELAY_MS = 650;
 const NARRATION_KEEP = 60;
 
@@ -74,6 +76,7 @@ class Board {
     this.resyncWanted = false;
     this.animating = 0;
     this.flyers = 0;
+    this.landings = 0;
     // Work for the end of the frame, so the DOM is written, then measured once, then written.
     this.flights = [];
     this.touchedRows = new Set();
@@ -152,6 +155,7 @@ class Board {
       row.querySelector(".cells").scrollLeft = 1e9; // to the end, without measuring
     }
     this.touchedRows.clear();
+    this.landings = 0;
     const flights = this.flights.splice(0).slice(-Math.max(0, MAX_FLYERS - this.flyers));
     const measured = reducedMotion.matches || document.hidden ? [] : flights.map((f) => ({
       ...f, from: f.source.getBoundingClientRect(), to: f.cell.getBoundingClientRect(),
@@ -225,6 +229,7 @@ class Board {
       const cells = row.querySelector(".cells");
       const next = cells.querySelector(".cell-next");
       const cell = template.content.firstElementChild.cloneNode(true);
+      if (this.landings++ >= MAX_LANDINGS_PER_FRAME) cell.classList.remove("cell-new");
       cell.dataset.topic = topic;
       cell.dataset.partition = String(r.partition);
       cell.dataset.offset = String(r.offset);
@@ -278,7 +283,7 @@ class Board {
     const y0 = from.top + 12;
     flyer.style.left = `${x0}px`;
     flyer.style.top = `${y0}px`;
-    document.body.append(flyer);
+    document.getElementById("flyers").append(flyer);
     this.flyers++;
     cell.classList.add("is-arriving");
     const animation = flyer.animate(
