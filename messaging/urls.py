@@ -23,4 +23,5 @@ urlpatterns = [
          name="partitions_add"),
     path("r/<str:code>/topics/<int:pk>/config/", controls.topic_config, name="topic_config"),
     path("r/<str:code>/queues/", include("messaging.queues_urls")),
+    path("", include("messaging.api.urls")),
 ]

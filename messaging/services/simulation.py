@@ -209,8 +209,10 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         return None
     settings = consumer_settings(group)
     committed = {c.partition_id: c.offset for c in CommittedOffset.objects.filter(group=group)}
+    # REST Proxy's consumers are driven by the learner's own HTTP calls, not by the simulation.
     assignments = list(
         Assignment.objects.filter(group=group, member__crashed=False)
+        .exclude(member__kind=Member.Kind.REST)
         .select_related("partition__topic", "member")
         .order_by("member_id", "partition__topic__name", "partition__index")
     )
@@ -382,6 +384,7 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     from messaging.services.clock import clock_payload, room_clock
     from messaging.services.groups import group_tick
     from messaging.services.queues import sqs_tick
+    from messaging.services.rest_consumers import rest_instances_expire
     from messaging.services.retention import topic_clean
 
     if not 0 < step_ms <= 24 * 60 * 60 * 1000:
@@ -394,6 +397,7 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     produced = _run_producers(room, step_ms)
     for group in ConsumerGroup.objects.filter(room=room):
         group_tick(group=group)
+    rest_instances_expire(room=room)
     consumed = [
         summary
         for group in ConsumerGroup.objects.filter(room=room).order_by("group_id")
