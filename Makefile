@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup deps dev-deps chromium lint bench screenshots clean
+.PHONY: run test test-postgres setup deps dev-deps chromium lint bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ chromium:
 test: setup dev-deps chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).
+POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/loglab
+test-postgres: dev-deps
+	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live
 
 lint: dev-deps
 	$(BIN)/ruff check .
