@@ -33,7 +33,7 @@ run: setup
 	@echo "  LogLab is running on http://$(HOST):$(PORT)/"
 	@echo "  Demo room:           http://$(HOST):$(PORT)/r/KAFKA7/"
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
 
 chromium:
 	@scripts/ensure-chromium

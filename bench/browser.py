@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import CHROMIUM, CHROMIUM_ARGS, Result, Row, percentile, run_json, scratch_env
-from tests.support.server import daphne
+from tests.support.server import serve
 
 SECONDS, QUICK_SECONDS = 20.0, 5.0
 WARMUP, QUICK_WARMUP = 3.0, 1.0
@@ -237,7 +237,7 @@ def run(*, quick: bool, tmp: Path) -> Result:
     code = run_json("bench.roomsetup", "--autoplay", str(RATE), env=env, timeout=60)["code"]
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"no Chromium at {CHROMIUM} (make chromium, or set CHROMIUM)")
-    with daphne(env) as base, sync_playwright() as playwright:
+    with serve(env) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             version = browser.version

@@ -1,9 +1,10 @@
 """Fan-out: 200 websocket clients in one room, 10 produces a second; latency and loss.
 
-LogLab: a Daphne server (in-memory channel layer, one process) on a scratch database; each
-produce is a real htmx POST of the board's produce form whose value is the send time in ns, so
-every client computes produce -> receipt from the event it gets. Baseline, same run: a bare
-`websockets` broadcast server (bench/bare_server.py) fed the same way over a websocket.
+LogLab: its production server (uvicorn, in-memory channel layer, one process) on a scratch
+database; each produce is a real htmx POST of the board's produce form whose value is the send
+time in ns, so every client computes produce -> receipt from the event it gets. Baseline, same
+run: a bare `websockets` broadcast server (bench/bare_server.py) fed the same way over a
+websocket.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from websockets.sync.client import connect as ws_connect
 
 from bench.common import ORIGIN, Result, Row, percentile, run_json, scratch_env, terminate, yes_no
-from tests.support.server import ROOT, daphne, free_port, server_env
+from tests.support.server import ROOT, free_port, serve, server_env
 
 CLIENTS = 200
 RATE = 10.0  # broadcasts per second
@@ -252,10 +253,10 @@ class FormPoster:
 def loglab(tmp: Path, seconds: float) -> Run:
     env = scratch_env(tmp, "fanout.sqlite3")
     code = run_json("bench.roomsetup", env=env, timeout=60)["code"]
-    with daphne(env) as base:
+    with serve(env) as base:
         poster = FormPoster(base, code)
         url = base.replace("http://", "ws://") + f"/ws/rooms/{code}/"
-        return measure(url, poster.send, seconds, child_pid("daphne"))
+        return measure(url, poster.send, seconds, child_pid("uvicorn"))
 
 
 def describe(run: Run) -> str:
@@ -298,7 +299,7 @@ def run(*, quick: bool, tmp: Path) -> Result:
     notes = [
         f"{CLIENTS} clients in {CLIENT_PROCESSES} process(es), {RATE:g} produces/s for "
         f"{seconds:g} s; latency = client receipt - the send time carried in the event.",
-        "LogLab (htmx POST of the produce form -> Daphne, in-memory layer): "
+        "LogLab (htmx POST of the produce form -> uvicorn, in-memory layer): "
         + describe(lab)
         + f"; POST round trip p50 {percentile(lab.send_ms, 50):.1f} ms, "
         f"p99 {percentile(lab.send_ms, 99):.1f} ms.",

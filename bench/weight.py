@@ -25,7 +25,7 @@ from bench.common import (
     scratch_env,
     yes_no,
 )
-from tests.support.server import daphne
+from tests.support.server import serve
 
 TARGET_KB = 150.0
 KB = 1024
@@ -102,7 +102,7 @@ def run(*, quick: bool, tmp: Path) -> Result:
     code = run_json("bench.roomsetup", env=env, timeout=60)["code"]
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"no Chromium at {CHROMIUM} (make chromium, or set CHROMIUM)")
-    with daphne(env) as base, sync_playwright() as playwright:
+    with serve(env) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             assets = load(browser, f"{base}/r/{code}/")

@@ -155,5 +155,8 @@ LOGLAB_MAX_TOPICS_PER_ROOM = 20
 LOGLAB_MAX_TOPIC_NAME = 249  # Kafka's own limit on a topic name
 LOGLAB_MAX_FETCH = 500  # max.poll.records' default
 LOGLAB_MAX_ROOM_TITLE = 80
+# Requests per second a client may make to the APIs (per process); over it: 429 / throttled.
+LOGLAB_API_RATE_PER_SECOND = float(os.getenv("LOGLAB_API_RATE_PER_SECOND", "20"))
+LOGLAB_SQS_API_RATE_PER_SECOND = float(os.getenv("LOGLAB_SQS_API_RATE_PER_SECOND", "50"))
 # Events a reconnecting browser may replay before it must resync from a snapshot instead.
 LOGLAB_REPLAY_LIMIT = 500

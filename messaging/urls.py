@@ -24,4 +24,5 @@ urlpatterns = [
     path("r/<str:code>/topics/<int:pk>/config/", controls.topic_config, name="topic_config"),
     path("r/<str:code>/queues/", include("messaging.queues_urls")),
     path("", include("messaging.api.urls")),
+    path("", include("messaging.sqs_api.urls")),
 ]

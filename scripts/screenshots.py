@@ -20,7 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from tests.support.server import daphne, manage, server_env
+    from tests.support.server import manage, serve, server_env
 
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -32,7 +32,7 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-c", FILL_ROOM], cwd=ROOT, env=env, check=True
         )
-        with daphne(env) as url:
+        with serve(env) as url:
             shoot(url)
 
 

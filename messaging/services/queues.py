@@ -241,12 +241,17 @@ def sqs_send(
     body: str,
     message_group_id: str | None = None,
     deduplication_id: str | None = None,
+    delay_seconds: object = None,
 ) -> sqs.SendResult:
     """SendMessage. A duplicate within 5 minutes is accepted with the original MessageId and
-    never delivered; the page lists the last few."""
+    never delivered; the page lists the last few. `delay_seconds` is the message's own
+    DelaySeconds (standard queues; a FIFO queue refuses it), None for the queue's."""
     body = _body_validate(body)
     group = _optional_id(message_group_id)
     dedup = _optional_id(deduplication_id)
+    delay = None
+    if delay_seconds is not None:
+        delay = _whole_number(delay_seconds, field="delay_seconds", aws_name="DelaySeconds")
     room, row = _locked_queue(queue)
     state = sqs_state_load(row)
     try:
@@ -256,6 +261,7 @@ def sqs_send(
             now_ms=room.sim_time_ms,
             message_group_id=group,
             deduplication_id=dedup,
+            delay_seconds=delay,
         )
     except sqs.SqsError as error:
         raise _sqs_error("SendMessage", error) from None

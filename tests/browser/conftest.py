@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server import daphne, server_env
+from tests.support.server import serve, server_env
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -25,7 +25,7 @@ def live_url(django_db_setup, django_db_blocker) -> Iterator[str]:
         host, port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
         env = server_env(DATABASE_URL=f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}")
     env.pop("REDIS_URL", None)
-    with daphne(env) as url:
+    with serve(env) as url:
         yield url
 
 

@@ -63,3 +63,32 @@ def test_a_rest_proxy_consumer_appears_on_the_board_and_the_group_rebalances(
     expect(page.locator('.member[data-member="billing-1"]')).to_have_attribute(
         "data-assigned", "orders-0 orders-1 orders-2"
     )
+
+
+def test_messages_sent_with_boto3_appear_in_the_sqs_view(new_page, live_url, room):
+    import boto3
+
+    page = new_page()
+    page.goto(f"{live_url}/r/{room.code}/queues/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=f"{live_url}/api/sqs/",
+        region_name="us-east-1",
+        aws_access_key_id=room.code,
+        aws_secret_access_key="not-checked",
+    )
+    url = sqs.create_queue(
+        QueueName="orders.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for group, body in [("alice", "a1 <b>"), ("alice", "a2"), ("bob", "b1")]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    assert received[0]["Body"] == "a1 <b>"
+
+    alice = page.locator('.lane[data-group="alice"]')
+    expect(alice).to_have_attribute("data-blocked", "true")
+    expect(alice).to_contain_text("a1 <b>")  # a body is text, never markup
+    expect(page.locator('.lane[data-group="bob"]')).to_have_attribute("data-blocked", "false")

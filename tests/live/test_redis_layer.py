@@ -14,7 +14,7 @@ from http.cookiejar import CookieJar
 import pytest
 import websockets
 
-from tests.support.server import daphne, manage, server_env
+from tests.support.server import manage, serve, server_env
 
 pytestmark = pytest.mark.redis
 
@@ -41,7 +41,7 @@ def test_it_reaches_a_client_of_another_process_through_redis(redis_url, tmp_pat
     manage("migrate", "--noinput", env=env)
     manage("seed_demo", env=env)
 
-    with daphne(env) as first, daphne(env) as second:
+    with serve(env) as first, serve(env) as second:
         ws_url = second.replace("http", "ws") + "/ws/rooms/KAFKA7/"
 
         with urllib.request.urlopen(first + "/r/KAFKA7/state.json", timeout=10) as response:

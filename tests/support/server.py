@@ -1,4 +1,5 @@
-"""Real LogLab servers for the browser and multi-process tests: Daphne in a subprocess."""
+"""Real LogLab servers for the browser and multi-process tests: the production ASGI server
+(uvicorn, as `make run` starts it) in a subprocess."""
 
 from __future__ import annotations
 
@@ -36,13 +37,13 @@ def server_env(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def daphne(env: dict[str, str], *, startup_seconds: float = 30) -> Iterator[str]:
+def serve(env: dict[str, str], *, startup_seconds: float = 30) -> Iterator[str]:
     """Serve config.asgi on a free loopback port; yields its base URL."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"daphne-{port}-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix=f"loglab-{port}-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "config.asgi:application"],
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--no-access-log"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -56,7 +57,7 @@ def daphne(env: dict[str, str], *, startup_seconds: float = 30) -> Iterator[str]
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
                     raise RuntimeError(
-                        f"daphne did not start on port {port}:\n{log.read().decode()[-4000:]}"
+                        f"the server did not start on port {port}:\n{log.read().decode()[-4000:]}"
                     ) from None
                 time.sleep(0.1)
         yield base
