@@ -7,6 +7,7 @@ resyncs from the database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -28,12 +29,21 @@ def broadcast_event(room_code: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    # Serialised once here, not once per browser: the layer copies and the consumers forward a
+    # string, which is what keeps a 200-browser room cheap.
+    event = {"type": "room.event", "text": event_text(message)}
+
+    async def send() -> None:
+        await layer.group_send(room_group_name(room_code), event)
+
     try:
-        # Serialised once here, not once per browser: the layer copies and the consumers
-        # forward a string, which is what keeps a 200-browser room cheap.
-        async_to_sync(layer.group_send)(
-            room_group_name(room_code), {"type": "room.event", "text": event_text(message)}
-        )
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(send)()
+        else:
+            # Called from code already on an event loop: hand it the send instead of blocking.
+            loop.create_task(send())
     except Exception:
         # The write is committed and the browsers will resync: a lost hint must not turn a
         # successful produce into an error page.

@@ -675,6 +675,16 @@ function showDetail(event) {
 document.addEventListener("focusin", showDetail);
 document.addEventListener("mouseover", showDetail);
 
+// Examples and endpoints copy themselves on click, as text.
+document.addEventListener("click", (event) => {
+  const target = event.target.closest?.("[data-copy]");
+  if (!target || !navigator.clipboard) return;
+  navigator.clipboard.writeText(target.textContent.trim()).then(() => {
+    target.classList.add("is-copied");
+    setTimeout(() => target.classList.remove("is-copied"), 900);
+  }, () => {});
+});
+
 // Control results fade after a while; errors stay until the next action.
 const toast = document.getElementById("toast");
 if (toast) {
