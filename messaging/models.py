@@ -446,3 +446,29 @@ class RestConsumerInstance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Student(models.Model):
+    """A person who joined a classroom with the join code: no account, a name in the room."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="students")
+    display_name = models.CharField(max_length=40)
+    # The browser session that joined; the student's own page is tied to it.
+    session_key = models.CharField(max_length=64)
+    # Their consumer, once they join a group (they can leave it and join another).
+    member = models.OneToOneField(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="student"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["room_id", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "display_name"], name="student_name_unique_in_room"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name

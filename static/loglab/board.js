@@ -84,6 +84,7 @@ class Board {
     this.retryMs = 500;
     // What the page received, for tests and for anyone curious in the console.
     this.rebalances = [];
+    this.shownRebalances = new Set();
     this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
     this.simNow = Number(document.getElementById("sim-clock")?.dataset.now ?? 0);
     paintKeys(document);
@@ -136,7 +137,12 @@ class Board {
         continue;
       }
       if (typeof event.seq !== "number") continue;
-      if (event.seq <= this.seq) continue; // seen already (replay overlap)
+      if (event.seq <= this.seq) {
+        // Already in the state we hold (a replay overlap, or a resync fetched it meanwhile);
+        // a rebalance is still worth showing, step by step.
+        if (event.type === "group.changed") this.showRebalance(event);
+        continue;
+      }
       if (event.seq !== this.seq + 1) {
         this.resync();
         return;
@@ -179,9 +185,7 @@ class Board {
         this.applyStep(p);
         break;
       case "group.changed":
-        this.rebalances.push({ group: p.group, plan: p.plan, seq: event.seq });
-        if (p.narration) this.narrate(p.narration);
-        this.animateRebalance(p);
+        this.showRebalance(event);
         break;
       case "records.deleted":
         this.deleteRecords(p);
@@ -429,6 +433,15 @@ class Board {
       this.animating--;
       if (this.resyncWanted) this.requestResync();
     }
+  }
+
+  showRebalance(event) {
+    if (this.shownRebalances.has(event.seq)) return;
+    this.shownRebalances.add(event.seq);
+    const p = event.payload;
+    this.rebalances.push({ group: p.group, plan: p.plan, seq: event.seq });
+    if (p.narration) this.narrate(p.narration);
+    this.animateRebalance(p);
   }
 
   setGroupState(card, state, generation) {
