@@ -63,6 +63,46 @@ function formatSimTime(ms) {
   return `day ${day}, ${pad(Math.floor(rest / 3600))}:${pad(Math.floor((rest % 3600) / 60))}:${pad(rest % 60)}`;
 }
 
+// The room's websocket, reconnecting with the last seq seen so the server replays what was
+// missed (or says to resync). Shared by every page that follows a room.
+export class RoomSocket {
+  constructor(room, { since, onEvent }) {
+    this.room = room;
+    this.since = since;
+    this.onEvent = onEvent;
+    this.retryMs = 500;
+    this.open();
+  }
+
+  open() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}/?since=${this.since()}`;
+    const socket = new WebSocket(url);
+    socket.addEventListener("open", () => {
+      this.retryMs = 500;
+      setStatus("live", "live");
+    });
+    socket.addEventListener("message", (e) => {
+      let event;
+      try {
+        event = JSON.parse(e.data);
+      } catch {
+        return; // not an event of ours
+      }
+      this.onEvent(event);
+    });
+    socket.addEventListener("close", (e) => {
+      if (e.code === 4404) {
+        setStatus("offline", "this room no longer exists");
+        return;
+      }
+      setStatus("offline", "reconnecting…");
+      setTimeout(() => this.open(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 10000);
+    });
+  }
+}
+
 class Board {
   constructor(root) {
     this.root = root;
@@ -81,7 +121,6 @@ class Board {
     this.flights = [];
     this.touchedRows = new Set();
     this.wiresDirty = true;
-    this.retryMs = 500;
     // What the page received, for tests and for anyone curious in the console.
     this.rebalances = [];
     this.shownRebalances = new Set();
@@ -90,28 +129,7 @@ class Board {
     paintKeys(document);
     this.layout();
     window.addEventListener("resize", () => this.layout());
-    this.connect();
-  }
-
-  connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}/?since=${this.seq}`;
-    const socket = new WebSocket(url);
-    this.socket = socket;
-    socket.addEventListener("open", () => {
-      this.retryMs = 500;
-      setStatus("live", "live");
-    });
-    socket.addEventListener("message", (e) => this.enqueue(JSON.parse(e.data)));
-    socket.addEventListener("close", (e) => {
-      if (e.code === 4404) {
-        setStatus("offline", "this room no longer exists");
-        return;
-      }
-      setStatus("offline", "reconnecting…");
-      setTimeout(() => this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 10000);
-    });
+    this.socket = new RoomSocket(this.room, { since: () => this.seq, onEvent: (e) => this.enqueue(e) });
   }
 
   enqueue(event) {

@@ -5,7 +5,7 @@
 // module refetches the live fragment, at most once per animation frame and one fetch at a time,
 // and swaps it in. Countdowns of in-flight messages tick locally on the room's simulated clock.
 // User data only enters the page as the server's autoescaped HTML or through textContent.
-import { keyHue } from "./board.js";
+import { RoomSocket, keyHue } from "./board.js";
 
 const root = document.getElementById("queues-board");
 const statusEl = document.getElementById("live-status");
@@ -71,7 +71,6 @@ class QueuesPage {
     this.again = false;
     this.deferred = null;
     this.dueSeen = new Set();
-    this.retryMs = 500;
     paintKeys(document);
     this.tick();
     setInterval(() => this.tick(), 250);
@@ -81,7 +80,7 @@ class QueuesPage {
       // A swap waits while someone types in the live area; it lands when they leave the field.
       if (this.deferred) setTimeout(() => this.applyDeferred(), 0);
     });
-    this.connect();
+    this.socket = new RoomSocket(this.room, { since: () => this.seq, onEvent: (e) => this.receive(e) });
   }
 
   readClock(live) {
@@ -90,32 +89,6 @@ class QueuesPage {
       now_ms: live.dataset.nowMs,
       running: live.dataset.running === "true",
       speed: live.dataset.speed,
-    });
-  }
-
-  connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}/?since=${this.seq}`;
-    const socket = new WebSocket(url);
-    socket.addEventListener("open", () => {
-      this.retryMs = 500;
-      setStatus("live", "live");
-    });
-    socket.addEventListener("message", (e) => {
-      try {
-        this.receive(JSON.parse(e.data));
-      } catch {
-        /* not an event of ours */
-      }
-    });
-    socket.addEventListener("close", (e) => {
-      if (e.code === 4404) {
-        setStatus("offline", "this room no longer exists");
-        return;
-      }
-      setStatus("offline", "reconnecting…");
-      setTimeout(() => this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 10000);
     });
   }
 
