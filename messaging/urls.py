@@ -25,4 +25,5 @@ urlpatterns = [
     path("r/<str:code>/queues/", include("messaging.queues_urls")),
     path("", include("messaging.api.urls")),
     path("", include("messaging.sqs_api.urls")),
+    path("", include("messaging.classroom_urls")),
 ]
