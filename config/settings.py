@@ -78,10 +78,14 @@ TEMPLATES = [
 # writers queue behind the busy timeout instead of failing with "database is locked" when a
 # read transaction tries to upgrade.
 SQLITE_PATH = os.getenv("SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
+# wal_autocheckpoint is raised from 1000 pages because serving processes checkpoint in a thread
+# of their own (messaging/live/checkpointer.py), off the request path.
 SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
     "timeout": 20,
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "init_command": (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;"
+    ),
 }
 if os.getenv("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}

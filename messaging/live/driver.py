@@ -20,6 +20,7 @@ import uuid
 from channels.db import database_sync_to_async
 
 from messaging.errors import NotFound
+from messaging.live import checkpointer
 from messaging.models import Room
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class RoomDrivers:
         self.tasks: dict[int, asyncio.Task] = {}
 
     def watch(self, room_pk: int) -> None:
+        checkpointer.ensure_started()
         self.watchers[room_pk] = self.watchers.get(room_pk, 0) + 1
         task = self.tasks.get(room_pk)
         if task is None or task.done():
