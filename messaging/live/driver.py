@@ -72,11 +72,15 @@ class RoomDrivers:
             await asyncio.sleep(max(0.0, TICK_SECONDS - elapsed))
 
 
-@database_sync_to_async
-def _drive(room_pk: int, owner: str, wall_ms: int) -> bool:
+# Steps run in the default thread pool, not in the one thread Django gives every synchronous
+# view: a busy room's steps must not queue in front of everybody's page loads and forms.
+def _drive_sync(room_pk: int, owner: str, wall_ms: int) -> bool:
     from messaging.services.simulation import room_drive
 
     return room_drive(room=Room(pk=room_pk), owner=owner, wall_ms=wall_ms)
+
+
+_drive = database_sync_to_async(_drive_sync, thread_sensitive=False)
 
 
 @database_sync_to_async
