@@ -152,4 +152,50 @@ def student_me(request: HttpRequest, code: str) -> HttpResponse:
     if student is None:
         # Another browser, or one that never joined: the name belongs to its session.
         return redirect("student_join", code=room.code)
-    return render(request, "messaging/classroom_me.html", {"room": room, "student": student})
+    template = "messaging/classroom_me.html"
+    if request.htmx:
+        template += "#me"
+    return render(request, template, _me_context(room, student))
+
+
+def _me_context(room: Room, student) -> dict:
+    from messaging.models import Assignment, ConsumerGroup
+
+    member = student.member
+    assigned = []
+    if member is not None:
+        assigned = [
+            f"{a.partition.topic.name}-{a.partition.index}"
+            for a in Assignment.objects.filter(member=member)
+            .select_related("partition__topic")
+            .order_by("partition__topic__name", "partition__index")
+        ]
+    return {
+        "room": room,
+        "student": student,
+        "member": member,
+        "assigned": assigned,
+        "groups": ConsumerGroup.objects.filter(room=room).order_by("group_id"),
+    }
+
+
+@require_POST
+@handles_errors
+def student_consumer(request: HttpRequest, code: str) -> HttpResponse:
+    """Join a group as a consumer, or leave it: the student's own member only."""
+    room = selectors.room_get(code=code)
+    student = classroom_services.student_for_session(
+        room=room, session_key=request.session.session_key
+    )
+    if student is None:
+        raise Invalid("Join the room with your name first.")
+    if request.POST.get("action") == "leave":
+        classroom_services.student_consumer_leave(student=student)
+    else:
+        classroom_services.student_consumer_join(
+            student=student, group_id=request.POST.get("group_id", "")
+        )
+    student.refresh_from_db()
+    if request.htmx:
+        return render(request, "messaging/classroom_me.html#me", _me_context(room, student))
+    return redirect("student_me", code=room.code)

@@ -19,5 +19,6 @@ urlpatterns = [
         name="classroom_present_students",
     ),
     path("r/<str:code>/me/", classroom.student_me, name="student_me"),
+    path("r/<str:code>/me/consumer/", classroom.student_consumer, name="student_consumer"),
     path("j/<str:code>/", classroom.student_join, name="student_join"),
 ]

@@ -254,6 +254,8 @@ class Member(models.Model):
     last_heartbeat_ms = models.BigIntegerField(default=0)
     # A crashed member stops heartbeating; the coordinator notices only at the session timeout.
     crashed = models.BooleanField(default=False)
+    # A student's member heartbeats while their page is connected (their websocket is open).
+    online = models.BooleanField(default=False)
     records_per_second = models.FloatField(default=1.0)
     # Fractions of a record the member's speed earned but did not yet spend.
     budget_carry = models.FloatField(default=0.0)

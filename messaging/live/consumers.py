@@ -17,6 +17,7 @@ from messaging.live.broadcast import event_text, room_group_name
 from messaging.live.driver import drivers
 from messaging.models import Room
 from messaging.selectors import events_since, room_get
+from messaging.services.classroom import student_set_online
 
 # Close codes in the 4000s are ours: the browser shows the reason instead of reconnecting.
 CLOSE_ROOM_NOT_FOUND = 4404
@@ -40,6 +41,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.room_pk = room.pk
         drivers.watch(room.pk)
+        await self._student_online(True)
         since = self._since()
         if since is not None:
             await self._replay(room.pk, since)
@@ -48,6 +50,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if getattr(self, "group_name", None):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
         if getattr(self, "room_pk", None) is not None:
+            await self._student_online(False)
             await drivers.unwatch(self.room_pk)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -97,6 +100,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, message: dict) -> None:
         await self.send(text_data=event_text(message))
+
+    async def _student_online(self, online: bool) -> None:
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        if key:
+            await database_sync_to_async(student_set_online)(
+                room_pk=self.room_pk, session_key=key, online=online
+            )
 
     @database_sync_to_async
     def _room(self, code: str) -> Room | None:

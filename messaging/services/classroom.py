@@ -12,7 +12,7 @@ import unicodedata
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from messaging.errors import Invalid
+from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import Room, Student
 from messaging.services.events import room_lock
 from messaging.services.rooms import room_create, room_seed_sandbox
@@ -93,3 +93,67 @@ def student_join(*, room: Room, display_name: str, session_key: str) -> tuple[St
     except IntegrityError:
         raise Invalid(NAME_TAKEN, field="display_name") from None
     return student, True
+
+
+# --- students as consumers ----------------------------------------------------------------
+
+
+def _client_id(name: str) -> str:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+    return (slug or "student")[:40]
+
+
+@transaction.atomic
+def student_consumer_join(*, student: Student, group_id: str):
+    """The student becomes a consumer in `group_id`, with their name as client.id."""
+    from messaging.models import ConsumerGroup, Member
+    from messaging.services.groups import member_join
+
+    room = room_lock(room=student.room_id)
+    student = Student.objects.select_related("member").get(pk=student.pk)
+    if student.member is not None:
+        raise Conflict(
+            f"You are already consumer {student.member.member_id}: leave that group first."
+        )
+    try:
+        group = ConsumerGroup.objects.get(room=room, group_id=group_id)
+    except ConsumerGroup.DoesNotExist:
+        raise NotFound(f"There is no consumer group '{group_id}' in this room.") from None
+    member, result = member_join(
+        group=group,
+        client_id=_client_id(student.display_name),
+        display_name=student.display_name,
+        kind=Member.Kind.STUDENT,
+    )
+    Member.objects.filter(pk=member.pk).update(online=True)
+    student.member = member
+    student.save(update_fields=["member", "last_seen_at"])
+    return member, result
+
+
+@transaction.atomic
+def student_consumer_leave(*, student: Student) -> None:
+    """The student's consumer leaves its group (LeaveGroup: the group rebalances now)."""
+    from messaging.services.groups import member_leave
+
+    room_lock(room=student.room_id)
+    student = Student.objects.select_related("member__group").get(pk=student.pk)
+    if student.member is None:
+        raise Invalid("You are not a consumer in any group.")
+    member_leave(member=student.member)
+
+
+def student_set_online(*, room_pk: int, session_key: str, online: bool) -> bool:
+    """A student's page connected or went away: their member heartbeats only while connected.
+
+    One row write per connect and disconnect, not per heartbeat. Returns whether a member of
+    this session's student was updated.
+    """
+    from messaging.models import Member
+
+    if not session_key:
+        return False
+    updated = Member.objects.filter(
+        student__room_id=room_pk, student__session_key=session_key
+    ).update(online=online)
+    return updated > 0

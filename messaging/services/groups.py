@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
@@ -383,9 +384,11 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     state = group_state_load(group)
     rebalances: list[coordinator.GroupResult] = []
     # Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
-    # heartbeat thread); a student's member heartbeats from their browser.
-    alive = group.members.filter(
-        crashed=False, kind__in=[Member.Kind.SIMULATED, Member.Kind.REST]
+    # heartbeat thread); a student's member heartbeats while their page is connected, so a
+    # closed tab or a lost phone connection ends in a session timeout, as a dead process does.
+    alive = group.members.filter(crashed=False).filter(
+        Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
+        | Q(kind=Member.Kind.STUDENT, online=True)
     )
     # A member heartbeats every heartbeat.interval.ms, as the client's heartbeat thread does,
     # not at every tick: that is what a session timeout is measured against.
