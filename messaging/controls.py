@@ -17,7 +17,7 @@ from messaging.models import ConsumerGroup, Member, Producer, Room, Topic
 from messaging.services import clock as clock_services
 from messaging.services import groups as group_services
 from messaging.services import simulation, topics
-from messaging.views import handles_errors
+from messaging.views import form_int, handles_errors
 
 
 def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:
@@ -25,15 +25,6 @@ def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:
         context = {"ok_text": text, "error": None, **extra}
         return render(request, "messaging/partials.html#form-result", context)
     return redirect(room)
-
-
-def _int(raw: str | None, field: str, *, default: int | None = None) -> int | None:
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(f"{field} is a whole number.", field=field) from None
 
 
 def _owned(model, room: Room, pk: int, what: str):
@@ -55,7 +46,7 @@ def clock_control(request: HttpRequest, code: str) -> HttpResponse:
     elif action == "pause":
         clock_services.room_clock_set(room=room, running=False)
     elif action == "step":
-        step = _int(request.POST.get("step_ms"), "step_ms", default=1_000)
+        step = form_int(request.POST.get("step_ms"), "step_ms", default=1_000)
         clock_services.room_clock_step(room=room, step_ms=step or 1_000)
     elif action == "speed":
         try:
@@ -160,7 +151,7 @@ def offsets_reset(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     room = selectors.room_get(code=code)
     group = _owned(ConsumerGroup, room, pk, "consumer group")
     option = request.POST.get("option", "")
-    value = _int(request.POST.get("value"), "value")
+    value = form_int(request.POST.get("value"), "value")
     if option == "by-duration" and value is not None:
         value *= 1000  # the form asks for seconds; the tool's duration is in ms
     execute = request.POST.get("execute") == "1"
@@ -196,7 +187,7 @@ def topic_config(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         value = request.POST.get(name, "").strip()
         return value or None
 
-    retention_s = _int(field("retention_s"), "retention (s)")
+    retention_s = form_int(field("retention_s"), "retention (s)")
     topics.topic_configure(
         topic=topic,
         cleanup_policy=field("cleanup_policy"),

@@ -63,19 +63,17 @@ def partition_get(*, topic: Topic, index: object) -> Partition:
 
 
 def records_fetch(*, partition: Partition, offset: int, max_records: int) -> list[Record]:
-    """Records from `offset` on, as a Kafka fetch returns them.
+    """Records from `offset` on, as a Kafka fetch returns them (the engine says which offsets
+    a fetch may ask for)."""
+    from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
 
-    An offset outside [log start, log end] is Kafka's OFFSET_OUT_OF_RANGE: the consumer's
-    auto.offset.reset decides what happens next, not the broker.
-    """
     max_records = max(1, min(int(max_records), settings.LOGLAB_MAX_FETCH))
-    if not partition.log_start_offset <= offset <= partition.log_end_offset:
-        raise Invalid(
-            f"Offset {offset} is out of range for {partition}: the log holds offsets "
-            f"{partition.log_start_offset} to {partition.log_end_offset - 1} "
-            f"(log end offset {partition.log_end_offset}).",
-            field="offset",
+    try:
+        check_fetch_offset(
+            offset, partition.log_start_offset, partition.log_end_offset, str(partition)
         )
+    except OffsetOutOfRangeError as error:
+        raise Invalid(str(error), field="offset") from None
     return list(
         Record.objects.filter(partition=partition, offset__gte=offset).order_by("offset")[
             :max_records

@@ -40,6 +40,16 @@ def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+def form_int(raw: str | None, field: str, *, default: int | None = None) -> int | None:
+    """A form's optional whole number: empty means `default`, anything else must parse."""
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"{field} is a whole number, or empty.", field=field) from None
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     recent = Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:5]
@@ -68,14 +78,6 @@ def room_board(request: HttpRequest, code: str) -> HttpResponse:
     if room.code != code:
         return redirect(room)
     return render(request, "messaging/room.html", _board_context(room))
-
-
-@require_GET
-@handles_errors
-def room_topics(request: HttpRequest, code: str) -> HttpResponse:
-    """The topics fragment a browser swaps in when it resyncs."""
-    room = selectors.room_get(code=code)
-    return render(request, "messaging/partials.html#topics", _board_context(room))
 
 
 @require_GET
@@ -122,13 +124,7 @@ def room_state(request: HttpRequest, code: str) -> JsonResponse:
 def record_produce(request: HttpRequest, code: str) -> HttpResponse:
     room = selectors.room_get(code=code)
     key = request.POST.get("key", "")
-    partition_raw = request.POST.get("partition", "").strip()
-    partition = None
-    if partition_raw:
-        try:
-            partition = int(partition_raw)
-        except ValueError:
-            raise Invalid("The partition is a whole number, or empty.", field="partition") from None
+    partition = form_int(request.POST.get("partition"), "partition")
     produced = services.records_produce(
         room=room,
         topic_name=request.POST.get("topic", ""),

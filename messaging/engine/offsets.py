@@ -100,6 +100,19 @@ def lag_or_backlog(log_start_offset: int, log_end_offset: int, committed: int | 
     return found
 
 
+def check_fetch_offset(
+    offset: int, log_start_offset: int, log_end_offset: int, partition: str = "topic-0"
+) -> None:
+    """The broker's answer to a fetch: offsets in [log start, log end] are served (the log end
+    gives nothing yet); anything else is OFFSET_OUT_OF_RANGE, and the consumer's
+    auto.offset.reset decides what happens next, not the broker."""
+    if not log_start_offset <= offset <= log_end_offset:
+        raise OffsetOutOfRangeError(
+            f"Offset {offset} is out of range for {partition}: the log holds offsets "
+            f"{log_start_offset} to {log_end_offset - 1} (log end offset {log_end_offset})."
+        )
+
+
 # --- auto.offset.reset --------------------------------------------------------------------------
 
 

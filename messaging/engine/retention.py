@@ -181,10 +181,7 @@ def append(
     size_bytes: int = RECORD_SIZE_DEFAULT,
 ) -> PartitionLog:
     """Append one record at the log end offset, rolling the active segment first if it is full."""
-    if key is None and log.config.compacts:
-        raise InvalidRecordError(
-            f"Compacted topic cannot accept message without key in topic partition {log.partition}."
-        )
+    check_key(log.config, key, log.partition)
     if size_bytes < 0:
         raise InvalidRecordError(f"record size must be >= 0 (got {size_bytes})")
     if _should_roll(log, timestamp_ms):
@@ -197,6 +194,15 @@ def append(
         largest_timestamp_ms=_max_or(active.largest_timestamp_ms, timestamp_ms),
     )
     return replace(log, segments=log.segments[:-1] + (grown,), log_end_offset=record.offset + 1)
+
+
+def check_key(config: LogConfig, key: str | None, partition: str) -> None:
+    """The broker's refusal of a keyless record on a compacted topic: compaction keeps the
+    latest record per key, so a record without one has nothing to be kept by."""
+    if key is None and config.compacts:
+        raise InvalidRecordError(
+            f"Compacted topic cannot accept message without key in topic partition {partition}."
+        )
 
 
 def append_all(

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from messaging.engine import partitioner
+from messaging.engine import retention as cleaner
 from messaging.errors import Invalid, NotFound
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
@@ -106,12 +107,14 @@ def records_produce(
     log_config = topic_log_config(topic)
     for record in records:
         record_validate(record, partition_count=topic.partition_count)
-        if record.key is None and log_config.compacts:
+        try:
+            cleaner.check_key(log_config, record.key, topic.name)
+        except cleaner.InvalidRecordError as error:
             raise Invalid(
-                f"'{topic.name}' is compacted (cleanup.policy={topic.cleanup_policy}): Kafka "
-                "refuses records without a key there, since compaction keeps one per key.",
+                f"'{topic.name}' is compacted (cleanup.policy={topic.cleanup_policy}), and "
+                f"compaction keeps the latest record per key: {error}",
                 field="key",
-            )
+            ) from None
 
     partitions = {p.index: p for p in Partition.objects.filter(topic=topic)}
     sticky = partitioner.StickyState(**topic.sticky_state) if topic.sticky_state else None

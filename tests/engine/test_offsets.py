@@ -287,3 +287,13 @@ def test_clamped_scenarios_always_land_inside_the_log(start, length, committed, 
     partition = PartitionOffsets("p-0", start, start + length, committed if committed else 0)
     new = plan(option, value, partitions=(partition,)).lines[0].new
     assert start <= new <= start + length
+
+
+def test_a_fetch_outside_the_log_is_out_of_range():
+    from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
+
+    check_fetch_offset(7, 7, 20)
+    check_fetch_offset(20, 7, 20)  # the log end: nothing yet, but not an error
+    for offset in (6, 21):
+        with pytest.raises(OffsetOutOfRangeError, match="out of range"):
+            check_fetch_offset(offset, 7, 20, "orders-0")

@@ -156,3 +156,12 @@ def test_it_seeds_the_demo_room_once(db):
     topic = room.topics.get()
     assert (topic.name, topic.partition_count) == ("orders", 3)
     assert Record.objects.filter(partition__topic=topic).count() == 8
+
+
+def test_it_refuses_a_keyless_record_on_a_compacted_topic_as_kafka_does(room, orders):
+    from messaging.services.topics import topic_configure
+
+    topic_configure(topic=orders, cleanup_policy="compact")
+    with pytest.raises(Invalid, match="Compacted topic cannot accept message without key"):
+        records_produce(room=room, topic_name="orders", records=[RecordIn(key=None, value="v")])
+    assert Record.objects.count() == 0
