@@ -25,6 +25,7 @@ dev-deps: $(VENV)/.dev-deps
 
 setup: deps
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py lessons_load
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
@@ -45,7 +46,8 @@ test: setup dev-deps chromium
 # The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/loglab
 test-postgres: dev-deps
-	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live
+	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live \
+		tests/classroom tests/lessons
 
 lint: dev-deps
 	$(BIN)/ruff check .

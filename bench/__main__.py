@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [fanout|persistence|browser|weight ...]`: see bench/__init__.py."""
+"""`python -m bench [--quick] [BENCHMARK ...]`: see bench/__init__.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import browser, fanout, persistence, weight
+from bench import browser, classroom, fanout, persistence, weight
 from bench.common import machine
 from bench.report import ORDER, crashed, table, write_doc
 
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "persistence": persistence.run,
     "browser": browser.run,
     "weight": weight.run,
+    "classroom": classroom.run,
 }
 
 

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "messaging.lesson_middleware.LessonUndoMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -69,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "messaging.permissions.room_viewer",
             ],
         },
     },
@@ -168,3 +170,10 @@ LOGLAB_API_RATE_PER_SECOND = float(os.getenv("LOGLAB_API_RATE_PER_SECOND", "20")
 LOGLAB_SQS_API_RATE_PER_SECOND = float(os.getenv("LOGLAB_SQS_API_RATE_PER_SECOND", "50"))
 # Events a reconnecting browser may replay before it must resync from a snapshot instead.
 LOGLAB_REPLAY_LIMIT = 500
+
+# Classrooms (messaging/permissions.py, services/rooms.py): students' rate limits, per second
+# and per student (per process), and how long a room may sit idle before it is deleted.
+LOGLAB_STUDENT_PRODUCE_PER_SECOND = float(os.getenv("LOGLAB_STUDENT_PRODUCE_PER_SECOND", "5"))
+LOGLAB_STUDENT_JOINS_PER_SECOND = float(os.getenv("LOGLAB_STUDENT_JOINS_PER_SECOND", "2"))
+LOGLAB_STUDENT_ACTIONS_PER_SECOND = float(os.getenv("LOGLAB_STUDENT_ACTIONS_PER_SECOND", "10"))
+LOGLAB_ROOM_IDLE_HOURS = float(os.getenv("LOGLAB_ROOM_IDLE_HOURS", "72"))

@@ -1,3 +1,6 @@
+import json
+
+from django import forms
 from django.contrib import admin
 
 from messaging import models
@@ -69,3 +72,78 @@ class CommittedOffsetAdmin(admin.ModelAdmin):
 class RoomEventAdmin(admin.ModelAdmin):
     list_display = ["room", "seq", "type", "created_at"]
     list_filter = ["type"]
+
+
+# --- lessons -------------------------------------------------------------------------------
+
+
+class IndentedJSONField(forms.JSONField):
+    """A lesson's spec is edited by hand: one key per line reads like the file it came from."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+class LessonAdminForm(forms.ModelForm):
+    spec = IndentedJSONField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "style": "font-family: monospace"})
+    )
+
+    class Meta:
+        model = models.Lesson
+        fields = ["slug", "spec", "source_path"]
+
+    def clean(self):
+        from messaging.lessons.spec import LessonFormatError, spec_from_dict
+
+        cleaned = super().clean()
+        spec = cleaned.get("spec")
+        if spec is None:
+            return cleaned
+        # The same validation the loader runs: a lesson that cannot be played is not saved.
+        try:
+            parsed = spec_from_dict(spec, path="spec")
+        except LessonFormatError as error:
+            raise forms.ValidationError({"spec": str(error)}) from None
+        if cleaned.get("slug") and parsed.slug != cleaned["slug"]:
+            raise forms.ValidationError(
+                {"spec": f"The spec's slug is {parsed.slug!r} but the lesson's is "
+                         f"{cleaned['slug']!r}: they must be the same."}
+            )
+        return cleaned
+
+
+@admin.register(models.Lesson)
+class LessonAdmin(admin.ModelAdmin):
+    form = LessonAdminForm
+    list_display = ["order", "slug", "title", "source_path", "updated_at"]
+    list_display_links = ["slug"]
+    search_fields = ["slug", "title"]
+    # Title and order are read from the spec when it is saved, as the loader does.
+    readonly_fields = ["title", "order", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        from messaging.lessons.spec import spec_from_dict, spec_to_dict
+
+        spec = spec_from_dict(obj.spec, path="spec")
+        obj.spec, obj.title, obj.order = spec_to_dict(spec), spec.title, spec.order
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(models.LessonProgress)
+class LessonProgressAdmin(admin.ModelAdmin):
+    list_display = ["user", "lesson_slug", "completed_at", "quiz_correct", "quiz_total"]
+    search_fields = ["lesson_slug", "user__username"]
+
+
+@admin.register(models.RoomSnapshot)
+class RoomSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["room", "label", "created_at"]
+
+
+@admin.register(models.LessonPrediction)
+class LessonPredictionAdmin(admin.ModelAdmin):
+    list_display = ["room", "lesson_slug", "question", "student", "choice"]
+    list_filter = ["lesson_slug"]

@@ -7,6 +7,10 @@ with a display name; their browser session is who they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
 import qrcode
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
@@ -18,10 +22,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from qrcode.image.svg import SvgPathImage
 
 from messaging import selectors
-from messaging.errors import Invalid
-from messaging.models import Room, Student
+from messaging.engine import offsets as offset_rules
+from messaging.errors import Invalid, LogLabError
+from messaging.models import Assignment, CommittedOffset, Room, Student
+from messaging.permissions import STUDENT_ACTIONS, Forbidden, actor_for_request, student_permissions
 from messaging.services import classroom as classroom_services
-from messaging.views import handles_errors
+from messaging.services import clock as clock_services
+from messaging.views import form_speed, handles_errors
 
 
 def join_qr_svg(url: str) -> str:
@@ -40,6 +47,11 @@ def _forbidden(request: HttpRequest, room: Room) -> HttpResponse:
     return render(request, "messaging/classroom_forbidden.html", {"room": room}, status=403)
 
 
+def _removed(request: HttpRequest, room: Room) -> HttpResponse:
+    """What a student the instructor removed sees, instead of the join form."""
+    return render(request, "messaging/classroom_removed.html", {"room": room}, status=403)
+
+
 def _owned_classroom(request: HttpRequest, code: str) -> tuple[Room, bool]:
     """The room, and whether the person asking owns it (anonymous people own nothing)."""
     room = selectors.room_get(code=code)
@@ -50,8 +62,75 @@ def _owned_classroom(request: HttpRequest, code: str) -> tuple[Room, bool]:
     return room, True
 
 
-def _students(room: Room) -> list[Student]:
-    return list(Student.objects.filter(room=room).order_by("created_at", "pk"))
+@dataclass(frozen=True)
+class RosterLine:
+    student: Student
+    online: bool
+    group: str  # "" when the student is not a consumer
+    member_id: str
+    partitions: list[str]  # "topic-partition", sorted
+    lag: int | None  # summed over their partitions; None when nothing is committed yet
+    # Simulated seconds until the coordinator removes a consumer whose page went away.
+    leaves_in_s: int | None
+
+
+def classroom_roster(room: Room) -> list[RosterLine]:
+    """Who is in, online or not, in which group, with their partitions and lag: three queries
+    for the whole room, however many students (a room holds 200 and more)."""
+    students = list(
+        Student.objects.filter(room=room, removed_at__isnull=True)
+        .select_related("member__group")
+        .order_by("created_at", "pk")
+    )
+    member_ids = [s.member_id for s in students if s.member_id is not None]
+    owned: dict[int, list[tuple[str, int, int, int]]] = {}
+    committed: dict[tuple[int, int], int] = {}
+    if member_ids:
+        for a in Assignment.objects.filter(member_id__in=member_ids).values(
+            "member_id", "group_id", "partition_id", "partition__topic__name",
+            "partition__index", "partition__log_end_offset",
+        ):
+            owned.setdefault(a["member_id"], []).append(
+                (a["partition__topic__name"], a["partition__index"], a["partition_id"],
+                 a["partition__log_end_offset"])
+            )
+            committed.setdefault((a["group_id"], a["partition_id"]), -1)
+        for c in CommittedOffset.objects.filter(group__room=room).values(
+            "group_id", "partition_id", "offset"
+        ):
+            if (c["group_id"], c["partition_id"]) in committed:
+                committed[(c["group_id"], c["partition_id"])] = c["offset"]
+    seen_since = classroom_services.student_seen_since()
+    lines = []
+    for student in students:
+        member = student.member
+        recent = student.last_seen_at is not None and student.last_seen_at >= seen_since
+        if member is None:
+            lines.append(RosterLine(student, recent, "", "", [], None, None))
+            continue
+        parts = sorted(owned.get(member.pk, []))
+        known = []
+        for _, _, pid, leo in parts:
+            offset = committed.get((member.group_id, pid), -1)
+            if offset >= 0:
+                known.append(offset_rules.lag(leo, offset))
+        online = recent and member.online and not member.crashed
+        leaves_in = None
+        if not online:
+            deadline = member.last_heartbeat_ms + member.group.session_timeout_ms
+            leaves_in = max(0, -(-(deadline - room.sim_time_ms) // 1000))  # rounded up
+        lines.append(
+            RosterLine(
+                student=student,
+                online=online,
+                group=member.group.group_id,
+                member_id=member.member_id,
+                partitions=[f"{topic}-{index}" for topic, index, _, _ in parts],
+                lag=sum(known) if known else None,
+                leaves_in_s=leaves_in,
+            )
+        )
+    return lines
 
 
 @require_GET
@@ -84,11 +163,8 @@ def classroom_present(request: HttpRequest, code: str) -> HttpResponse:
     if room.code != code:
         return redirect("classroom_present", code=room.code)
     url = join_url(request, room)
-    return render(
-        request,
-        "messaging/classroom_present.html",
-        {"room": room, "join_url": url, "qr_svg": join_qr_svg(url), "students": _students(room)},
-    )
+    context = {**_present_context(room), "join_url": url, "qr_svg": join_qr_svg(url)}
+    return render(request, "messaging/classroom_present.html", context)
 
 
 @require_GET
@@ -99,10 +175,175 @@ def classroom_present_students(request: HttpRequest, code: str) -> HttpResponse:
     if not owned:
         return _forbidden(request, room)
     return render(
-        request,
-        "messaging/classroom_present.html#students",
-        {"room": room, "students": _students(room)},
+        request, "messaging/classroom_present.html#students", {"room": room, **_roster(room)}
     )
+
+
+# --- the instructor's controls ---------------------------------------------------------------
+
+SPEEDS = [0.25, 0.5, 1, 2, 5, 10, 20]
+
+
+def follow_choices(room: Room) -> list[tuple[str, str]]:
+    """The pages the instructor can send every student's screen to: (path, label)."""
+    base = f"/r/{room.code}/"
+    choices = [
+        ("", "Off: students move freely"),
+        (base + "me/", "Their own page (their consumer)"),
+        (base, "The board"),
+        (base + "queues/", "SQS & RabbitMQ"),
+        (base + "queues/side-by-side/", "Side by side"),
+    ]
+    if room.lesson_id:
+        choices.append((base + "lesson/", "The lesson"))
+    if room.follow_path and room.follow_path not in {path for path, _ in choices}:
+        choices.append((room.follow_path, room.follow_path))
+    return choices
+
+
+def _roster(room: Room) -> dict:
+    lines = classroom_roster(room)
+    return {
+        "roster": lines,
+        "online_count": sum(1 for line in lines if line.online),
+        "consumer_count": sum(1 for line in lines if line.group),
+    }
+
+
+def _present_context(room: Room) -> dict:
+    allowed = student_permissions(room)
+    return {
+        "room": room,
+        "locks": [(action, words, allowed[action]) for action, words in STUDENT_ACTIONS.items()],
+        "follow_choices": follow_choices(room),
+        "speeds": SPEEDS,
+        "group_ids": list(room.groups.order_by("group_id").values_list("group_id", flat=True)),
+        **_roster(room),
+    }
+
+
+def _instructor_room(request: HttpRequest, code: str) -> Room:
+    """The classroom, if the person asking is its instructor; Forbidden (403) otherwise."""
+    room = selectors.room_get(code=code)
+    if not actor_for_request(request, room).is_owner:
+        raise Forbidden("Only this classroom's instructor can do that.")
+    if room.kind != Room.Kind.CLASSROOM:
+        raise Invalid("Only a classroom has students, locks and follow-me.")
+    return room
+
+
+def _controls_done(request: HttpRequest, room: Room, text: str) -> HttpResponse:
+    if request.htmx:
+        room.refresh_from_db()
+        context = {**_present_context(room), "ok_text": text}
+        return render(request, "messaging/classroom_present.html#controls", context)
+    return redirect("classroom_present", code=room.code)
+
+
+def instructor_control(view: Callable[[HttpRequest, Room], HttpResponse]):
+    """One of the presenter's controls: for the classroom's instructor only (403 otherwise).
+    A change that is refused redraws the controls with the reason, not a bare message in
+    their place."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, code: str) -> HttpResponse:
+        room = _instructor_room(request, code)
+        try:
+            return view(request, room)
+        except LogLabError as error:
+            if not request.htmx:
+                raise
+            context = {**_present_context(room), "error": error.message, "ok_text": None}
+            return render(
+                request, "messaging/classroom_present.html#controls", context,
+                status=error.status,
+            )
+
+    return wrapper
+
+
+@require_POST
+@handles_errors
+@instructor_control
+def classroom_clock(request: HttpRequest, room: Room) -> HttpResponse:
+    """Pause, resume or change the speed of the room's clock."""
+    action = request.POST.get("action", "")
+    if action in ("play", "pause"):
+        clock_services.room_clock_set(room=room, running=action == "play")
+        text = "The clock runs." if action == "play" else "The clock is paused."
+    elif action == "speed":
+        speed = form_speed(request.POST.get("speed"))
+        clock_services.room_clock_set(room=room, speed=speed)
+        text = f"Simulated time runs {speed:g}× as fast as yours."
+    else:
+        raise Invalid("The clock can play, pause or change speed.")
+    return _controls_done(request, room, text)
+
+
+@require_POST
+@handles_errors
+@instructor_control
+def classroom_locks(request: HttpRequest, room: Room) -> HttpResponse:
+    """What students may do: every action's checkbox, ticked = allowed."""
+    ticked = set(request.POST.getlist("allow"))
+    allowed = classroom_services.classroom_permissions_set(
+        room=room, permissions={action: action in ticked for action in STUDENT_ACTIONS}
+    )
+    locked = [STUDENT_ACTIONS[a] for a, ok in allowed.items() if not ok]
+    text = "Students may do everything." if not locked else (
+        "Locked: students cannot " + "; ".join(locked) + "."
+    )
+    return _controls_done(request, room, text)
+
+
+@require_POST
+@handles_errors
+@instructor_control
+def classroom_enlist(request: HttpRequest, room: Room) -> HttpResponse:
+    """"Everyone join group G": the students not consuming yet join it, in one rebalance."""
+    group_id = request.POST.get("group_id", "")
+    members = classroom_services.classroom_students_enlist(room=room, group_id=group_id)
+    count = len(members)
+    text = f"{count} student{'s' if count != 1 else ''} joined {group_id}, in one rebalance."
+    return _controls_done(request, room, text)
+
+
+@require_POST
+@handles_errors
+@instructor_control
+def classroom_follow(request: HttpRequest, room: Room) -> HttpResponse:
+    """Follow me: every student's screen goes to the chosen page of the room."""
+    room = classroom_services.room_follow_set(room=room, path=request.POST.get("path", ""))
+    text = (
+        f"Every student's screen now shows {room.follow_path}."
+        if room.follow_path else "Follow-me is off: students move freely."
+    )
+    return _controls_done(request, room, text)
+
+
+@require_POST
+@handles_errors
+@instructor_control
+def classroom_reset(request: HttpRequest, room: Room) -> HttpResponse:
+    classroom_services.classroom_reset(room=room)
+    return _controls_done(
+        request, room, "The room starts again: fresh topics and groups, the students stay."
+    )
+
+
+@require_POST
+@handles_errors
+def classroom_student_remove(request: HttpRequest, code: str, pk: int) -> HttpResponse:
+    room = _instructor_room(request, code)
+    student = classroom_services.student_remove(room=room, student_id=pk)
+    if request.htmx:
+        context = {
+            "room": room,
+            **_roster(room),
+            "ok_text": f"{student.display_name} was removed.",
+        }
+        return render(request, "messaging/classroom_present.html#students", context)
+    return redirect("classroom_present", code=room.code)
 
 
 @require_http_methods(["GET", "POST"])
@@ -120,6 +361,8 @@ def student_join(request: HttpRequest, code: str) -> HttpResponse:
             return redirect("student_join", code=room.code)
         if classroom_services.student_for_session(room=room, session_key=session_key):
             return redirect("student_me", code=room.code)
+        if classroom_services.student_removed(room=room, session_key=session_key):
+            return _removed(request, room)
         return render(request, "messaging/classroom_join.html", {"room": room})
 
     name = request.POST.get("display_name", "")
@@ -128,6 +371,8 @@ def student_join(request: HttpRequest, code: str) -> HttpResponse:
         request.session["loglab_student"] = True
         request.session.save()
         session_key = request.session.session_key
+    if classroom_services.student_removed(room=room, session_key=session_key):
+        return _removed(request, room)
     try:
         classroom_services.student_join(room=room, display_name=name, session_key=session_key)
     except Invalid as error:
@@ -140,62 +385,3 @@ def student_join(request: HttpRequest, code: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(me)
     return redirect(me)
-
-
-@require_GET
-@handles_errors
-def student_me(request: HttpRequest, code: str) -> HttpResponse:
-    room = selectors.room_get(code=code)
-    student = classroom_services.student_for_session(
-        room=room, session_key=request.session.session_key
-    )
-    if student is None:
-        # Another browser, or one that never joined: the name belongs to its session.
-        return redirect("student_join", code=room.code)
-    template = "messaging/classroom_me.html"
-    if request.htmx:
-        template += "#me"
-    return render(request, template, _me_context(room, student))
-
-
-def _me_context(room: Room, student) -> dict:
-    from messaging.models import Assignment, ConsumerGroup
-
-    member = student.member
-    assigned = []
-    if member is not None:
-        assigned = [
-            f"{a.partition.topic.name}-{a.partition.index}"
-            for a in Assignment.objects.filter(member=member)
-            .select_related("partition__topic")
-            .order_by("partition__topic__name", "partition__index")
-        ]
-    return {
-        "room": room,
-        "student": student,
-        "member": member,
-        "assigned": assigned,
-        "groups": ConsumerGroup.objects.filter(room=room).order_by("group_id"),
-    }
-
-
-@require_POST
-@handles_errors
-def student_consumer(request: HttpRequest, code: str) -> HttpResponse:
-    """Join a group as a consumer, or leave it: the student's own member only."""
-    room = selectors.room_get(code=code)
-    student = classroom_services.student_for_session(
-        room=room, session_key=request.session.session_key
-    )
-    if student is None:
-        raise Invalid("Join the room with your name first.")
-    if request.POST.get("action") == "leave":
-        classroom_services.student_consumer_leave(student=student)
-    else:
-        classroom_services.student_consumer_join(
-            student=student, group_id=request.POST.get("group_id", "")
-        )
-    student.refresh_from_db()
-    if request.htmx:
-        return render(request, "messaging/classroom_me.html#me", _me_context(room, student))
-    return redirect("student_me", code=room.code)

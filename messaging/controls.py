@@ -14,10 +14,11 @@ from django.views.decorators.http import require_POST
 from messaging import selectors
 from messaging.errors import Invalid, NotFound
 from messaging.models import ConsumerGroup, Member, Producer, Room, Topic
+from messaging.permissions import DRIVE, RATE_ACTION, request_act, room_for_action
 from messaging.services import clock as clock_services
 from messaging.services import groups as group_services
 from messaging.services import simulation, topics
-from messaging.views import form_int, handles_errors
+from messaging.views import form_int, form_speed, handles_errors
 
 
 def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:
@@ -39,7 +40,7 @@ def _owned(model, room: Room, pk: int, what: str):
 @require_POST
 @handles_errors
 def clock_control(request: HttpRequest, code: str) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, DRIVE)
     action = request.POST.get("action", "")
     if action == "play":
         clock_services.room_clock_set(room=room, running=True)
@@ -49,10 +50,7 @@ def clock_control(request: HttpRequest, code: str) -> HttpResponse:
         step = form_int(request.POST.get("step_ms"), "step_ms", default=1_000)
         clock_services.room_clock_step(room=room, step_ms=step or 1_000)
     elif action == "speed":
-        try:
-            speed = float(request.POST.get("speed", ""))
-        except ValueError:
-            raise Invalid("The speed is a number from 0.25 to 20.", field="speed") from None
+        speed = form_speed(request.POST.get("speed"))
         clock_services.room_clock_set(room=room, speed=speed)
     else:
         raise Invalid("The clock can play, pause, step or change speed.")
@@ -62,7 +60,7 @@ def clock_control(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def producer_new(request: HttpRequest, code: str) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     producer = simulation.producer_create(
         room=room,
         name=request.POST.get("name", ""),
@@ -77,7 +75,7 @@ def producer_new(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def producer_control(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     producer = _owned(Producer, room, pk, "producer")
     action = request.POST.get("action", "")
     if action == "delete":
@@ -95,7 +93,7 @@ def producer_control(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 @require_POST
 @handles_errors
 def group_new(request: HttpRequest, code: str) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     group = group_services.group_create(
         room=room,
         group_id=request.POST.get("group_id", ""),
@@ -112,6 +110,8 @@ def group_new(request: HttpRequest, code: str) -> HttpResponse:
 @handles_errors
 def member_new(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     room = selectors.room_get(code=code)
+    # Simulated consumers change the group for everyone: a setting, not a student's own join.
+    request_act(request, room, "settings")
     group = _owned(ConsumerGroup, room, pk, "consumer group")
     instance = request.POST.get("group_instance_id", "").strip() or None
     member, result = group_services.member_join(
@@ -122,12 +122,33 @@ def member_new(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     return _done(request, room, result.narration or f"{member.member_id} joined.")
 
 
+# What each of a consumer's buttons needs: a student may crash or leave only their own
+# consumer (when those are unlocked); a speed is theirs to set on their own consumer, and a
+# setting on anyone else's.
+MEMBER_ACTIONS = {"crash": "crash", "leave": "join", "speed": "join"}
+
+
+def _member_act(request: HttpRequest, room: Room, member: Member, action: str) -> None:
+    from messaging.permissions import actor_for_request
+
+    actor = actor_for_request(request, room)
+    own = actor.student is not None and actor.student.member_id == member.pk
+    if action == "speed" and not own:
+        request_act(request, room, "settings")
+    else:
+        rate = RATE_ACTION if action == "speed" else None
+        request_act(request, room, MEMBER_ACTIONS[action], member=member, rate=rate)
+
+
 @require_POST
 @handles_errors
 def member_control(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     room = selectors.room_get(code=code)
     member = _owned(Member, room, pk, "consumer")
     action = request.POST.get("action", "")
+    if action not in MEMBER_ACTIONS:
+        raise Invalid("A consumer can crash, leave or change speed.")
+    _member_act(request, room, member, action)
     if action == "crash":
         group_services.member_crash(member=member)
         text = (
@@ -148,7 +169,7 @@ def member_control(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 @require_POST
 @handles_errors
 def offsets_reset(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     group = _owned(ConsumerGroup, room, pk, "consumer group")
     option = request.POST.get("option", "")
     value = form_int(request.POST.get("value"), "value")
@@ -165,7 +186,7 @@ def offsets_reset(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 @require_POST
 @handles_errors
 def partitions_add(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     topic = _owned(Topic, room, pk, "topic")
     topic = topics.topic_add_partitions(topic=topic, partitions=request.POST.get("partitions"))
     return _done(
@@ -180,7 +201,7 @@ def partitions_add(request: HttpRequest, code: str, pk: int) -> HttpResponse:
 @require_POST
 @handles_errors
 def topic_config(request: HttpRequest, code: str, pk: int) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     topic = _owned(Topic, room, pk, "topic")
 
     def field(name: str) -> str | None:

@@ -19,10 +19,16 @@ DEFAULT_SESSION_TIMEOUT_MS = 45_000  # session.timeout.ms
 DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000  # heartbeat.interval.ms
 
 
+def default_student_permissions() -> dict[str, bool]:
+    """What a classroom's students may do until the instructor changes it (see permissions.py)."""
+    return {"produce": True, "join": True, "crash": True, "settings": False, "clients": False}
+
+
 class Room(models.Model):
     class Kind(models.TextChoices):
         SANDBOX = "sandbox", "Sandbox"
         CLASSROOM = "classroom", "Classroom"
+        LESSON = "lesson", "Lesson"
 
     code = models.CharField(max_length=12, unique=True)
     title = models.CharField(max_length=80, blank=True)
@@ -45,6 +51,16 @@ class Room(models.Model):
     mirror_topic = models.ForeignKey(
         "Topic", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Classrooms: what students may do (action -> allowed), and "follow me": the path of the
+    # view every student's screen follows, empty when off.
+    student_permissions = models.JSONField(default=default_student_permissions, blank=True)
+    follow_path = models.CharField(max_length=200, blank=True)
+    # Lessons: the lesson a lesson room (or a classroom running one for the room) is on, and
+    # which step of it the room has reached (classroom lesson mode: students follow it).
+    lesson = models.ForeignKey(
+        "Lesson", null=True, blank=True, on_delete=models.SET_NULL, related_name="rooms"
+    )
+    lesson_stage = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     last_active_at = models.DateTimeField(auto_now=True)
 
@@ -462,7 +478,13 @@ class Student(models.Model):
         Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="student"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Refreshed while the student's page is connected (at most every few seconds, in bulk):
+    # their member counts as online only while this is recent, so a server that died with the
+    # websocket open does not keep the member alive forever.
     last_seen_at = models.DateTimeField(auto_now=True)
+    # Set when the instructor removes the student: the name stays taken and the session can no
+    # longer act or join again.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["room_id", "created_at"]
@@ -474,3 +496,89 @@ class Student(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+# --- lessons -------------------------------------------------------------------------------
+
+
+class Lesson(models.Model):
+    """A guided lesson, loaded from lessons/<slug>.toml by `manage.py lessons_load`.
+
+    `spec` is the parsed file (see docs/lessons-format.md); the admin can edit it, and the
+    loader overwrites it from the file the next time it runs.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=120)
+    order = models.PositiveIntegerField(default=0)
+    spec = models.JSONField(default=dict)
+    source_path = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class LessonProgress(models.Model):
+    """A logged-in learner's progress in one lesson (anonymous learners keep it in the session)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lesson_progress"
+    )
+    lesson_slug = models.SlugField(max_length=64)
+    goals_met = models.JSONField(default=list, blank=True)  # indexes of goals reached
+    completed_at = models.DateTimeField(null=True, blank=True)
+    quiz_correct = models.PositiveIntegerField(default=0)
+    quiz_total = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "lesson progress"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "lesson_slug"], name="lesson_progress_unique_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.lesson_slug}"
+
+
+class RoomSnapshot(models.Model):
+    """The state of a lesson room before one of the learner's steps: what "undo" goes back to."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="snapshots")
+    label = models.CharField(max_length=120, blank=True)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room_id", "pk"]
+
+    def __str__(self) -> str:
+        return self.label or f"snapshot {self.pk}"
+
+
+class LessonPrediction(models.Model):
+    """A student's answer to a lesson's "predict, then observe" question, pooled for the room."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="predictions")
+    lesson_slug = models.SlugField(max_length=64)
+    question = models.CharField(max_length=64)  # the prediction's id in the lesson file
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="predictions")
+    choice = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "lesson_slug", "question", "student"],
+                name="prediction_unique_per_student",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lesson_slug}/{self.question}: {self.choice}"

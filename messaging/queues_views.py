@@ -28,6 +28,7 @@ from messaging.engine import classic, sqs
 from messaging.engine.clock import format_time
 from messaging.errors import Invalid, NotFound
 from messaging.models import ClassicBroker, Room, SqsQueue
+from messaging.permissions import DRIVE, RATE_ACTION, room_for_action
 from messaging.services import queues as services
 from messaging.services.clock import room_clock_step
 from messaging.views import handles_errors
@@ -303,6 +304,12 @@ def _room(code: str) -> Room:
     return selectors.room_get(code=code)
 
 
+# Who may use each form in a classroom: sending is producing, consuming is what a consumer
+# (a student) does, the shape of the broker is a setting, and the clock is the instructor's.
+# Receiving, deleting and acking are a consumer's every move, so they spend the looser
+# allowance, not the one for joining a group.
+
+
 @require_GET
 @handles_errors
 def queues_page(request: HttpRequest, code: str) -> HttpResponse:
@@ -379,7 +386,7 @@ def _short(text: str, limit: int = 60) -> str:
 @require_POST
 @handles_errors
 def sqs_queue_new(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "settings")
     fifo = request.POST.get("type", "fifo") != "standard"
     name = request.POST.get("name", "").strip()
     attributes: dict[str, object] = {}
@@ -404,7 +411,7 @@ def sqs_queue_new(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def sqs_send(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "produce")
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     group = request.POST.get("message_group_id")
     result = services.sqs_send(
@@ -432,7 +439,7 @@ def sqs_send(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def sqs_receive(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     consumer = request.POST.get("consumer", "").strip()
     result = services.sqs_receive(
@@ -491,7 +498,7 @@ def room_now(room: Room) -> int:
 @require_POST
 @handles_errors
 def sqs_delete(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     result = services.sqs_delete(queue=queue, receipt_handle=request.POST.get("receipt_handle", ""))
     if result.deleted:
@@ -504,7 +511,7 @@ def sqs_delete(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def sqs_change_visibility(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     change = services.sqs_change_visibility(
         queue=queue,
@@ -521,7 +528,7 @@ def sqs_change_visibility(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def sqs_purge(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "settings")
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     result = services.sqs_purge(queue=queue)
     count = len(result.purged_message_ids)
@@ -531,7 +538,7 @@ def sqs_purge(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def queues_clock_step(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, DRIVE)
     step = CLOCK_STEPS_MS.get(request.POST.get("step_ms", "").strip())
     if step is None:
         raise Invalid("Choose one of the offered steps of simulated time.", field="step_ms")
@@ -548,7 +555,7 @@ def queues_clock_step(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def classic_publish(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "produce")
     exchange = request.POST.get("exchange", "")
     outcome = services.classic_publish(
         room=room,
@@ -572,7 +579,7 @@ def classic_publish(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def classic_consume(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "join")
     tag = request.POST.get("consumer_tag", "").strip()
     outcome = services.classic_consume(
         room=room,
@@ -588,7 +595,7 @@ def classic_consume(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _delivery_action(request: HttpRequest, code: str, action: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "join", rate=RATE_ACTION)
     tag = request.POST.get("consumer_tag", "")
     delivery_tag = request.POST.get("delivery_tag", "").strip()
     if action == "ack":
@@ -626,7 +633,7 @@ def classic_nack(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def classic_close(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "crash")
     tag = request.POST.get("consumer_tag", "")
     outcome = services.classic_close(room=room, consumer_tag=tag)
     text = f"{tag}'s channel closed (a crash): {len(outcome.requeued)} unacked message(s) requeued"
@@ -638,7 +645,7 @@ def classic_close(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def classic_queue_new(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "settings")
     name = request.POST.get("name", "")
     services.classic_queue_declare(
         room=room, name=name, dead_letter_exchange=request.POST.get("dead_letter_exchange")
@@ -649,7 +656,7 @@ def classic_queue_new(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def classic_exchange_new(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "settings")
     name = request.POST.get("name", "")
     kind = request.POST.get("type", "fanout")
     services.classic_exchange_declare(room=room, name=name, exchange_type=kind)
@@ -659,7 +666,7 @@ def classic_exchange_new(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def classic_bind(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "settings")
     queue, exchange = request.POST.get("queue", ""), request.POST.get("exchange", "")
     services.classic_bind(
         room=room, queue=queue, exchange=exchange, routing_key=request.POST.get("routing_key", "")
@@ -673,7 +680,7 @@ def classic_bind(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def mirror(request: HttpRequest, code: str) -> HttpResponse:
-    room = _room(code)
+    room = room_for_action(request, code, "settings")
     if request.POST.get("enable", "true") == "false":
         services.mirror_disable(room=room)
         return _done(request, room, "Mirroring is off; the queues keep what they hold.")

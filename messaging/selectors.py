@@ -251,7 +251,7 @@ def board_groups(*, room: Room) -> list[GroupView]:
             a.partition_id: a
             for a in Assignment.objects.filter(group=group).select_related("member")
         }
-        committed = {c.partition_id: c.offset for c in CommittedOffset.objects.filter(group=group)}
+        committed = group_committed(group=group)
         assigned: dict[int, list[str]] = {m.pk: [] for m in members}
         rows = []
         for p in partitions:
@@ -304,3 +304,24 @@ def board_groups(*, room: Room) -> list[GroupView]:
 
 def board_producers(*, room: Room) -> list[Producer]:
     return list(Producer.objects.filter(room=room).select_related("topic"))
+
+
+def member_assignments(*, member) -> list:
+    """The partitions a member owns, with their topics, in topic and partition order."""
+    from messaging.models import Assignment
+
+    return list(
+        Assignment.objects.filter(member=member)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+    )
+
+
+def group_committed(*, group, partition_ids=None) -> dict[int, int]:
+    """The group's committed offsets, by partition id (only `partition_ids` if given)."""
+    from messaging.models import CommittedOffset
+
+    offsets = CommittedOffset.objects.filter(group=group)
+    if partition_ids is not None:
+        offsets = offsets.filter(partition__in=partition_ids)
+    return dict(offsets.values_list("partition_id", "offset"))

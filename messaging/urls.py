@@ -25,4 +25,5 @@ urlpatterns = [
     path("", include("messaging.api.urls")),
     path("", include("messaging.sqs_api.urls")),
     path("", include("messaging.classroom_urls")),
+    path("", include("messaging.lesson_urls")),
 ]

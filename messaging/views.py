@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from messaging import selectors, services
 from messaging.errors import Invalid, LogLabError
 from messaging.models import Room
+from messaging.permissions import room_for_action
 
 
 def _error_response(request: HttpRequest, error: LogLabError) -> HttpResponse:
@@ -50,6 +51,14 @@ def form_int(raw: str | None, field: str, *, default: int | None = None) -> int 
         raise Invalid(f"{field} is a whole number, or empty.", field=field) from None
 
 
+def form_speed(raw: str | None) -> float:
+    """The clock's speed from a form; the service checks the range."""
+    try:
+        return float(raw or "")
+    except ValueError:
+        raise Invalid("The speed is a number from 0.25 to 20.", field="speed") from None
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     recent = Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:5]
@@ -68,6 +77,10 @@ def room_new(request: HttpRequest) -> HttpResponse:
 @handles_errors
 def room_join(request: HttpRequest) -> HttpResponse:
     room = selectors.room_get(code=request.GET.get("code", ""))
+    if room.kind == Room.Kind.CLASSROOM and room.owner_id != request.user.pk:
+        # A student typed the code from the projector: they join with a name (or, if this
+        # browser already did, land on their own page).
+        return redirect("student_join", code=room.code)
     return redirect(room)
 
 
@@ -122,7 +135,7 @@ def room_state(request: HttpRequest, code: str) -> JsonResponse:
 @require_POST
 @handles_errors
 def record_produce(request: HttpRequest, code: str) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "produce")
     key = request.POST.get("key", "")
     partition = form_int(request.POST.get("partition"), "partition")
     produced = services.records_produce(
@@ -148,7 +161,7 @@ def record_produce(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 @handles_errors
 def topic_new(request: HttpRequest, code: str) -> HttpResponse:
-    room = selectors.room_get(code=code)
+    room = room_for_action(request, code, "settings")
     topic = services.topic_create(
         room=room,
         name=request.POST.get("name", ""),

@@ -1,7 +1,7 @@
-"""Screenshots of the board for the README and docs: `make screenshots`.
+"""Screenshots for the README and docs: `make screenshots`.
 
-Starts a real server on a scratch database, fills a room, and photographs it at desktop and
-phone sizes with Debian's Chromium.
+Starts a real server on a scratch database, fills a room, a classroom and a lesson, and
+photographs them at desktop, projector and phone sizes with Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
         env.pop("REDIS_URL", None)
         manage("migrate", "--noinput", env=env)
         manage("seed_demo", env=env)
+        manage("lessons_load", env=env)
         subprocess.run(
             [sys.executable, "-c", FILL_ROOM], cwd=ROOT, env=env, check=True
         )
@@ -42,7 +43,27 @@ from messaging.models import Room
 from messaging.services.clock import room_clock_set
 room = Room.objects.get(code="KAFKA7")
 room_clock_set(room=room, running=True, speed=5)
+
+from django.contrib.auth import get_user_model
+from messaging.services.classroom import classroom_create
+from messaging.services.topics import topic_create
+from messaging.services.groups import group_create
+owner = get_user_model().objects.create_user("ada", password="screenshots only")
+classroom = classroom_create(owner=owner, title="Kafka, week 3")
+classroom.code = "WEEK3K"
+classroom.save(update_fields=["code"])
+topic_create(room=classroom, name="payments", partitions=4)
+group_create(room=classroom, group_id="fraud-check", topics=["payments"],
+             auto_offset_reset="earliest")
+from messaging.services.records import RecordIn, records_produce
+records_produce(room=classroom, topic_name="payments", producer="checkout", records=[
+    RecordIn(key=k, value=f"{k} paid {amount} EUR")
+    for k, amount in [("erin", 84), ("alice", 56), ("bob", 12), ("carol", 230),
+                      ("dave", 19), ("alice", 74), ("frank", 310), ("bob", 45)]
+])
 """
+
+STUDENTS = ["Grace Hopper", "Linus", "Barbara Liskov"]
 
 
 def shoot(url: str) -> None:
@@ -75,8 +96,67 @@ def shoot(url: str) -> None:
         home = browser.new_page(viewport={"width": 1280, "height": 720})
         home.goto(url + "/")
         home.screenshot(path=str(OUT / "home.png"))
+        shoot_classroom(browser, url)
+        shoot_lessons(browser, url)
         browser.close()
     print(f"screenshots written to {OUT.relative_to(ROOT)}/")
+
+
+def student_joins(browser, url: str, name: str, group: str):
+    page = browser.new_page(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    page.goto(url + "/j/WEEK3K/")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Join").click()
+    page.wait_for_url("**/r/WEEK3K/me/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    page.get_by_role("button", name=f"Join {group}").click()
+    page.wait_for_selector(".act-process")
+    return page
+
+
+def shoot_classroom(browser, url: str) -> None:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    teacher = context.new_page()
+    teacher.goto(url + "/accounts/login/")
+    teacher.get_by_label("Username").fill("ada")
+    teacher.get_by_label("Password").fill("screenshots only")
+    teacher.get_by_role("button", name="Log in").click()
+    teacher.goto(url + "/r/WEEK3K/present/")
+    join = browser.new_page(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    join.goto(url + "/j/WEEK3K/")
+    join.screenshot(path=str(OUT / "classroom-join-phone.png"))
+    join.close()
+    students = [student_joins(browser, url, name, "fraud-check") for name in STUDENTS]
+    me = students[0]
+    me.get_by_role("button", name="Process next record").click()
+    time.sleep(1)
+    me.screenshot(path=str(OUT / "classroom-student-phone.png"), full_page=True)
+    students[1].close()  # a closed page: the roster counts down to its session timeout
+    time.sleep(3)
+    teacher.reload()
+    teacher.wait_for_load_state("networkidle")
+    teacher.screenshot(path=str(OUT / "classroom-presenter.png"), full_page=True)
+    context.close()
+
+
+def shoot_lessons(browser, url: str) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(url + "/lessons/")
+    page.screenshot(path=str(OUT / "lessons-list.png"))
+    page.goto(url + "/lessons/consumer-groups/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    time.sleep(1)
+    page.screenshot(path=str(OUT / "lesson-desktop.png"))
+    phone = browser.new_page(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    phone.goto(url + "/lessons/sqs-fifo/")
+    time.sleep(2)
+    phone.screenshot(path=str(OUT / "lesson-phone.png"))
 
 
 if __name__ == "__main__":

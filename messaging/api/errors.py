@@ -38,6 +38,7 @@ class Code:
 
 BAD_JSON = Code(400, 400)  # the body does not parse as JSON
 KAFKA_BAD_REQUEST = Code(400, 40002)  # Kafka refused: topic exists, bad name, bad partitions
+FORBIDDEN = Code(403, 40301)  # a classroom whose instructor locked students' own code out
 NOT_FOUND = Code(404, 404)  # no such room (cluster), consumer group or lag
 TOPIC_NOT_FOUND = Code(404, 40401)
 PARTITION_NOT_FOUND = Code(404, 40402)
@@ -198,8 +199,17 @@ class TokenBuckets:
         self._buckets: OrderedDict[tuple, _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, key: tuple, *, rate: float, burst: float, now: float | None = None) -> float:
-        """Spend one token of `key`'s bucket; 0.0 when allowed, else seconds until a token."""
+    def take(
+        self,
+        key: tuple,
+        *,
+        rate: float,
+        burst: float,
+        now: float | None = None,
+        cost: float = 1.0,
+    ) -> float:
+        """Spend `cost` tokens of `key`'s bucket; 0.0 when allowed, else seconds until there
+        are enough (infinite when `cost` is more than the bucket ever holds)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             bucket = self._buckets.pop(key, None) or _Bucket(tokens=burst, updated=now)
@@ -208,10 +218,12 @@ class TokenBuckets:
             self._buckets[key] = bucket
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
-            if bucket.tokens >= 1:
-                bucket.tokens -= 1
+            if bucket.tokens >= cost:
+                bucket.tokens -= cost
                 return 0.0
-            return (1 - bucket.tokens) / rate if rate > 0 else math.inf
+            if cost > burst or rate <= 0:
+                return math.inf
+            return (cost - bucket.tokens) / rate
 
     def clear(self) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from messaging import selectors
 from messaging.api.errors import (
+    FORBIDDEN,
     FORMAT_MISMATCH,
     ILLEGAL_STATE,
     INSTANCE_EXISTS,
@@ -37,10 +38,12 @@ from messaging.api.errors import (
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     PARTITION_NOT_FOUND,
+    TOO_MANY_REQUESTS,
     TOPIC_NOT_FOUND,
     UNPROCESSABLE,
     UNSUPPORTED_MEDIA_TYPE,
     ApiError,
+    client_ip,
     error_response,
     json_body,
     media_type,
@@ -50,6 +53,13 @@ from messaging.api.errors import (
 )
 from messaging.errors import LogLabError, NotFound
 from messaging.models import ConsumerGroup, RestConsumerInstance, Room, Topic
+from messaging.permissions import (
+    CLIENTS_LOCKED,
+    RATE_PRODUCE,
+    TooManyRequests,
+    api_clients_allowed,
+    rate_check,
+)
 from messaging.services import RecordIn, records_produce, topic_create
 from messaging.services import rest_consumers as consumers
 from messaging.services.records import MAX_RECORDS_PER_CALL
@@ -106,6 +116,8 @@ def kafka_api(*, version: str, methods: tuple[str, ...]) -> Callable:
                     room = selectors.room_get(code=code)
                 except NotFound as error:
                     raise ApiError(NOT_FOUND, error.message) from None
+                if not api_clients_allowed(room):
+                    raise ApiError(FORBIDDEN, CLIENTS_LOCKED)
                 consumers.rest_instances_expire(room=room)
                 return view(request, room, **kwargs)
             except ApiError as error:
@@ -247,7 +259,16 @@ def _v3_data(raw: Any, field: str) -> tuple[str | None, str | None]:
     return kind, _json_text(data)
 
 
-def _produce(room: Room, topic_name: str, records: list[RecordIn]) -> list:
+def _produce(request: HttpRequest, room: Room, topic_name: str, records: list[RecordIn]) -> list:
+    if room.kind == Room.Kind.CLASSROOM:
+        # A script in a classroom is held to a student's produce rate, per client address.
+        try:
+            rate_check(
+                key=("api", room.pk, client_ip(request)), kind=RATE_PRODUCE,
+                cost=len(records), who="scripts",
+            )
+        except TooManyRequests as error:
+            raise ApiError(TOO_MANY_REQUESTS, error.message, retry_after=1.0) from None
     with service_errors(not_found=TOPIC_NOT_FOUND, invalid=INVALID_PAYLOAD):
         return records_produce(
             room=room, topic_name=topic_name, records=records, producer=PRODUCER
@@ -467,7 +488,8 @@ def v3_records(request: HttpRequest, room: Room, cluster_id: str, topic: str) ->
         raise ApiError(INVALID_PAYLOAD, "LogLab's records carry no headers.")
     key_type, key = _v3_data(body.get("key"), "key")
     value_type, value = _v3_data(body.get("value"), "value")
-    produced = _produce(room, topic, [RecordIn(key=key, value=value, partition=partition)])[0]
+    record = RecordIn(key=key, value=value, partition=partition)
+    produced = _produce(request, room, topic, [record])[0]
     answer: dict[str, Any] = {
         "error_code": 200,
         "cluster_id": room.code,
@@ -606,7 +628,7 @@ def _v2_produce(request: HttpRequest, room: Room, topic_name: str) -> HttpRespon
                 partition=partition,
             )
         )
-    produced = _produce(room, topic_name, parsed)
+    produced = _produce(request, room, topic_name, parsed)
     return _v2(
         {
             "key_schema_id": None,

@@ -361,6 +361,16 @@ def reject(
     return nack(broker, consumer_tag, delivery_tag, requeue=requeue, multiple=False)
 
 
+def cancel(broker: Broker, consumer_tag: str, queue: str) -> Broker:
+    """``basic.cancel``: the consumer gets no more pushes; what it holds stays unacked."""
+    target = get_queue(broker, queue)
+    ring = tuple(tag for tag in target.consumer_ring if tag != consumer_tag)
+    queues = tuple(
+        replace(q, consumer_ring=ring) if q.name == queue else q for q in broker.queues
+    )
+    return replace(broker, queues=queues)
+
+
 def close_channel(broker: Broker, consumer_tag: str) -> tuple[Broker, Outcome]:
     """The consumer's channel closes (crash, lost connection): its unacked messages go back
     to the queue flagged ``redelivered``, and on to the remaining consumers."""

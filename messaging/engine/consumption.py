@@ -182,6 +182,16 @@ def commits_before_revoke(cursors: Sequence[Cursor], settings: ConsumerSettings)
     }
 
 
+def turn_order(partitions: Sequence[str], last: str | None) -> list[str]:
+    """A consumer's partitions in the order it next serves them: starting after `last`, the
+    one it processed last. A fair consumer loop takes turns, so no partition starves while
+    another keeps filling up (as `consume` deals a budget round-robin)."""
+    if last not in partitions:
+        return list(partitions)
+    turn = list(partitions).index(last) + 1
+    return [*partitions[turn:], *partitions[:turn]]
+
+
 def skipped_offsets(
     highest_processed: int | None, start_offset: int, log_start_offset: int
 ) -> range:

@@ -7,6 +7,7 @@ resyncs on any event type it does not know, so each join would make every board 
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 
 from django.conf import settings
@@ -14,13 +15,15 @@ from django.db import IntegrityError, transaction
 
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import Room, Student
-from messaging.services.events import room_lock
+from messaging.permissions import Forbidden
+from messaging.services.events import event_record, room_lock
 from messaging.services.rooms import room_create, room_seed_sandbox
 
 MAX_DISPLAY_NAME = 40  # Student.display_name's max_length
 MAX_STUDENTS_PER_ROOM = getattr(settings, "LOGLAB_MAX_STUDENTS_PER_ROOM", 250)
 MAX_CLASSROOMS_PER_OWNER = getattr(settings, "LOGLAB_MAX_CLASSROOMS_PER_OWNER", 100)
 NAME_TAKEN = "That name is taken in this room: pick another."
+REMOVED = "The instructor removed you from this classroom."
 
 
 @transaction.atomic
@@ -52,9 +55,22 @@ def display_name_validate(raw: str) -> str:
 
 
 def student_for_session(*, room: Room, session_key: str | None) -> Student | None:
+    """The student this browser session is in `room`; None if it never joined or the
+    instructor removed it."""
     if not session_key:
         return None
-    return Student.objects.filter(room=room, session_key=session_key).first()
+    return Student.objects.filter(
+        room=room, session_key=session_key, removed_at__isnull=True
+    ).first()
+
+
+def student_removed(*, room: Room, session_key: str | None) -> bool:
+    """Whether the instructor removed the student of this session from `room`."""
+    if not session_key:
+        return False
+    return Student.objects.filter(
+        room=room, session_key=session_key, removed_at__isnull=False
+    ).exists()
 
 
 @transaction.atomic
@@ -73,6 +89,8 @@ def student_join(*, room: Room, display_name: str, session_key: str) -> tuple[St
     if not session_key:
         raise Invalid("Your browser sent no session: allow cookies for this site and retry.")
     room = room_lock(room=room)  # serialises the name check and the count with other joins
+    if student_removed(room=room, session_key=session_key):
+        raise Forbidden(REMOVED)
     existing = student_for_session(room=room, session_key=session_key)
     if existing is not None:
         return existing, False
@@ -132,6 +150,40 @@ def student_consumer_join(*, student: Student, group_id: str):
 
 
 @transaction.atomic
+def classroom_students_enlist(*, room: Room, group_id: str) -> list:
+    """"Everyone join group G": every student who is not consuming joins `group_id`, in one
+    join window (one rebalance, as consumers started together make). A student whose page is
+    closed joins too, and times out like any consumer that stops heartbeating."""
+    from messaging.models import ConsumerGroup, Member
+    from messaging.services.groups import NewMember, members_join_named
+
+    room = room_lock(room=room)
+    try:
+        group = ConsumerGroup.objects.get(room=room, group_id=group_id)
+    except ConsumerGroup.DoesNotExist:
+        raise NotFound(f"There is no consumer group '{group_id}' in this room.") from None
+    students = list(
+        Student.objects.filter(room=room, member__isnull=True, removed_at__isnull=True)
+        .order_by("created_at", "pk")
+    )
+    if not students:
+        raise Invalid("Every student who joined the room is already in a group.")
+    members, _result = members_join_named(
+        group=group,
+        joiners=[
+            (_client_id(s.display_name),
+             NewMember(display_name=s.display_name, kind=Member.Kind.STUDENT))
+            for s in students
+        ],
+    )
+    seen_since = student_seen_since()
+    for student, member in zip(students, members, strict=True):
+        Member.objects.filter(pk=member.pk).update(online=student.last_seen_at >= seen_since)
+        Student.objects.filter(pk=student.pk).update(member=member)
+    return members
+
+
+@transaction.atomic
 def student_consumer_leave(*, student: Student) -> None:
     """The student's consumer leaves its group (LeaveGroup: the group rebalances now)."""
     from messaging.services.groups import member_leave
@@ -143,17 +195,166 @@ def student_consumer_leave(*, student: Student) -> None:
     member_leave(member=student.member)
 
 
-def student_set_online(*, room_pk: int, session_key: str, online: bool) -> bool:
-    """A student's page connected or went away: their member heartbeats only while connected.
+# A connected student page refreshes its student's last_seen_at every STUDENT_SEEN_REFRESH_S
+# (in bulk, per server process: messaging/live/consumers.py); their member counts as online
+# only while that is more recent than STUDENT_SEEN_WINDOW_S. So if the server process dies with
+# the page's websocket open, the flag it left set runs out on its own and the member ends in a
+# session timeout, as a closed page does.
+STUDENT_SEEN_REFRESH_S = 10
+STUDENT_SEEN_WINDOW_S = 30
 
-    One row write per connect and disconnect, not per heartbeat. Returns whether a member of
-    this session's student was updated.
+
+def student_seen_since():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(seconds=STUDENT_SEEN_WINDOW_S)
+
+
+
+
+def students_seen(*, room_pk: int, session_keys: list[str]) -> int:
+    """These sessions' pages are still connected: one write for all of a room's students."""
+    from django.utils import timezone
+
+    if not session_keys:
+        return 0
+    return Student.objects.filter(
+        room_id=room_pk, session_key__in=session_keys, removed_at__isnull=True
+    ).update(last_seen_at=timezone.now())
+
+
+# --- the instructor's controls -------------------------------------------------------------
+
+
+@transaction.atomic
+def classroom_permissions_set(*, room: Room, permissions: dict[str, object]) -> dict[str, bool]:
+    """Lock or unlock what students may do; only the actions named in `permissions` change.
+
+    Records `room.permissions` so every student's page redraws its buttons at once.
     """
-    from messaging.models import Member
+    from messaging.permissions import STUDENT_ACTIONS, student_permissions
 
-    if not session_key:
-        return False
-    updated = Member.objects.filter(
-        student__room_id=room_pk, student__session_key=session_key
-    ).update(online=online)
-    return updated > 0
+    unknown = sorted(set(permissions) - set(STUDENT_ACTIONS))
+    if unknown:
+        raise Invalid(f"Students cannot be allowed or refused '{unknown[0]}'.")
+    room = _classroom_locked(room)
+    current = student_permissions(room)
+    current.update({action: bool(allowed) for action, allowed in permissions.items()})
+    room.student_permissions = current
+    room.save(update_fields=["student_permissions"])
+    event_record(room=room, type="room.permissions", payload={"permissions": current})
+    return current
+
+
+FOLLOW_PAGES = ("", "me/", "queues/", "queues/side-by-side/", "lesson/")
+
+
+def follow_path_validate(room: Room, raw: str) -> str:
+    """A path every student's screen may be sent to: a page of this room, never another site,
+    another room, or the instructor's own pages. Empty means follow-me is off."""
+    from django.urls import Resolver404, resolve
+
+    path = (raw or "").strip()
+    if not path:
+        return ""
+    prefix = f"/r/{room.code}/"
+    if len(path) > 200 or not path.startswith(prefix) or any(
+        part in path for part in ("//", "..", "\\", "?", "#")
+    ):
+        raise Invalid(f"Students can follow a page of this room only (under {prefix}).")
+    if path[len(prefix):].startswith("present"):
+        raise Invalid("The presenter view is yours alone: students cannot follow you there.")
+    try:
+        resolve(path)
+    except Resolver404:
+        raise Invalid(f"There is no page at {path}.") from None
+    return path
+
+
+@transaction.atomic
+def room_follow_set(*, room: Room, path: str) -> Room:
+    """"Follow me": send every student's screen to `path` (a page of this room), or stop."""
+    room = _classroom_locked(room)
+    room.follow_path = follow_path_validate(room, path)
+    room.save(update_fields=["follow_path"])
+    event_record(room=room, type="room.follow", payload={"path": room.follow_path})
+    return room
+
+
+@transaction.atomic
+def classroom_reset(*, room: Room) -> Room:
+    """Start the room again as a new classroom: the students stay, their consumers go, and the
+    topics, groups, producers and queues are dropped and seeded afresh; the clock is paused at
+    zero. The locks, follow-me and lesson stay the instructor's choice.
+
+    Records `room.reset` last, so every screen redraws from the new state.
+    """
+    from messaging.models import (
+        ClassicBroker,
+        ConsumerGroup,
+        Producer,
+        RoomEvent,
+        SqsQueue,
+        Topic,
+    )
+
+    room = _classroom_locked(room)
+    # Groups first: their members go with them (a student's member is set to null), then
+    # what the groups read.
+    ConsumerGroup.objects.filter(room=room).delete()
+    Producer.objects.filter(room=room).delete()
+    Room.objects.filter(pk=room.pk).update(mirror_topic=None)
+    Topic.objects.filter(room=room).delete()
+    SqsQueue.objects.filter(room=room).delete()
+    ClassicBroker.objects.filter(room=room).delete()
+    # The old events describe a room that is gone; seqs keep counting up, so a browser that
+    # reconnects with an old seq sees the gap and redraws.
+    RoomEvent.objects.filter(room=room).delete()
+    room.sim_time_ms, room.clock_running, room.clock_speed = 0, False, 1.0
+    room.mirror_topic = None
+    room.save(update_fields=["sim_time_ms", "clock_running", "clock_speed", "mirror_topic"])
+    room_seed_sandbox(room=room)
+    room.refresh_from_db()
+    event_record(room=room, type="room.reset", payload={})
+    return room
+
+
+@transaction.atomic
+def student_remove(*, room: Room, student_id: int) -> Student:
+    """The instructor removes a student: their consumer leaves its group (which rebalances),
+    and their session can no longer act in the room or join it again. Their name stays taken.
+    """
+    from django.utils import timezone
+
+    from messaging.services.groups import member_leave
+
+    room = _classroom_locked(room)
+    student = (
+        Student.objects.select_related("member__group")
+        .filter(room=room, pk=student_id, removed_at__isnull=True)
+        .first()
+    )
+    if student is None:
+        raise NotFound("That student is not in this classroom (any more).")
+    member = student.member
+    if member is not None:
+        with contextlib.suppress(NotFound):  # the coordinator had already removed it
+            member_leave(member=member)
+    student.removed_at = timezone.now()
+    student.member = None
+    student.save(update_fields=["removed_at", "member"])
+    event_record(
+        room=room,
+        type="student.removed",
+        payload={"student": student.pk, "name": student.display_name},
+    )
+    return student
+
+
+def _classroom_locked(room: Room) -> Room:
+    room = room_lock(room=room)
+    if room.kind != Room.Kind.CLASSROOM:
+        raise Invalid("Only a classroom has students, locks and follow-me.")
+    return room

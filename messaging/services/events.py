@@ -7,6 +7,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging.errors import NotFound
+from messaging.live import checkpointer
 from messaging.live.broadcast import broadcast_event
 from messaging.models import Room, RoomEvent
 
@@ -37,5 +38,10 @@ def event_record(*, room: Room, type: str, payload: dict[str, Any]) -> RoomEvent
     event = RoomEvent.objects.create(room=room, seq=room.last_seq, type=type, payload=payload)
     message = event.as_message()
     code = room.code
-    transaction.on_commit(lambda: broadcast_event(code, message))
+    transaction.on_commit(lambda: _committed(code, message))
     return event
+
+
+def _committed(code: str, message: dict) -> None:
+    broadcast_event(code, message)
+    checkpointer.note_commit()

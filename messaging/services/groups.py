@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+# A module import: selectors imports services in turn, and is only half loaded here.
+from messaging import selectors
 from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
@@ -195,6 +197,8 @@ def group_state_store(
     # A static member that came back gets a new member id for its old slot: it keeps what the
     # board knew of it (its name, its speed).
     by_instance = {row.group_instance_id: row for row in gone if row.group_instance_id}
+    if assignments_changed:
+        _commit_before_revoke(group, state, gone)
     Member.objects.filter(pk__in=[row.pk for row in gone]).delete()
 
     for order, engine_member in enumerate(state.members):
@@ -232,6 +236,52 @@ def group_state_store(
 
     if assignments_changed:
         _assignments_store(group, state, rows)
+
+
+def _commit_before_revoke(
+    group: ConsumerGroup, state: coordinator.ConsumerGroup, gone: list[Member]
+) -> None:
+    """Partitions leaving a live member: it commits what it processed first, as the Java
+    client does in onJoinPrepare (and close()) with at-least-once. Without this a clean leave
+    or an eager rebalance would make the next owner reprocess records, which Kafka avoids.
+
+    Only the simulation's members: a crashed one is not there to commit, a student commits with
+    their own button (forgetting to is the lesson), a REST consumer as its instance says.
+    """
+    from messaging.engine import consumption
+    from messaging.services.simulation import consumer_settings, member_cursors
+
+    settings_ = consumer_settings(group)
+    if settings_.semantics != "at-least-once":
+        return
+    keeps: set[tuple[str, str, int]] = {
+        (m.member_id, tp.topic, tp.partition) for m in state.members for tp in m.assignment
+    }
+    gone_ids = {row.pk for row in gone}
+    losing = [
+        a
+        for a in Assignment.objects.filter(
+            group=group, member__kind=Member.Kind.SIMULATED, member__crashed=False,
+            position__isnull=False,
+        ).select_related("partition__topic", "member")
+        if a.member_id in gone_ids
+        or (a.member.member_id, a.partition.topic.name, a.partition.index) not in keeps
+    ]
+    if not losing:
+        return
+    committed = dict(
+        CommittedOffset.objects.filter(
+            group=group, partition__in=[a.partition_id for a in losing]
+        ).values_list("partition_id", "offset")
+    )
+    by_name = {f"{a.partition.topic.name}-{a.partition.index}": a for a in losing}
+    cursors = member_cursors(losing, committed)
+    now_ms = Room.objects.values_list("sim_time_ms", flat=True).get(pk=group.room_id)
+    for name, offset in consumption.commits_before_revoke(cursors, settings_).items():
+        CommittedOffset.objects.update_or_create(
+            group=group, partition_id=by_name[name].partition_id,
+            defaults={"offset": offset, "committed_at_ms": now_ms},
+        )
 
 
 def _assignments_store(
@@ -342,6 +392,56 @@ def member_join(
 
 
 @transaction.atomic
+def members_join(
+    *, group: ConsumerGroup, client_id: str, count: int
+) -> tuple[list[Member], coordinator.GroupResult]:
+    """`count` consumers started together (the tasks of one service): their JoinGroups land in
+    the same join window, which `group.initial.rebalance.delay.ms` holds open for an empty
+    group, so they make one rebalance and one generation, not one each."""
+    client_id = client_id.strip()
+    if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
+        raise Invalid(
+            f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id"
+        )
+    if count < 1:
+        raise Invalid("Add at least one consumer.")
+    return members_join_named(group=group, joiners=[(client_id, NewMember())] * count)
+
+
+@transaction.atomic
+def members_join_named(
+    *, group: ConsumerGroup, joiners: list[tuple[str, NewMember]]
+) -> tuple[list[Member], coordinator.GroupResult]:
+    """Consumers joining in one join window, each a (client.id, what the board shows of it):
+    one rebalance for all. Returns their members in the order given."""
+    room, group = _locked(group)
+    if len(joiners) > MAX_MEMBERS_PER_GROUP - group.members.count():
+        raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
+    subscription, counts = _subscription(group)
+    before = set(group.members.values_list("member_id", flat=True))
+    result = coordinator.join_many(
+        group_state_load(group),
+        [coordinator.JoinRequest(client_id, tuple(subscription)) for client_id, _ in joiners],
+        room.sim_time_ms,
+        topics=counts,
+    )
+    _refused(result)
+    # The coordinator admits the requests in order, so the new member ids follow the joiners.
+    new_ids = [m.member_id for m in result.group.members if m.member_id not in before]
+    newcomers = {
+        member_id: NewMember(
+            display_name=extra.display_name or member_id, kind=extra.kind,
+            records_per_second=extra.records_per_second,
+        )
+        for member_id, (_, extra) in zip(new_ids, joiners, strict=True)
+    }
+    group_state_store(group, result.group, newcomers=newcomers)
+    _group_event(room, group, result)
+    rows = {m.member_id: m for m in group.members.filter(member_id__in=new_ids)}
+    return [rows[member_id] for member_id in new_ids], result
+
+
+@transaction.atomic
 def member_leave(*, member: Member) -> coordinator.GroupResult:
     """`consumer.close()`: a dynamic member sends LeaveGroup; a static one just goes quiet."""
     room, group = _locked(member.group)
@@ -386,9 +486,13 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     # Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
     # heartbeat thread); a student's member heartbeats while their page is connected, so a
     # closed tab or a lost phone connection ends in a session timeout, as a dead process does.
+    from messaging.services.classroom import student_seen_since
+
+    # A student's `online` alone could outlive a server process that died with the page open:
+    # it counts only while their page was seen recently (see services/classroom.py).
     alive = group.members.filter(crashed=False).filter(
         Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
-        | Q(kind=Member.Kind.STUDENT, online=True)
+        | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=student_seen_since())
     )
     # A member heartbeats every heartbeat.interval.ms, as the client's heartbeat thread does,
     # not at every tick: that is what a session timeout is measured against.
@@ -489,7 +593,7 @@ def group_offsets_reset(
         .select_related("topic")
         .order_by("topic__name", "index")
     )
-    committed = {c.partition_id: c.offset for c in CommittedOffset.objects.filter(group=group)}
+    committed = selectors.group_committed(group=group)
     needs_times = option in ("to-datetime", "by-duration")
     lines = []
     for p in partitions:

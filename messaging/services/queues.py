@@ -112,6 +112,16 @@ def _sqs_store(row: SqsQueue, queue: sqs.Queue, board: dict[str, Any]) -> None:
         row.save(update_fields=["state"])
 
 
+def _sqs_changed(
+    room: Room, row: SqsQueue, queue: sqs.Queue, board: dict[str, Any], action: str, **details
+) -> None:
+    """Store the queue and tell the room's pages what happened: how every SQS action ends."""
+    _sqs_store(row, queue, board)
+    event_record(
+        room=room, type="sqs.changed", payload={"queue": row.name, "action": action, **details}
+    )
+
+
 def _sqs_error(action: str, error: sqs.SqsError) -> LogLabError:
     """An engine refusal as the page shows it: boto3's wording, AWS's message."""
     if isinstance(error, sqs.TimeWentBackwards):
@@ -283,17 +293,11 @@ def sqs_send(
                 "at_ms": room.sim_time_ms,
             }
         )
-    _sqs_store(row, state, board)
-    event_record(
-        room=room,
-        type="sqs.changed",
-        payload={
-            "queue": row.name,
-            "action": "send",
-            "group": group,
-            "duplicate": result.duplicate,
-            "dedup_id": result.message_deduplication_id,
-        },
+    _sqs_changed(
+        room, row, state, board, "send",
+        group=group,
+        duplicate=result.duplicate,
+        dedup_id=result.message_deduplication_id,
     )
     return result
 
@@ -355,18 +359,12 @@ def sqs_receive(
             "handle": message.receipt_handle,
             "at_ms": now,
         }
-    _sqs_store(row, state, board)
-    event_record(
-        room=room,
-        type="sqs.changed",
-        payload={
-            "queue": row.name,
-            "action": "receive",
-            "consumer": consumer,
-            "received": len(result.messages),
-            "groups": sorted({m.message_group_id or "" for m in result.messages}),
-            "dead_lettered": len(result.dead_lettered),
-        },
+    _sqs_changed(
+        room, row, state, board, "receive",
+        consumer=consumer,
+        received=len(result.messages),
+        groups=sorted({m.message_group_id or "" for m in result.messages}),
+        dead_lettered=len(result.dead_lettered),
     )
     return result
 
@@ -410,16 +408,10 @@ def sqs_delete(*, queue: SqsQueue, receipt_handle: str) -> sqs.DeleteResult:
         state, result = sqs.delete(state, handle, now_ms=room.sim_time_ms)
     except sqs.SqsError as error:
         raise _sqs_error("DeleteMessage", error) from None
-    _sqs_store(row, state, sqs_board_load(row))
-    event_record(
-        room=room,
-        type="sqs.changed",
-        payload={
-            "queue": row.name,
-            "action": "delete",
-            "deleted": result.deleted,
-            "group": groups.get(result.message_id or ""),
-        },
+    _sqs_changed(
+        room, row, state, sqs_board_load(row), "delete",
+        deleted=result.deleted,
+        group=groups.get(result.message_id or ""),
     )
     return result
 
@@ -437,12 +429,7 @@ def sqs_change_visibility(
         state, change = sqs.change_visibility(state, handle, seconds, now_ms=room.sim_time_ms)
     except sqs.SqsError as error:
         raise _sqs_error("ChangeMessageVisibility", error) from None
-    _sqs_store(row, state, sqs_board_load(row))
-    event_record(
-        room=room,
-        type="sqs.changed",
-        payload={"queue": row.name, "action": "change_visibility", "timeout": seconds},
-    )
+    _sqs_changed(room, row, state, sqs_board_load(row), "change_visibility", timeout=seconds)
     return change
 
 
@@ -455,11 +442,9 @@ def sqs_purge(*, queue: SqsQueue) -> sqs.PurgeResult:
         state, result = sqs.purge(state, now_ms=room.sim_time_ms)
     except sqs.SqsError as error:
         raise _sqs_error("PurgeQueue", error) from None
-    _sqs_store(row, state, sqs_board_load(row))
-    event_record(
-        room=room,
-        type="sqs.changed",
-        payload={"queue": row.name, "action": "purge", "purged": len(result.purged_message_ids)},
+    _sqs_changed(
+        room, row, state, sqs_board_load(row), "purge",
+        purged=len(result.purged_message_ids),
     )
     return result
 
@@ -694,6 +679,34 @@ def classic_consume(
         "consume",
         {"queue": queue, "consumer": tag, "prefetch": prefetch},
         lambda b: classic.consume(b, queue, tag, prefetch_count=prefetch),
+    )
+    return outcome
+
+
+@transaction.atomic
+def classic_consume_and_ack(
+    *, room: Room, queue: str, count: int = 1, consumer_prefix: str = "worker"
+) -> classic.Outcome:
+    """A short-lived consumer takes up to `count` ready messages and acks them: consumed for
+    good, as a worker that processed them would leave them (nothing to replay)."""
+    queue = _name_validate(queue, what="queue", field="queue")
+    room = room_lock(room=room)
+    broker = classic_state_load(getattr(room, "classic_broker", None))
+    tag = f"{consumer_prefix}-{broker.counter + 1}"
+
+    def consume_and_ack(broker: classic.Broker):
+        # prefetch=count takes at most `count`; cancelling before the ack keeps the freed
+        # credit from pulling more, and the close then has nothing to requeue.
+        broker, outcome = classic.consume(broker, queue, tag, prefetch_count=count)
+        mine = [d for d in outcome.deliveries if d.consumer_tag == tag]
+        broker = classic.cancel(broker, tag, queue)
+        if mine:
+            broker, _ = classic.ack(broker, tag, mine[-1].delivery_tag, multiple=True)
+        broker, _ = classic.close_channel(broker, tag)
+        return broker, classic.Outcome(deliveries=tuple(mine))
+
+    _, outcome = _classic_apply(
+        room, "consume", {"queue": queue, "consumer": tag, "prefetch": count}, consume_and_ack
     )
     return outcome
 

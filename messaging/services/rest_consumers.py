@@ -38,7 +38,6 @@ from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
     Assignment,
-    CommittedOffset,
     ConsumerGroup,
     Member,
     RestConsumerInstance,
@@ -46,7 +45,7 @@ from messaging.models import (
     RoomEvent,
     Topic,
 )
-from messaging.selectors import records_fetch
+from messaging.selectors import group_committed, member_assignments, records_fetch
 from messaging.services.events import event_record, room_lock
 from messaging.services.groups import (
     group_create,
@@ -374,17 +373,8 @@ def rest_records_fetch(
     group = member.group
     if group.state != ConsumerGroup.State.STABLE:
         return []
-    owned = list(
-        Assignment.objects.filter(member=member)
-        .select_related("partition__topic")
-        .order_by("partition__topic__name", "partition__index")
-    )
-    committed = {
-        c.partition_id: c.offset
-        for c in CommittedOffset.objects.filter(
-            group=group, partition__in=[a.partition_id for a in owned]
-        )
-    }
+    owned = member_assignments(member=member)
+    committed = group_committed(group=group, partition_ids=[a.partition_id for a in owned])
     positions: dict[int, int] = {}
     for a in owned:
         p = a.partition
@@ -475,7 +465,7 @@ def rest_offsets_commit(
     _touch(instance, timezone.now())
     group = instance.member.group
     if offsets is None:
-        committed = {c.partition_id: c.offset for c in CommittedOffset.objects.filter(group=group)}
+        committed = group_committed(group=group)
         targets = [
             (a.partition.topic.name, a.partition.index, a.position)
             for a in Assignment.objects.filter(member=instance.member)

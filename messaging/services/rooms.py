@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
+import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from messaging.errors import Invalid
 from messaging.models import Room
@@ -23,6 +28,8 @@ def join_code_normalise(raw: str) -> str:
 
 
 def room_create(*, title: str = "", kind: str = Room.Kind.SANDBOX, owner=None) -> Room:
+    # Creating a room is when old ones are swept: after this one is safely in.
+    transaction.on_commit(rooms_expire_maybe)
     title = title.strip()
     if len(title) > settings.LOGLAB_MAX_ROOM_TITLE:
         raise Invalid(
@@ -104,3 +111,68 @@ def room_seed_demo() -> tuple[Room, bool]:
         producer="checkout-svc",
     )
     return room, True
+
+
+# --- activity and expiry -----------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+# A room's last_active_at moves with every event it records; a page that only watches bumps it
+# at most this often, so watching costs a read, not a write per connect.
+ROOM_TOUCH_EVERY = timedelta(minutes=5)
+# The opportunistic sweep runs at most this often per server process.
+EXPIRE_SWEEP_EVERY_S = 600.0
+_last_sweep = {"at": None}
+_sweep_lock = threading.Lock()
+
+
+def room_touch(*, room: Room) -> bool:
+    """Someone is looking at `room` (a page, a websocket): it is not idle. Writes only when
+    the stored activity is older than ROOM_TOUCH_EVERY. Returns whether it wrote."""
+    now = timezone.now()
+    if room.last_active_at is not None and now - room.last_active_at < ROOM_TOUCH_EVERY:
+        return False
+    Room.objects.filter(pk=room.pk).update(last_active_at=now)
+    room.last_active_at = now
+    return True
+
+
+def room_idle_cutoff():
+    return timezone.now() - timedelta(hours=float(settings.LOGLAB_ROOM_IDLE_HOURS))
+
+
+def rooms_expire(*, before=None) -> list[tuple[str, str]]:
+    """Delete every room idle since `before` (default: LOGLAB_ROOM_IDLE_HOURS ago) with all its
+    data, except the demo room. Returns the (code, title) of each room deleted."""
+    cutoff = before or room_idle_cutoff()
+    deleted = []
+    idle = Room.objects.filter(last_active_at__lt=cutoff).exclude(code=DEMO_ROOM_CODE)
+    for room in idle.only("pk", "code", "title").order_by("last_active_at"):
+        with transaction.atomic():
+            # Looked at again under the lock: the room may have woken up since the query.
+            locked = Room.objects.select_for_update().filter(pk=room.pk).first()
+            if locked is None or locked.last_active_at >= cutoff:
+                continue
+            locked.delete()
+        deleted.append((room.code, room.title))
+    return deleted
+
+
+def rooms_expire_maybe(*, now: float | None = None) -> list[tuple[str, str]] | None:
+    """`rooms_expire`, at most once every EXPIRE_SWEEP_EVERY_S in this process; None when it
+    was not time yet."""
+    now = time.monotonic() if now is None else now
+    with _sweep_lock:
+        last = _last_sweep["at"]
+        if last is not None and now - last < EXPIRE_SWEEP_EVERY_S:
+            return None
+        _last_sweep["at"] = now
+    try:
+        deleted = rooms_expire()
+    except Exception:
+        # A failed sweep must never fail the request that happened to trigger it.
+        log.exception("expiring idle rooms failed")
+        return []
+    if deleted:
+        log.info("expired %d idle room(s): %s", len(deleted), ", ".join(c for c, _ in deleted))
+    return deleted

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
+# A module import: selectors imports services in turn, and is only half loaded here.
+from messaging import selectors
 from messaging.engine import clock as clocks
 from messaging.engine import consumption
 from messaging.engine import offsets as offset_rules
@@ -208,11 +212,12 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
     if group.state != ConsumerGroup.State.STABLE:
         return None
     settings = consumer_settings(group)
-    committed = {c.partition_id: c.offset for c in CommittedOffset.objects.filter(group=group)}
-    # REST Proxy's consumers are driven by the learner's own HTTP calls, not by the simulation.
+    committed = selectors.group_committed(group=group)
+    # REST Proxy's consumers are driven by the learner's own HTTP calls, and students' by the
+    # buttons on their page, not by the simulation.
     assignments = list(
         Assignment.objects.filter(group=group, member__crashed=False)
-        .exclude(member__kind=Member.Kind.REST)
+        .exclude(member__kind__in=[Member.Kind.REST, Member.Kind.STUDENT])
         .select_related("partition__topic", "member")
         .order_by("member_id", "partition__topic__name", "partition__index")
     )
@@ -232,54 +237,20 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         member = members[member_pk]
         budget, carry = _earned(member.budget_carry, member.records_per_second, step_ms)
         Member.objects.filter(pk=member_pk).update(budget_carry=carry)
-        by_name = {_tp(a.partition): a for a in owned}
-        cursors = [
-            consumption.Cursor(
-                partition=_tp(a.partition),
-                log_start_offset=a.partition.log_start_offset,
-                log_end_offset=a.partition.log_end_offset,
-                committed=committed.get(a.partition_id),
-                position=a.position,
-                polled_until=a.polled_until,
-            )
-            for a in owned
-        ]
         result = consumption.consume(
-            cursors, settings, budget=budget, now_ms=room.sim_time_ms,
+            member_cursors(owned, committed), settings, budget=budget, now_ms=room.sim_time_ms,
             last_auto_commit_ms=group.last_auto_commit_ms,
         )
         auto_committed = auto_committed or result.auto_committed
-        for start in result.starts:
-            assignment = by_name[start.partition]
-            lost = consumption.skipped_offsets(
-                highest.get(assignment.partition_id), start.offset,
-                assignment.partition.log_start_offset,
-            )
-            for offset in lost:
-                ledger_rows.append(_ledger(group, assignment, offset, member, "skipped", room))
-            skipped += len(lost)
-            starts.append({"member": member.member_id, "tp": start.partition,
-                           "offset": start.offset, "reason": start.reason})
-        stuck.extend({"member": member.member_id, "tp": s.partition, "error": s.error}
-                     for s in result.stuck)
-        seen = _already_processed(group, result.processed, by_name)
-        for tp, offset in result.processed:
-            assignment = by_name[tp]
-            status = "duplicate" if (assignment.partition_id, offset) in seen else "first"
-            seen.add((assignment.partition_id, offset))
-            duplicates += status == "duplicate"
-            ledger_rows.append(_ledger(group, assignment, offset, member, status, room))
-        for cursor in result.cursors:
-            assignment = by_name[cursor.partition]
-            if (assignment.position, assignment.polled_until) != (
-                cursor.position, cursor.polled_until
-            ):
-                assignment.position, assignment.polled_until = (
-                    cursor.position, cursor.polled_until,
-                )
-                assignment.save(update_fields=["position", "polled_until"])
-        for tp, offset in result.commits.items():
-            commits[by_name[tp].partition_id] = offset
+        moves = member_moves_apply(
+            room=room, group=group, member=member, owned=owned, result=result, highest=highest
+        )
+        ledger_rows.extend(moves.ledger)
+        starts.extend(moves.starts)
+        stuck.extend(moves.stuck)
+        commits.update(moves.commits)
+        duplicates += moves.duplicates
+        skipped += moves.skipped
 
     if not (ledger_rows or commits or starts or stuck):
         if auto_committed:
@@ -288,11 +259,7 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
     ProcessedRecord.objects.bulk_create(ledger_rows)
     _ledger_trim(group)
     partitions = {a.partition_id: a.partition for a in assignments}
-    for partition_id, offset in commits.items():
-        CommittedOffset.objects.update_or_create(
-            group=group, partition_id=partition_id,
-            defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
-        )
+    commits_store(group=group, commits=commits, now_ms=room.sim_time_ms)
     processed_total = sum(1 for r in ledger_rows if r.status != "skipped")
     ConsumerGroup.objects.filter(pk=group.pk).update(
         processed_total=group.processed_total + processed_total,
@@ -327,6 +294,90 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
             "skipped": group.skipped_total + skipped,
         },
     }
+
+
+def member_cursors(
+    owned: list[Assignment], committed: dict[int, int]
+) -> list[consumption.Cursor]:
+    """Where a member stands on each partition it owns, as the engine reads it."""
+    return [
+        consumption.Cursor(
+            partition=_tp(a.partition),
+            log_start_offset=a.partition.log_start_offset,
+            log_end_offset=a.partition.log_end_offset,
+            committed=committed.get(a.partition_id),
+            position=a.position,
+            polled_until=a.polled_until,
+        )
+        for a in owned
+    ]
+
+
+@dataclass
+class MemberMoves:
+    """One member's poll, as the engine answered it, turned into rows: its ledger lines (not
+    stored yet), the starts and stuck partitions for the event, and the commits to store."""
+
+    ledger: list[ProcessedRecord] = field(default_factory=list)
+    starts: list[dict] = field(default_factory=list)
+    stuck: list[dict] = field(default_factory=list)
+    commits: dict[int, int] = field(default_factory=dict)  # partition id -> offset
+    duplicates: int = 0
+    skipped: int = 0
+
+
+def member_moves_apply(
+    *,
+    room: Room,
+    group: ConsumerGroup,
+    member: Member,
+    owned: list[Assignment],
+    result: consumption.ConsumeResult,
+    highest: dict[int, int],
+) -> MemberMoves:
+    """Ledger lines for what `member` processed (a duplicate if the group processed it before)
+    and skipped (committed past without processing), and its saved positions. Shared by the
+    simulation and a student's "process next record", so the board counts both alike."""
+    by_name = {_tp(a.partition): a for a in owned}
+    moves = MemberMoves()
+    for start in result.starts:
+        assignment = by_name[start.partition]
+        lost = consumption.skipped_offsets(
+            highest.get(assignment.partition_id), start.offset,
+            assignment.partition.log_start_offset,
+        )
+        moves.ledger.extend(
+            _ledger(group, assignment, offset, member, "skipped", room) for offset in lost
+        )
+        moves.skipped += len(lost)
+        moves.starts.append({"member": member.member_id, "tp": start.partition,
+                             "offset": start.offset, "reason": start.reason})
+    moves.stuck.extend({"member": member.member_id, "tp": s.partition, "error": s.error}
+                       for s in result.stuck)
+    seen = _already_processed(group, result.processed, by_name)
+    for tp, offset in result.processed:
+        assignment = by_name[tp]
+        status = "duplicate" if (assignment.partition_id, offset) in seen else "first"
+        seen.add((assignment.partition_id, offset))
+        moves.duplicates += status == "duplicate"
+        moves.ledger.append(_ledger(group, assignment, offset, member, status, room))
+    for cursor in result.cursors:
+        assignment = by_name[cursor.partition]
+        if (assignment.position, assignment.polled_until) != (
+            cursor.position, cursor.polled_until
+        ):
+            assignment.position, assignment.polled_until = cursor.position, cursor.polled_until
+            assignment.save(update_fields=["position", "polled_until"])
+    moves.commits = {by_name[tp].partition_id: offset for tp, offset in result.commits.items()}
+    return moves
+
+
+def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int) -> None:
+    for partition_id, offset in commits.items():
+        CommittedOffset.objects.update_or_create(
+            group=group, partition_id=partition_id,
+            defaults={"offset": offset, "committed_at_ms": now_ms},
+        )
 
 
 def _ledger(group, assignment, offset, member, status, room) -> ProcessedRecord:
@@ -371,6 +422,20 @@ def _ledger_trim(group: ConsumerGroup) -> None:
 
 
 # --- the step ---------------------------------------------------------------------------------
+
+
+
+@transaction.atomic
+def room_members_keep_alive(*, room: Room, until_ms: int) -> int:
+    """The heartbeat threads of the room's live members keep beating through a long jump of
+    the clock, as they would every heartbeat.interval.ms in real time: without this, a step
+    longer than session.timeout.ms would expire every member, live or not. Crashed members
+    (and students whose page is closed) stay silent, so their session still times out."""
+    room = room_lock(room=room)
+    return Member.objects.filter(group__room=room, crashed=False).filter(
+        Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
+        | Q(kind=Member.Kind.STUDENT, online=True)
+    ).update(last_heartbeat_ms=until_ms)
 
 
 @transaction.atomic

@@ -41,6 +41,13 @@ from django.views.decorators.csrf import csrf_exempt
 from messaging.engine import sqs
 from messaging.errors import LogLabError
 from messaging.models import Room, SqsQueue
+from messaging.permissions import (
+    CLIENTS_LOCKED,
+    RATE_PRODUCE,
+    TooManyRequests,
+    api_clients_allowed,
+    rate_check,
+)
 from messaging.services import sqs_api as services
 from messaging.services.queues import MAX_CONSUMER_LABEL_CHARS
 
@@ -101,6 +108,13 @@ class UnknownOperation(_CoralError):
 
 class MethodNotAllowed(UnknownOperation):
     http_status = 405
+
+
+class AccessDenied(_CoralError):
+    # What AWS answers a caller its policy does not allow; boto3's Error.Code is AccessDenied.
+    code = "AccessDeniedException"
+    query_code = "AccessDenied"
+    http_status = 403
 
 
 class RequestThrottled(sqs.SqsError):
@@ -172,6 +186,22 @@ def _throttle(request: HttpRequest, access_key: str | None) -> None:
             f"Rate exceeded: at most {rate:g} requests per second per access key here. "
             f"Retry in {wait:.2f} s (the AWS SDKs retry by themselves, with backoff)."
         )
+
+
+# Sends in a classroom are held to a student's produce rate, per client address.
+PRODUCING_ACTIONS = frozenset({"SendMessage", "SendMessageBatch"})
+
+
+def _classroom_send_throttle(request: HttpRequest, caller: Caller, params: dict) -> None:
+    entries = params.get("Entries")
+    count = len(entries) if isinstance(entries, list) and entries else 1
+    try:
+        rate_check(
+            key=("sqs", caller.room.pk, request.META.get("REMOTE_ADDR", "")),
+            kind=RATE_PRODUCE, cost=count, who="scripts",
+        )
+    except TooManyRequests as error:
+        raise RequestThrottled(error.message) from None
 
 
 # --- reading the request ----------------------------------------------------------------------
@@ -610,6 +640,10 @@ async def _answer(request: HttpRequest, code: str | None) -> dict[str, Any]:
     access_key = _access_key(request)
     _throttle(request, access_key)
     caller = await sync_to_async(_room_for)(request, code, access_key)
+    if not await sync_to_async(api_clients_allowed)(caller.room):
+        raise AccessDenied(CLIENTS_LOCKED)
+    if action in PRODUCING_ACTIONS and caller.room.kind == Room.Kind.CLASSROOM:
+        _classroom_send_throttle(request, caller, params)
     if action in ASYNC_ACTIONS:
         return await ASYNC_ACTIONS[action](caller, params)
     if action in ACTIONS:

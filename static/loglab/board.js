@@ -4,6 +4,7 @@
 // the next animation frame; a gap in the numbers (a lost hint) or a reconnect makes the board
 // fetch the current state from the server instead of guessing. User data (keys, values, names)
 // only ever enters the page through textContent or attributes, never as HTML.
+import { applyLocks, followRoom } from "./follow.js";
 
 const board = document.getElementById("board");
 const statusEl = document.getElementById("live-status");
@@ -221,6 +222,18 @@ class Board {
       case "sqs.changed":
       case "classic.changed":
         break; // drawn by the queues pages
+      // A classroom's instructor acting on the students' screens: nothing on the board moved.
+      case "room.follow":
+        followRoom(event);
+        break;
+      case "room.permissions":
+        // A student's board redraws which controls are theirs; nobody else's changes.
+        if (applyLocks(event)) this.requestResync();
+        break;
+      case "room.reset":
+        this.narrate("The instructor reset the room: fresh topics and groups, the clock at zero.");
+        this.requestResync();
+        break;
       case "offsets.reset":
         this.narrate(`${p.group}: offsets reset (--${p.option}); the group will read from there.`);
         this.requestResync();
@@ -229,6 +242,10 @@ class Board {
         this.narrate(`${p.topic} went from ${p.before} to ${p.partitions} partitions. Keys now hash onto ${p.partitions}: a key's new records may go to another partition than its old ones, so per-key order holds only within each partition.`);
         this.requestResync();
         break;
+      case "student.removed":
+        break; // their consumer's leaving arrives as its own group.changed
+      case "lesson.predicted":
+        break; // a student's answer: only the lesson panels count them
       default:
         this.requestResync();
     }
@@ -661,6 +678,9 @@ class Board {
       const clock = document.getElementById("sim-clock");
       if (clock) this.simNow = Number(clock.dataset.now);
       this.layout();
+      // The events the fresh state folded in were never applied one by one: tell the page's
+      // other parts (a lesson's panel) that the room moved on, so they redraw too.
+      this.root.dispatchEvent(new CustomEvent("loglab:event", { detail: { type: "resync", seq: this.seq } }));
     } finally {
       this.resyncing = false;
       for (const event of this.held.splice(0)) this.enqueue(event);

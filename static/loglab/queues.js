@@ -6,6 +6,7 @@
 // and swaps it in. Countdowns of in-flight messages tick locally on the room's simulated clock.
 // User data only enters the page as the server's autoescaped HTML or through textContent.
 import { RoomSocket, keyHue } from "./board.js";
+import { applyLocks, followRoom } from "./follow.js";
 
 const root = document.getElementById("queues-board");
 const statusEl = document.getElementById("live-status");
@@ -101,6 +102,12 @@ class QueuesPage {
     if (typeof event.seq !== "number" || event.seq <= this.seq) return; // seen already
     const gap = event.seq !== this.seq + 1;
     this.seq = event.seq;
+    if (followRoom(event)) return;
+    // A student's page redraws its forms when the instructor locks or unlocks something.
+    if (applyLocks(event) || event.type === "room.reset") {
+      this.refresh();
+      return;
+    }
     const clock =
       event.type === "step" ? event.payload?.clock : event.type === "clock.changed" ? event.payload : null;
     if (clock) {

@@ -9,20 +9,10 @@ from qrcode.image.svg import SvgPathImage
 from messaging.models import Room, Student
 from messaging.services import room_create
 from messaging.services.classroom import MAX_STUDENTS_PER_ROOM, classroom_create
+from tests.classroom.helpers import HTMX
 
 pytestmark = [pytest.mark.django_db]
 
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def instructor():
-    return get_user_model().objects.create_user("ada", password="a-long-classroom-password")
-
-
-@pytest.fixture
-def room(instructor):
-    return classroom_create(owner=instructor, title="Week 3")
 
 
 @pytest.fixture
@@ -203,3 +193,12 @@ def test_it_keeps_a_session_to_its_own_room(client, instructor, room):
     assert join(client, other_room, "Grace").status_code == 302
     assert Student.objects.filter(display_name="Grace").count() == 2
     assert Room.objects.filter(kind=Room.Kind.CLASSROOM).count() == 2
+
+
+def test_it_sends_a_classroom_code_typed_on_the_home_page_to_the_join_form(client, presenter, room):
+    typed = room.code.lower()[:3] + "-" + room.code[3:]
+    response = Client().get("/join/", {"code": typed})
+    assert response.status_code == 302
+    assert response["Location"] == f"/j/{room.code}/"
+    # The instructor typing their own code goes to the board.
+    assert presenter.get("/join/", {"code": typed})["Location"] == f"/r/{room.code}/"

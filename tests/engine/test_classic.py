@@ -66,6 +66,18 @@ def test_without_prefetch_the_first_consumer_takes_the_whole_backlog() -> None:
     assert second.deliveries == ()  # why a fair dispatch needs prefetch_count=1
 
 
+def test_a_cancelled_consumer_gets_no_more_pushes_and_keeps_what_it_holds() -> None:
+    broker = work_queue(("c1", 1), ("c2", 1))
+    broker, _ = publish_many(broker, "m1", "m2")
+    broker = classic.cancel(broker, "c1", "work")
+    # c1's ack frees its slot, but it is out of the ring now: m3 goes to c2 once c2 acks.
+    broker, outcome = classic.ack(broker, "c1", 1)
+    assert outcome.deliveries == ()
+    broker, _ = publish_many(broker, "m3")
+    broker, outcome = classic.ack(broker, "c2", 1)
+    assert [(d.consumer_tag, d.message.body) for d in outcome.deliveries] == [("c2", "m3")]
+
+
 def test_ack_deletes_the_message_so_there_is_nothing_to_replay() -> None:
     broker = work_queue(("c1", 0))
     broker, _ = publish_many(broker, "invoice-1")

@@ -125,3 +125,12 @@ def test_it_processes_in_order_and_never_past_the_log_end(semantics, committed, 
     assert len(offsets) == min(budget, extra)
     for offset in result.commits.values():
         assert committed <= offset <= end
+
+
+def test_a_consumer_serves_its_partitions_in_turn_after_the_last_one() -> None:
+    from messaging.engine.consumption import turn_order
+
+    assert turn_order(["t-0", "t-1", "t-2"], "t-1") == ["t-2", "t-0", "t-1"]
+    assert turn_order(["t-0", "t-1", "t-2"], "t-2") == ["t-0", "t-1", "t-2"]
+    assert turn_order(["t-0", "t-1"], None) == ["t-0", "t-1"]
+    assert turn_order(["t-0", "t-1"], "gone-3") == ["t-0", "t-1"]  # revoked since

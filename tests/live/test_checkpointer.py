@@ -24,3 +24,25 @@ def test_it_checkpoints_sqlites_wal_off_the_request_path_and_leaves_other_databa
     checkpointer.ensure_started()
     assert started is not None and started.is_alive()
     assert checkpointer._thread is started  # one per process
+
+
+def test_it_starts_a_due_checkpoint_right_after_a_commit(monkeypatch):
+    import threading
+
+    runs: list[float] = []
+    done = threading.Event()
+
+    def fake_checkpoint() -> None:
+        runs.append(1.0)
+        done.set()
+
+    monkeypatch.setattr(checkpointer, "INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(checkpointer, "QUIET_WAIT_SECONDS", 30.0)
+    monkeypatch.setattr(checkpointer, "checkpoint_once", fake_checkpoint)
+    thread = threading.Thread(target=checkpointer._run_once, daemon=True)
+    thread.start()
+    assert not done.wait(0.2)  # due, but waiting for a commit to follow
+    checkpointer.note_commit()
+    assert done.wait(2.0)  # the commit let it start, long before the quiet wait ran out
+    thread.join(2.0)
+    assert runs == [1.0]

@@ -14,6 +14,7 @@ from messaging.services.groups import (
     member_crash,
     member_join,
     member_leave,
+    members_join,
 )
 from messaging.services.topics import topic_add_partitions
 
@@ -41,6 +42,19 @@ def test_it_deals_partitions_with_the_range_assignor_as_members_join(room):
     group.refresh_from_db()
     assert owned(group) == {"c-1": [0, 1], "c-2": [2]}
     assert (group.state, group.generation) == ("Stable", 2)
+
+
+def test_it_deals_consumers_started_together_in_one_rebalance(room):
+    group = group_create(room=room, group_id="billing", topics=["orders"])
+    members, result = members_join(group=group, client_id="c", count=3)
+    group.refresh_from_db()
+    assert [m.member_id for m in members] == ["c-1", "c-2", "c-3"]
+    assert owned(group) == {"c-1": [0], "c-2": [1], "c-3": [2]}
+    # group.initial.rebalance.delay.ms holds the empty group's join window open: generation 1.
+    assert (group.state, group.generation) == ("Stable", 1)
+    assert RoomEvent.objects.filter(room=room, type="group.changed").count() == 1
+    with pytest.raises(Invalid, match="at most"):
+        members_join(group=group, client_id="c", count=10_000)
 
 
 def test_it_leaves_the_fourth_consumer_of_three_partitions_idle(room):

@@ -16,7 +16,7 @@ from messaging.models import (
     RoomEvent,
 )
 from messaging.services import RecordIn, records_produce, room_create, topic_create
-from messaging.services.groups import group_create, member_crash, member_join
+from messaging.services.groups import group_create, member_crash, member_join, member_leave
 from messaging.services.simulation import member_set_speed, producer_create, room_step
 from messaging.services.topics import topic_configure
 
@@ -145,6 +145,19 @@ def test_a_clean_rebalance_repeats_nothing(room):
     member_join(group=group, client_id="c")  # a rebalance, no crash
     for _ in range(10):
         room_step(room=room, step_ms=1000)
+    assert ConsumerGroup.objects.get(pk=group.pk).duplicates_total == 0
+
+
+def test_a_clean_leave_commits_what_was_processed_so_the_next_owner_repeats_nothing(room):
+    produce(room, 10)
+    group, (leaver, successor) = group_with(room, "at-least-once", [3, 3])
+    room_step(room=room, step_ms=1000)  # c-1 processes 0..2; the auto-commit is not due yet
+    assert not CommittedOffset.objects.filter(group=group).exists()
+    member_leave(member=leaver)  # close(): at-least-once commits before giving partitions up
+    assert CommittedOffset.objects.get(group=group).offset == 3
+    for _ in range(3):
+        room_step(room=room, step_ms=1000)
+    assert [s for _, s in ledger(group)] == ["first"] * 10
     assert ConsumerGroup.objects.get(pk=group.pk).duplicates_total == 0
 
 

@@ -1,0 +1,352 @@
+"""A student's consumer, driven by the buttons on their page instead of by the simulation.
+
+A student member is an ordinary member of its group (the coordinator deals it partitions and
+times it out like any other), except that `_consume_group` leaves it alone: it processes a record
+when the student presses "process next record", and commits when they press "commit". Every
+rule of delivery comes from the engine (`consumption.consume`, with a budget of one record),
+so a student's consumer polls, commits and loses or repeats records exactly as the board's
+simulated consumers do:
+
+* at-most-once: the poll commits the end of the polled batch before the record is processed,
+  so a crash loses the rest of the batch;
+* at-least-once: the record is processed; the offset is committed when the student commits, or
+  by auto-commit at a poll once `auto.commit.interval.ms` has passed, or by close() on leave;
+  a crash replays what was processed since the last commit;
+* exactly-once: the record and its offset commit together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.engine import consumption
+from messaging.engine import offsets as offset_rules
+from messaging.errors import Conflict, Invalid
+from messaging.models import (
+    Assignment,
+    ConsumerGroup,
+    Member,
+    ProcessedRecord,
+    Record,
+    Room,
+    Student,
+)
+from messaging.permissions import Actor, room_permission_check
+from messaging.selectors import group_committed, member_assignments
+from messaging.services.events import event_record, room_lock
+from messaging.services.groups import member_crash, member_leave, offset_commit
+
+# The ledger helpers of the simulation: a student's records go in the same ledger, with the
+# same duplicate and loss detection, so the board's totals count both alike.
+from messaging.services.simulation import (
+    _highest_processed,
+    _ledger_trim,
+    commits_store,
+    consumer_settings,
+    member_cursors,
+    member_moves_apply,
+)
+
+NOT_A_CONSUMER = "You are not a consumer in any group: join one first."
+REBALANCING = "The group is rebalancing: wait for your new partitions."
+
+
+@dataclass(frozen=True)
+class Processed:
+    """The record a student's consumer just processed, as their page shows it."""
+
+    tp: str
+    offset: int
+    key: str | None
+    value: str | None
+    status: str  # ProcessedRecord.Status: first or duplicate
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    processed: Processed | None
+    message: str  # a sentence for the student's page
+
+
+def _tp(assignment: Assignment) -> str:
+    return f"{assignment.partition.topic.name}-{assignment.partition.index}"
+
+
+def _own_member(*, student: Student) -> tuple[Room, Student, Member, ConsumerGroup]:
+    """Lock the room and load the student's member fresh: the row may have changed since the
+    page was drawn (a rebalance, a session timeout, the instructor)."""
+    room = room_lock(room=student.room_id)
+    student = Student.objects.select_related("member__group").get(pk=student.pk)
+    if student.member is None:
+        raise Invalid(NOT_A_CONSUMER)
+    return room, student, student.member, student.member.group
+
+
+def _rotated(assignments: list[Assignment], member: Member) -> list[Assignment]:
+    """The member's partitions in the order it serves them next; its last ledger line says
+    whose turn it was."""
+    last = (
+        ProcessedRecord.objects.filter(group_id=member.group_id, member_id=member.member_id)
+        .exclude(status=ProcessedRecord.Status.SKIPPED)
+        .order_by("-id")
+        .values_list("partition_id", flat=True)
+        .first()
+    )
+    by_name = {_tp(a): a for a in assignments}
+    last_name = next((name for name, a in by_name.items() if a.partition_id == last), None)
+    return [by_name[name] for name in consumption.turn_order(list(by_name), last_name)]
+
+
+@transaction.atomic
+def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
+    """The student's consumer processes its next record (one poll, a budget of one record)."""
+    room, student, member, group = _own_member(student=student)
+    room_permission_check(room=room, actor=actor, action="join", member=member)
+    if member.crashed:
+        raise Conflict(
+            "Your consumer has crashed: it processes nothing more. The group removes it when "
+            "session.timeout.ms runs out."
+        )
+    if group.state != ConsumerGroup.State.STABLE:
+        raise Conflict(REBALANCING)
+    assignments = member_assignments(member=member)
+    if not assignments:
+        raise Invalid(
+            "You have no partitions, so nothing to process: the group has more consumers than "
+            "partitions, and you are idle until one leaves."
+        )
+    assignments = _rotated(assignments, member)
+    committed = group_committed(group=group)
+    settings = consumer_settings(group)
+    result = consumption.consume(
+        member_cursors(assignments, committed),
+        settings,
+        budget=1,
+        now_ms=room.sim_time_ms,
+        last_auto_commit_ms=group.last_auto_commit_ms,
+    )
+    if not (result.processed or result.starts or result.commits):
+        if result.stuck:
+            raise Conflict(f"Your consumer cannot read: {result.stuck[0].error}")
+        raise Invalid(
+            "Nothing to process: you have read every record in your partitions. "
+            "Wait for new records to arrive."
+        )
+
+    by_partition = {a.partition_id: a for a in assignments}
+    highest = _highest_processed(group, [a.partition_id for a in assignments])
+    moves = member_moves_apply(
+        room=room, group=group, member=member, owned=assignments, result=result, highest=highest
+    )
+    ledger_rows, starts, skipped = moves.ledger, moves.starts, moves.skipped
+    processed: Processed | None = None
+    if result.processed:
+        tp, offset = result.processed[-1]
+        line = ledger_rows[-1]  # the processed record's line comes after any skipped ones
+        record = Record.objects.filter(partition_id=line.partition_id, offset=offset).first()
+        processed = Processed(
+            tp=tp, offset=offset, status=line.status,
+            key=record.key if record else None, value=record.value if record else None,
+        )
+    commits_store(group=group, commits=moves.commits, now_ms=room.sim_time_ms)
+    commits = [
+        {
+            "tp": _tp(by_partition[partition_id]),
+            "offset": offset,
+            "lag": offset_rules.lag(by_partition[partition_id].partition.log_end_offset, offset),
+        }
+        for partition_id, offset in moves.commits.items()
+    ]
+    ProcessedRecord.objects.bulk_create(ledger_rows)
+    _ledger_trim(group)
+    totals = {
+        "processed": group.processed_total + len(result.processed),
+        "duplicates": group.duplicates_total + moves.duplicates,
+        "skipped": group.skipped_total + skipped,
+    }
+    ConsumerGroup.objects.filter(pk=group.pk).update(
+        processed_total=totals["processed"],
+        duplicates_total=totals["duplicates"],
+        skipped_total=totals["skipped"],
+        last_auto_commit_ms=(
+            room.sim_time_ms if result.auto_committed else group.last_auto_commit_ms
+        ),
+    )
+    # The shape of one group's part of a "step" event, which the board already applies
+    # (ledger lines, positions, commits, totals) without refetching anything. No clock: a
+    # student's click does not move the room's time.
+    event_record(
+        room=room,
+        type="step",
+        payload={
+            "student": member.member_id,
+            "produced": [],
+            "groups": [{
+                "group": group.group_id,
+                "processed": [
+                    {"member": r.member_id, "tp": _tp(by_partition[r.partition_id]),
+                     "offset": r.offset, "status": r.status}
+                    for r in ledger_rows
+                ],
+                "more": 0,
+                "positions": {
+                    _tp(a): a.position for a in assignments if a.position is not None
+                },
+                "commits": commits,
+                "starts": starts,
+                "stuck": [],
+                "totals": totals,
+            }],
+        },
+    )
+    if processed is None:
+        reading = ", ".join(f"{s['tp']} at offset {s['offset']}" for s in starts)
+        message = (
+            f"Your consumer starts reading {reading}. Nothing to process yet: wait for records."
+            if starts else "Nothing to process yet: your offsets were committed."
+        )
+        return ProcessResult(processed=None, message=message)
+    what = (
+        "processed it AGAIN: the group had processed it before (a duplicate)"
+        if processed.status == "duplicate" else "processed it"
+    )
+    return ProcessResult(
+        processed=processed, message=f"{processed.tp} offset {processed.offset}: you {what}."
+    )
+
+
+def _uncommitted(member: Member, group: ConsumerGroup) -> list[Assignment]:
+    """The member's partitions whose position is past the group's committed offset."""
+    committed = group_committed(group=group)
+    return [
+        a
+        for a in Assignment.objects.filter(member=member)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+        if a.position is not None
+        and (committed.get(a.partition_id) is None or a.position > committed[a.partition_id])
+    ]
+
+
+def _commit_positions(group: ConsumerGroup, assignments: list[Assignment]) -> list[str]:
+    for a in assignments:
+        offset_commit(
+            group=group, topic_name=a.partition.topic.name,
+            partition=a.partition.index, offset=a.position,
+        )
+    return [f"{_tp(a)} at {a.position}" for a in assignments]
+
+
+@transaction.atomic
+def student_offsets_commit(*, student: Student, actor: Actor) -> list[str]:
+    """Commit what the student's consumer processed: for each of its partitions, the offset of
+    the next record it will process (last processed + 1), as `commitSync(offsets)` does.
+
+    Only forwards: an at-most-once consumer committed its polled batch already, ahead of its
+    position, and committing the position would move the group back over records it meant to
+    lose. Returns the commits as "topic-partition at offset".
+    """
+    room, student, member, group = _own_member(student=student)
+    room_permission_check(room=room, actor=actor, action="join", member=member)
+    if member.crashed:
+        raise Conflict("Your consumer has crashed: a crashed process commits nothing.")
+    if group.state != ConsumerGroup.State.STABLE:
+        # Kafka's CommitFailedException: the partitions may already belong to someone else.
+        raise Conflict(REBALANCING)
+    pending = _uncommitted(member, group)
+    if not pending:
+        reasons = {
+            ConsumerGroup.Delivery.AT_MOST_ONCE: (
+                " At-most-once commits when it polls, before processing."
+            ),
+            ConsumerGroup.Delivery.EXACTLY_ONCE: (
+                " Exactly-once commits each record's offset with its processing."
+            ),
+        }
+        raise Invalid(
+            "Nothing to commit: the group's committed offsets are already at your position."
+            + reasons.get(group.delivery, "")
+        )
+    return _commit_positions(group, pending)
+
+
+@transaction.atomic
+def student_consumer_crash(*, student: Student, actor: Actor) -> None:
+    """The student's consumer dies without committing or leaving: only the session timeout
+    tells the group."""
+    room, student, member, _ = _own_member(student=student)
+    room_permission_check(room=room, actor=actor, action="crash", member=member)
+    if member.crashed:
+        raise Conflict("Your consumer has already crashed: the group removes it at its session "
+                       "timeout.")
+    member_crash(member=member)
+
+
+@transaction.atomic
+def student_consumer_join(*, student: Student, actor: Actor, group_id: str) -> Member:
+    from messaging.services.classroom import student_consumer_join as join
+
+    room = room_lock(room=student.room_id)
+    room_permission_check(room=room, actor=actor, action="join")
+    member, _ = join(student=student, group_id=group_id)
+    return member
+
+
+@transaction.atomic
+def student_consumer_leave(*, student: Student, actor: Actor) -> list[str]:
+    """`consumer.close()`: with auto-commit (at-least-once) it commits what was processed, then
+    sends LeaveGroup, and the group rebalances at once. Returns what close() committed."""
+    room, student, member, group = _own_member(student=student)
+    room_permission_check(room=room, actor=actor, action="join", member=member)
+    if member.crashed:
+        raise Conflict("Your consumer has crashed: it is gone at its session timeout, it cannot "
+                       "leave cleanly.")
+    committed: list[str] = []
+    if (
+        group.delivery == ConsumerGroup.Delivery.AT_LEAST_ONCE
+        and group.state == ConsumerGroup.State.STABLE
+    ):
+        committed = _commit_positions(group, _uncommitted(member, group))
+    member_leave(member=member)
+    return committed
+
+
+@transaction.atomic
+def student_presence_changed(*, room_pk: int, session_key: str, online: bool) -> bool:
+    """A student's page connected or went away: if that flips their member's `online`, record
+    `member.presence`, so every board redraws the member card (with its countdown to the
+    session timeout while the page is closed). Returns whether it flipped.
+
+    Meant for the websocket's connect and disconnect, in place of a bare update of the flag.
+    """
+    if not session_key:
+        return False
+    if online:
+        # Seen now: group_tick counts a student's page only while it was seen recently.
+        Student.objects.filter(
+            room_id=room_pk, session_key=session_key, removed_at__isnull=True
+        ).update(last_seen_at=timezone.now())
+    member = (
+        Member.objects.select_related("group")
+        .filter(student__room_id=room_pk, student__session_key=session_key,
+                student__removed_at__isnull=True)
+        .first()
+    )
+    if member is None or member.online == online:
+        return False
+    room = room_lock(room=room_pk)
+    Member.objects.filter(pk=member.pk).update(online=online)
+    event_record(
+        room=room,
+        type="member.presence",
+        payload={
+            "group": member.group.group_id,
+            "member": member.member_id,
+            "online": online,
+            "session_expires_at_ms": member.last_heartbeat_ms + member.group.session_timeout_ms,
+        },
+    )
+    return True

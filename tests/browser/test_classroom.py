@@ -1,0 +1,120 @@
+"""The classroom's bar, in real Chromium: an instructor and three students' browsers.
+
+The students join a group over a 4-partition topic from their own pages; every browser shows
+the range assignor's 2/1/1; one student closes their page, and after the session timeout the
+instructor's board shows the group rebalanced over the two that remain; a student whose
+produce is locked is refused, with the reason in the page.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from playwright.sync_api import expect
+
+from messaging.models import Room
+from messaging.services import room_create, topic_create
+from messaging.services.clock import room_clock_set
+from messaging.services.groups import group_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# group.min.session.timeout.ms, the broker's floor: at the clock's top speed (x20) it runs out
+# in 0.3 s of real time.
+SESSION_TIMEOUT_MS = 6_000
+
+
+def split(page, group: str) -> list[int]:
+    """How many partitions each member of `group` holds, as the instructor's board draws it."""
+    attrs = page.locator(f'#groups .member[data-group="{group}"]').evaluate_all(
+        "els => els.map(el => el.dataset.assigned)"
+    )
+    return sorted(len(a.split()) for a in attrs)
+
+
+def instructor_page(new_page, live_url, owner):
+    client = Client()
+    client.force_login(owner)
+    page = new_page()
+    session = client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_url}])
+    return page
+
+
+def student_joins(new_page, live_url, room, name):
+    page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(f"{live_url}/j/{room.code}/")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Join").click()
+    expect(page).to_have_url(re.compile(rf"/r/{room.code}/me/$"))
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.get_by_role("button", name="Join billing").click()
+    expect(page.locator(".me-title")).to_contain_text("in group billing")
+    return page
+
+
+def test_three_students_split_four_partitions_then_one_leaves_by_closing_the_page(
+    new_page, live_url
+):
+    owner = get_user_model().objects.create_user("teacher", password="long enough password")
+    # Unseeded: only what the test sets up is on the board.
+    room = room_create(title="Week 3", kind=Room.Kind.CLASSROOM, owner=owner)
+    topic_create(room=room, name="payments", partitions=4)
+    group_create(
+        room=room, group_id="billing", topics=["payments"], assignor="range",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+    )
+
+    board = instructor_page(new_page, live_url, owner)
+    board.goto(f"{live_url}/r/{room.code}/")
+    expect(board.locator("#live-status")).to_have_attribute("data-state", "live")
+
+    students = [student_joins(new_page, live_url, room, name) for name in ("Ada", "Bob", "Cy")]
+
+    # Every browser shows the same deal: the instructor's board and each student's page.
+    expect(board.locator('#groups .member[data-group="billing"]')).to_have_count(3)
+    wait_for(lambda: split(board, "billing") == [1, 1, 2], board)
+    for page in students:
+        wait_for(lambda p=page: team_split(p) == [1, 1, 2], page)
+        own = page.locator(".me-partition").count()
+        assert own in (1, 2)
+
+    # The clock runs fast, so the session timeout passes in a fraction of a second.
+    room_clock_set(room=room, running=True, speed=20)
+    leaver = students.pop()
+    leaver.context.close()
+    expect(board.locator('#groups .member[data-group="billing"]')).to_have_count(2)
+    wait_for(lambda: split(board, "billing") == [2, 2], board)
+    for page in students:
+        wait_for(lambda p=page: team_split(p) == [2, 2], page)
+        expect(page.locator(".me-partition")).to_have_count(2)
+
+    # The instructor locks producing; a student's produce is refused, with the reason shown.
+    Room.objects.filter(pk=room.pk).update(
+        student_permissions={**room.student_permissions, "produce": False}
+    )
+    ada = students[0]
+    ada.locator("#produce input[name=value]").fill("sneaky")
+    ada.locator("#produce").get_by_role("button", name="Produce").click()
+    result = ada.locator("#me-produce-result .form-result.is-error")
+    expect(result).to_contain_text("locked")
+    assert room.topics.get(name="payments").partitions.filter(log_end_offset__gt=0).count() == 0
+
+
+def team_split(page) -> list[int]:
+    attrs = page.locator(".me-team .teammate").evaluate_all(
+        "els => els.map(el => el.dataset.assigned)"
+    )
+    return sorted(len(a.split()) for a in attrs)
+
+
+def wait_for(condition, page, timeout_ms: int = 10_000) -> None:
+    """Poll `condition` while the page runs (Playwright's waits are for locators, not values)."""
+    waited = 0
+    while not condition():
+        assert waited < timeout_ms, "the page never showed it"
+        page.wait_for_timeout(100)
+        waited += 100
