@@ -39,3 +39,15 @@ def chromium_path() -> str:
             pytrace=False,
         )
     return path
+
+
+@pytest.fixture
+def rate_clock_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate limiter's clock stands still: a burst is refused however slowly the test's
+    requests run (on a busy CI machine ten requests can take longer than a refill)."""
+    import types
+
+    from messaging.api import errors
+
+    monkeypatch.setattr(errors, "time", types.SimpleNamespace(monotonic=lambda: 1_000_000.0))
+    errors.buckets.clear()

@@ -20,12 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -38,6 +35,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from messaging.api.errors import buckets
 from messaging.engine import sqs
 from messaging.errors import LogLabError
 from messaging.models import Room, SqsQueue
@@ -63,7 +61,6 @@ LONG_POLL_MAX_S = 2.0
 POLL_INTERVAL_S = 0.2
 # Requests per second one access key may make (per server process), with bursts of as many.
 DEFAULT_RATE_PER_SECOND = 50.0
-MAX_BUCKETS = 10_000
 # The consumer label when the access key is the room's code: the page's label for the SDK.
 SDK_LABEL = "sdk"
 
@@ -147,40 +144,13 @@ def _success_response(answer: dict[str, Any], request_id: str) -> HttpResponse:
 # --- the rate limit ---------------------------------------------------------------------------
 
 
-class TokenBuckets:
-    """One token bucket per key, in this process: `take` spends a token or says how long to
-    wait. Several server processes each keep their own, so the limit is per process."""
-
-    def __init__(self, max_keys: int = MAX_BUCKETS) -> None:
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, key: str, *, rate: float, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, updated = self._buckets.pop(key, (rate, now))
-            tokens = min(rate, tokens + (now - updated) * rate)
-            wait = 0.0 if tokens >= 1 else ((1 - tokens) / rate if rate > 0 else math.inf)
-            if not wait:
-                tokens -= 1
-            self._buckets[key] = (tokens, now)
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-            return wait
-
-    def clear(self) -> None:
-        with self._lock:
-            self._buckets.clear()
-
-
-buckets = TokenBuckets()
 
 
 def _throttle(request: HttpRequest, access_key: str | None) -> None:
     rate = float(getattr(settings, "LOGLAB_SQS_API_RATE_PER_SECOND", DEFAULT_RATE_PER_SECOND))
     key = f"key:{access_key.upper()}" if access_key else f"ip:{request.META.get('REMOTE_ADDR')}"
-    wait = buckets.take(key, rate=rate)
+    # The same per-process token buckets as the REST Proxy API's, under keys of their own.
+    wait = buckets.take(("sqs", key), rate=rate, burst=max(rate, 1.0))
     if wait:
         raise RequestThrottled(
             f"Rate exceeded: at most {rate:g} requests per second per access key here. "

@@ -631,7 +631,9 @@ def test_an_instance_that_never_subscribes_lapses_after_the_timeout(kafka, setti
 # --- the rate limit ---------------------------------------------------------------------------
 
 
-def test_it_limits_each_client_per_room_and_says_when_to_retry(kafka, client, settings):
+def test_it_limits_each_client_per_room_and_says_when_to_retry(
+    kafka, client, settings, rate_clock_stopped
+):
     settings.LOGLAB_API_RATE_PER_SECOND = 5
     buckets.clear()
     statuses = [kafka.call("GET", "/topics").status_code for _ in range(6)]

@@ -91,7 +91,7 @@ def test_it_is_an_api_so_it_needs_no_csrf_token():
     assert post(strict, {"title": "no token"}).status_code == 201
 
 
-def test_it_limits_how_fast_one_client_creates_rooms(client):
+def test_it_limits_how_fast_one_client_creates_rooms(client, rate_clock_stopped):
     for _ in range(int(ROOM_CREATE_BURST)):
         assert post(client).status_code == 201
     response = post(client)

@@ -234,7 +234,9 @@ def test_sandboxes_and_lesson_rooms_stay_open_to_everyone(client):
 # --- rate limits ----------------------------------------------------------------------------
 
 
-def test_it_limits_a_student_to_five_records_a_second_with_a_message(owner, student, room):
+def test_it_limits_a_student_to_five_records_a_second_with_a_message(
+    owner, student, room, rate_clock_stopped
+):
     answers = [
         student.post(
             f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX
@@ -253,7 +255,7 @@ def test_it_limits_a_student_to_five_records_a_second_with_a_message(owner, stud
         ).status_code == 200
 
 
-def test_it_limits_how_often_a_student_joins_and_leaves(student, room):
+def test_it_limits_how_often_a_student_joins_and_leaves(student, room, rate_clock_stopped):
     codes = [
         student.post(
             f"/r/{room.code}/queues/classic/consume/", {"queue": "nope", "consumer_tag": "c"}
@@ -263,7 +265,7 @@ def test_it_limits_how_often_a_student_joins_and_leaves(student, room):
     assert 429 not in codes[:2] and codes[2] == 429
 
 
-def test_the_student_rate_follows_the_setting(settings, student, room):
+def test_the_student_rate_follows_the_setting(settings, student, room, rate_clock_stopped):
     settings.LOGLAB_STUDENT_PRODUCE_PER_SECOND = 2
     codes = [
         student.post(f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}).status_code
@@ -278,7 +280,9 @@ V2 = "application/vnd.kafka.v2+json"
 JSON_V2 = "application/vnd.kafka.json.v2+json"
 
 
-def test_it_locks_a_classrooms_rest_api_unless_clients_are_allowed(client, room):
+def test_it_locks_a_classrooms_rest_api_unless_clients_are_allowed(
+    client, room, rate_clock_stopped
+):
     path = f"/api/kafka/{room.code}/topics/orders"
     body = json.dumps({"records": [{"key": "k", "value": 1}]})
     refused = client.post(path, body, content_type=JSON_V2)

@@ -137,7 +137,9 @@ def test_a_removed_student_is_told_so(client, room):
     assert act(client, room, "process", **HTMX).status_code == 403
 
 
-def test_a_student_clicking_too_fast_is_told_to_slow_down(client, room, settings):
+def test_a_student_clicking_too_fast_is_told_to_slow_down(
+    client, room, settings, rate_clock_stopped
+):
     joined(client, room)
     settings.LOGLAB_STUDENT_ACTIONS_PER_SECOND = 1
     statuses = [act(client, room, "process", **HTMX) for _ in range(3)]
