@@ -73,7 +73,8 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
 
     Keys hash onto the new count from now on, so a key's later records may land in another
     partition than its earlier ones: ordering per key holds only within one partition count.
-    Every group reading the topic sees new metadata and rebalances.
+    Every group reading the topic sees new metadata and rebalances: at once here, where real
+    clients notice at their next metadata refresh (metadata.max.age.ms, 5 minutes by default).
     """
     from messaging.services.groups import group_topics_changed
 

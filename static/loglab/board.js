@@ -239,7 +239,7 @@ class Board {
         this.requestResync();
         break;
       case "topic.partitions_added":
-        this.narrate(`${p.topic} went from ${p.before} to ${p.partitions} partitions. Keys now hash onto ${p.partitions}: a key's new records may go to another partition than its old ones, so per-key order holds only within each partition.`);
+        this.narrate(`${p.topic} went from ${p.before} to ${p.partitions} partitions. Keys now hash onto ${p.partitions}: a key's new records may go to another partition than its old ones, so per-key order holds only within each partition. (Real clients notice at their next metadata refresh, metadata.max.age.ms = 5 min by default; here they notice at once.)`);
         this.requestResync();
         break;
       case "student.removed":

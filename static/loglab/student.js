@@ -119,12 +119,13 @@ class StudentPage {
       for (const id of wholePage ? ["me", "produce", "lesson-follow-slot"] : ["me"]) {
         const fresh = doc.getElementById(id);
         const current = document.getElementById(id);
-        if (!fresh || !current) continue;
+        if (!fresh || !current || sameContent(current, fresh)) continue;
         current.replaceWith(fresh);
         if (window.htmx) window.htmx.process(fresh);
         paint(fresh);
       }
       this.updateCountdowns();
+      produceTopicFollow();
       if (me()?.dataset.removed) {
         this.stopped = true;
         document.getElementById("produce")?.remove();
@@ -148,11 +149,39 @@ class StudentPage {
   }
 }
 
+// A redraw that changes nothing is skipped: it would only swap the button under a finger (the
+// page's own answer to a tap and the event that tap caused bring the same fragment) and wipe
+// the answer's message ("Slow down…", "Committed…"), which a plain redraw does not carry.
+function sameContent(current, fresh) {
+  paint(fresh); // as the page would: the key and group colours are set in the browser
+  const bare = (el) => {
+    const copy = el.cloneNode(true);
+    copy
+      .querySelectorAll("input[name=csrfmiddlewaretoken], .form-result")
+      .forEach((node) => node.remove());
+    return copy.outerHTML.replace(/>\s+</g, "><").replace(/\s+/g, " ");
+  };
+  return bare(current) === bare(fresh);
+}
+
+// Once the student joins a group, the produce form offers its topic, unless they chose one.
+function produceTopicFollow() {
+  const select = document.querySelector("#produce select[name=topic]");
+  const topics = (me()?.dataset.groupTopics || "").split(" ").filter(Boolean);
+  if (!select || select.dataset.chosen || !topics.length || topics.includes(select.value)) return;
+  const option = [...select.options].find((o) => o.value === topics[0]);
+  if (option) select.value = option.value;
+}
+
 if (root) {
   window.loglabStudent = new StudentPage(root);
   // The student's own actions swap #me in through htmx: colour what arrived.
   document.body.addEventListener("htmx:afterSwap", (e) => {
     paint(e.target);
     window.loglabStudent.updateCountdowns();
+    produceTopicFollow();
+  });
+  document.body.addEventListener("change", (e) => {
+    if (e.target.matches("#produce select[name=topic]")) e.target.dataset.chosen = "1";
   });
 }

@@ -118,3 +118,39 @@ def wait_for(condition, page, timeout_ms: int = 10_000) -> None:
         assert waited < timeout_ms, "the page never showed it"
         page.wait_for_timeout(100)
         waited += 100
+
+
+def test_joining_a_group_points_the_produce_form_at_its_topic(new_page, live_url):
+    room = room_create(title="Week 4", kind=Room.Kind.CLASSROOM)
+    topic_create(room=room, name="audit", partitions=1)  # first in the list
+    topic_create(room=room, name="payments", partitions=2)
+    group_create(room=room, group_id="billing", topics=["payments"])
+    page = student_joins(new_page, live_url, room, "Ada")
+    expect(page.locator("#produce select[name=topic]")).to_have_value("payments")
+
+    # A topic the student picks themselves stays picked.
+    page.locator("#produce select[name=topic]").select_option("audit")
+    page.get_by_role("button", name="Leave").click()
+    expect(page.locator(".me-title")).not_to_contain_text("in group billing")
+    page.wait_for_timeout(1_100)  # students join or leave at most twice a second
+    page.get_by_role("button", name="Join billing").click()
+    expect(page.locator(".me-title")).to_contain_text("in group billing")
+    expect(page.locator("#produce select[name=topic]")).to_have_value("audit")
+
+
+def test_the_answer_to_a_tap_stays_when_its_own_event_redraws_the_page(new_page, live_url):
+    room = room_create(title="Week 4", kind=Room.Kind.CLASSROOM)
+    topic_create(room=room, name="payments", partitions=2)
+    group_create(room=room, group_id="billing", topics=["payments"])
+    page = student_joins(new_page, live_url, room, "Ada")
+    redraws = []
+    page.on("response", lambda r: redraws.append(r) if r.request.method == "GET" else None)
+
+    page.wait_for_timeout(1_100)  # students join or leave at most twice a second
+    page.get_by_role("button", name="Leave").click()
+    expect(page.locator("#me .form-result")).to_contain_text("You left the group")
+    # The leave's group.changed event makes the page fetch itself again; the same state comes
+    # back, so the page keeps what it is showing, the answer included.
+    wait_for(lambda: redraws, page)
+    page.wait_for_timeout(300)
+    expect(page.locator("#me .form-result")).to_contain_text("You left the group")
