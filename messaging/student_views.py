@@ -177,7 +177,12 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
         context.update(
             partitions=partitions,
             assigned=[p.tp for p in partitions],
-            total_lag=sum(p.lag or 0 for p in partitions),
+            # As the board's group total: a partition with nothing committed counts its whole
+            # retained log, so a group that never committed never looks caught up.
+            total_lag=sum(
+                offset_rules.lag_or_backlog(p.log_start_offset, p.log_end_offset, p.committed)
+                for p in partitions
+            ),
             recent=list(
                 ProcessedRecord.objects.filter(group=group, member_id=member.member_id)
                 .select_related("partition__topic")

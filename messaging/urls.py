@@ -4,6 +4,7 @@ from messaging import controls, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("about/", views.fidelity, name="fidelity"),
     path("rooms/new/", views.room_new, name="room_new"),
     path("join/", views.room_join, name="room_join"),
     path("r/<str:code>/", views.room_board, name="room"),

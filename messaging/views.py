@@ -65,6 +65,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "messaging/home.html", {"recent": recent})
 
 
+@require_GET
+def fidelity(request: HttpRequest) -> HttpResponse:
+    """What the simulator computes exactly as the real systems do, and what it simplifies."""
+    return render(request, "messaging/fidelity.html")
+
+
 @require_POST
 @handles_errors
 def room_new(request: HttpRequest) -> HttpResponse:

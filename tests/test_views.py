@@ -29,6 +29,16 @@ def test_it_serves_the_home_page_and_the_board(client, room):
     assert b'data-topic="orders"' in response.content
 
 
+def test_it_says_what_is_exact_and_what_is_simplified(client):
+    assert 'href="/about/"' in client.get("/").content.decode()
+    page = client.get("/about/").content.decode()
+    assert "murmur2" in page and "cooperative-sticky" in page
+    for simplification in ("Rebalances finish in one step", "metadata.max.age.ms",
+                           "Segments roll by record count", "KIP-848"):
+        assert simplification in page
+    assert client.post("/about/").status_code == 405
+
+
 def test_it_produces_from_the_form_and_says_where_the_record_went(client, room):
     response = produce(client, room, key="alice")
     assert response.status_code == 200

@@ -145,3 +145,16 @@ def test_a_student_clicking_too_fast_is_told_to_slow_down(
     statuses = [act(client, room, "process", **HTMX) for _ in range(3)]
     assert statuses[-1].status_code == 429
     assert "Slow down" in statuses[-1].content.decode()
+
+
+def test_its_lag_never_reads_zero_before_anything_is_committed(client, room):
+    joined(client, room)
+    page = client.get(f"/r/{room.code}/me/").content.decode()
+    # kafka-consumer-groups prints LAG "-" with no committed offset; the total counts the
+    # records still ahead, as the board's group total does.
+    assert 'lag <b class="me-lag">2</b>' in page
+    assert "lag <b>-</b>" in page
+    act(client, room, "process")
+    act(client, room, "commit")
+    page = client.get(f"/r/{room.code}/me/").content.decode()
+    assert 'lag <b class="me-lag">1</b>' in page
