@@ -258,6 +258,16 @@ def _sqs_in_flight(r: _Room, a: dict) -> tuple[bool, str]:
     return _counted(len(flying), "in flight", a)
 
 
+def _sqs_groups_in_flight(r: _Room, a: dict) -> tuple[bool, str]:
+    """Every named message group has a message in flight at the same moment: a goal counted
+    per group would tick for each group in turn, and prove nothing about parallelism."""
+    queue = r.queue(a["queue"])
+    flying = {m.message_group_id for m in queue.messages if m.in_flight}
+    wanted = list(dict.fromkeys(a["groups"]))
+    state = ", ".join(f"{g} {'yes' if g in flying else 'no'}" for g in wanted)
+    return all(g in flying for g in wanted), f"in flight now: {state}"
+
+
 def _sqs_blocked_groups(r: _Room, a: dict) -> tuple[bool, str]:
     blocked = sum(1 for lane in sqs.lanes(r.queue(a["queue"])) if lane.blocked and lane.queued)
     return blocked >= a["min"], f"{blocked} blocked group(s) now, need at least {a['min']}"
@@ -320,6 +330,7 @@ CHECKS = {
     "skipped": _skipped,
     "groups_reading": _groups_reading,
     "sqs_in_flight": _sqs_in_flight,
+    "sqs_groups_in_flight": _sqs_groups_in_flight,
     "sqs_blocked_groups": _sqs_blocked_groups,
     "sqs_deduplicated": _sqs_deduplicated,
     "sqs_deleted": _sqs_deleted,

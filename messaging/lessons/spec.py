@@ -244,6 +244,7 @@ GOAL_ARGS: dict[str, dict[str, Arg]] = {
     "skipped": {"group": GROUP, **MIN_MAX},
     "groups_reading": {"topic": TOPIC, "min": _i(0, BIG, True)},
     "sqs_in_flight": {"queue": QUEUE, "group_id": _s(max_len=128), **MIN_MAX},
+    "sqs_groups_in_flight": {"queue": QUEUE, "groups": Arg("strs", True)},
     "sqs_blocked_groups": {"queue": QUEUE, "min": _i(0, BIG, True)},
     "sqs_deduplicated": {"queue": QUEUE, "min": _i(0, BIG, True)},
     "sqs_deleted": {"queue": QUEUE, "min": _i(0, BIG, True)},

@@ -110,6 +110,25 @@ def test_it_reads_sqs_queues():
     assert not check(room, "sqs_blocked_groups", queue="jobs.fifo", min=1).met
 
 
+def test_it_wants_message_groups_in_flight_at_the_same_moment_not_in_turn():
+    room = room_create(title="sqs", kind="lesson")
+    from messaging.services.queues import sqs_queue_create
+
+    sqs_queue_create(room=room, name="jobs.fifo",
+                     attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+    for i, group in enumerate("aab"):
+        play(room, "sqs_send", queue="jobs.fifo", group_id=group, body=f"{group} #{i}")
+    both = {"queue": "jobs.fifo", "groups": ["a", "b"]}
+    play(room, "sqs_receive", queue="jobs.fifo", max=1)  # a's first
+    assert check(room, "sqs_groups_in_flight", **both).detail == "in flight now: a yes, b no"
+    play(room, "sqs_delete", queue="jobs.fifo", group_id="a")
+    play(room, "sqs_receive", queue="jobs.fifo", max=1)  # a's second: a is free again
+    assert not check(room, "sqs_groups_in_flight", **both).met
+    play(room, "sqs_receive", queue="jobs.fifo", max=1)  # a is blocked: b's
+    status = check(room, "sqs_groups_in_flight", **both)
+    assert status.met and status.detail == "in flight now: a yes, b yes"
+
+
 def test_it_reads_classic_queues(room):
     assert check(room, "classic_ready", queue="jobs", max=0).detail == (
         "the broker has no queues yet"
@@ -162,6 +181,7 @@ def test_it_checks_every_goal_kind_in_a_handful_of_queries(room):
         "skipped": {"group": "billing", "min": 1},
         "groups_reading": {"topic": "orders", "min": 1},
         "sqs_in_flight": {"queue": "q", "min": 1},
+        "sqs_groups_in_flight": {"queue": "q", "groups": ["a", "b"]},
         "sqs_blocked_groups": {"queue": "q", "min": 1},
         "sqs_deduplicated": {"queue": "q", "min": 1},
         "sqs_deleted": {"queue": "q", "min": 1},
