@@ -128,8 +128,15 @@ class Board {
     this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
     this.simNow = Number(document.getElementById("sim-clock")?.dataset.now ?? 0);
     paintKeys(document);
+    this.showLogEnds();
     this.layout();
     window.addEventListener("resize", () => this.layout());
+    // Opening "Partitions & retention", a longer member card, a font arriving: anything that
+    // moves the logs or the cards moves the wires and markers with it, once per frame.
+    if ("ResizeObserver" in window) {
+      const resized = new ResizeObserver(() => this.layoutSoon());
+      for (const column of this.root.querySelectorAll(".col-log, .col-groups")) resized.observe(column);
+    }
     this.socket = new RoomSocket(this.room, { since: () => this.seq, onEvent: (e) => this.enqueue(e) });
   }
 
@@ -555,6 +562,21 @@ class Board {
 
   // --- layout: markers and wires ---------------------------------------------------------
 
+  // A log is read from its end: a freshly drawn row shows its newest records, as a row that
+  // receives one does.
+  showLogEnds() {
+    for (const cells of this.root.querySelectorAll(".partition .cells")) cells.scrollLeft = 1e9;
+  }
+
+  layoutSoon() {
+    if (this.layoutRequested) return;
+    this.layoutRequested = true;
+    requestAnimationFrame(() => {
+      this.layoutRequested = false;
+      this.layout();
+    });
+  }
+
   layout() {
     this.placeMarkers(this.measureMarkers());
     this.drawWires();
@@ -674,6 +696,7 @@ class Board {
       const live = doc.getElementById("live");
       if (live) this.seq = Math.max(Number(live.dataset.seq), seq ?? 0);
       paintKeys(document);
+      this.showLogEnds();
       this.refreshTopicChoices();
       const clock = document.getElementById("sim-clock");
       if (clock) this.simNow = Number(clock.dataset.now);

@@ -125,3 +125,52 @@ def test_the_board_fits_a_phone_and_has_a_presenter_mode(new_page, live_url, roo
     presenter.goto(f"{live_url}/r/{room.code}/?present=1")
     expect(presenter.locator("body")).to_have_class(re.compile("presenter"))
     expect(presenter.locator(".join-code")).to_be_visible()
+
+
+WIRE_STARTS = """() => {
+  const board = document.getElementById("board").getBoundingClientRect();
+  return [...document.querySelectorAll("#wires path")].map((path) => {
+    const [, y] = path.getAttribute("d").match(/^M [\\d.]+ ([\\d.]+)/);
+    const tp = path.dataset.tp;
+    const [topic, partition] = [tp.replace(/-\\d+$/, ""), tp.split("-").pop()];
+    const row = document.querySelector(
+      `.partition[data-topic="${topic}"][data-partition="${partition}"]`).getBoundingClientRect();
+    return Math.abs(Number(y) - (row.top - board.top + row.height / 2));
+  });
+}"""
+
+
+def test_the_wires_follow_the_logs_when_a_panel_opens_above_them(new_page, live_url, room):
+    with_group(room, "billing", 2)
+    page = open_board(new_page, live_url, room, viewport={"width": 1440, "height": 900})
+    expect(page.locator("#wires path")).to_have_count(3)
+    assert max(page.evaluate(WIRE_STARTS)) < 2
+
+    page.get_by_text("Partitions & retention").click()  # pushes the partitions down
+    expect(page.get_by_role("button", name="Add partitions")).to_be_visible()
+    page.wait_for_timeout(100)
+    assert max(page.evaluate(WIRE_STARTS)) < 2
+
+
+LOG_END_IN_VIEW = """() => [...document.querySelectorAll(".partition")].map((row) => {
+  const cells = row.querySelector(".cells").getBoundingClientRect();
+  const end = row.querySelector(".cell-next").getBoundingClientRect();
+  return end.left >= cells.left - 1 && end.right <= cells.right + 1;
+})"""
+
+
+def test_a_long_log_shows_its_newest_records_after_a_redraw(new_page, live_url, room):
+    from messaging.services import RecordIn, records_produce
+
+    records_produce(
+        room=room, topic_name="orders",
+        records=[RecordIn(key="k", value=str(i), partition=0) for i in range(40)],
+    )
+    page = open_board(new_page, live_url, room, viewport={"width": 1440, "height": 900})
+    assert page.evaluate(LOG_END_IN_VIEW) == [True, True, True]
+
+    page.get_by_text("Partitions & retention").click()
+    page.locator(".col-log input[name=partitions]").fill("4")
+    page.get_by_role("button", name="Add partitions").click()  # the board redraws its logs
+    expect(page.locator(".partition")).to_have_count(4)
+    assert page.evaluate(LOG_END_IN_VIEW) == [True, True, True, True]
