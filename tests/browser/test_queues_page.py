@@ -110,3 +110,27 @@ def test_the_page_works_on_a_phone(new_page, live_url, room):
     expect(lane(page, "alice")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+
+
+def test_side_by_side_mirrors_a_produced_record_into_all_three(new_page, live_url):
+    from messaging.services import topic_create
+
+    room = room_create(title="Side by side")
+    topic_create(room=room, name="orders", partitions=3)
+    page = new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{live_url}/r/{room.code}/queues/side-by-side/")
+    expect(page.get_by_text("Mirroring is off")).to_be_visible()
+
+    page.get_by_role("button", name="Start mirroring").click()
+    expect(page.locator("#queues-result")).to_contain_text("now also go to the FIFO queue")
+    expect(page.get_by_role("button", name="Stop mirroring")).to_be_visible()
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.locator(".sbs-produce input[name=key]").fill("alice")
+    page.locator(".sbs-produce input[name=value]").fill("order 1")
+    page.get_by_role("button", name="Produce to orders").click()
+
+    expect(page.locator('.cell[data-topic="orders"][data-key="alice"]')).to_have_count(1)
+    expect(lane(page, "alice")).to_contain_text("order 1")
+    expect(page.locator('[data-classic-queue="orders"]')).to_contain_text("order 1")
+    page.get_by_role("button", name="+30 s").click()
+    expect(page.locator("#sim-clock")).to_have_text("day 1, 00:00:30")
