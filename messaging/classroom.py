@@ -69,7 +69,9 @@ class RosterLine:
     group: str  # "" when the student is not a consumer
     member_id: str
     partitions: list[str]  # "topic-partition", sorted
-    lag: int | None  # summed over their partitions; None when nothing is committed yet
+    # Summed over their partitions, a partition with nothing committed counting its whole
+    # retained log (as the board's totals do); None when they own no partition.
+    lag: int | None
     # Simulated seconds until the coordinator removes a consumer whose page went away.
     leaves_in_s: int | None
 
@@ -83,16 +85,16 @@ def classroom_roster(room: Room) -> list[RosterLine]:
         .order_by("created_at", "pk")
     )
     member_ids = [s.member_id for s in students if s.member_id is not None]
-    owned: dict[int, list[tuple[str, int, int, int]]] = {}
+    owned: dict[int, list[tuple[str, int, int, int, int]]] = {}
     committed: dict[tuple[int, int], int] = {}
     if member_ids:
         for a in Assignment.objects.filter(member_id__in=member_ids).values(
             "member_id", "group_id", "partition_id", "partition__topic__name",
-            "partition__index", "partition__log_end_offset",
+            "partition__index", "partition__log_start_offset", "partition__log_end_offset",
         ):
             owned.setdefault(a["member_id"], []).append(
                 (a["partition__topic__name"], a["partition__index"], a["partition_id"],
-                 a["partition__log_end_offset"])
+                 a["partition__log_start_offset"], a["partition__log_end_offset"])
             )
             committed.setdefault((a["group_id"], a["partition_id"]), -1)
         for c in CommittedOffset.objects.filter(group__room=room).values(
@@ -109,11 +111,10 @@ def classroom_roster(room: Room) -> list[RosterLine]:
             lines.append(RosterLine(student, recent, "", "", [], None, None))
             continue
         parts = sorted(owned.get(member.pk, []))
-        known = []
-        for _, _, pid, leo in parts:
+        lags = []
+        for _, _, pid, start, end in parts:
             offset = committed.get((member.group_id, pid), -1)
-            if offset >= 0:
-                known.append(offset_rules.lag(leo, offset))
+            lags.append(offset_rules.lag_or_backlog(start, end, offset if offset >= 0 else None))
         online = recent and member.online and not member.crashed
         leaves_in = None
         if not online:
@@ -125,8 +126,8 @@ def classroom_roster(room: Room) -> list[RosterLine]:
                 online=online,
                 group=member.group.group_id,
                 member_id=member.member_id,
-                partitions=[f"{topic}-{index}" for topic, index, _, _ in parts],
-                lag=sum(known) if known else None,
+                partitions=[f"{topic}-{index}" for topic, index, *_ in parts],
+                lag=sum(lags) if lags else None,
                 leaves_in_s=leaves_in,
             )
         )

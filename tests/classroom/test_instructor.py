@@ -220,6 +220,13 @@ def test_the_roster_shows_who_is_in_their_group_partitions_and_lag(owner, room):
     )
     ada.refresh_from_db()
     owned = list(ada.member.assignments.select_related("partition"))
+    # Nothing committed yet: her lag is every record retained on her partitions, as the board's
+    # totals count it, never a reassuring "-" or 0.
+    before = owner.get(f"/r/{room.code}/present/students/", headers=HTMX).content.decode()
+    backlog = sum(a.partition.log_end_offset for a in owned)
+    assert backlog > 0
+    ada_before = before.split('roster-name">Ada')[1].split("</tr>")[0]
+    assert f'<td class="num">{backlog}</td>' in ada_before
     for assignment in owned:
         offset_commit(
             group=group, topic_name="orders", partition=assignment.partition.index, offset=1
@@ -240,6 +247,7 @@ def test_the_roster_shows_who_is_in_their_group_partitions_and_lag(owner, room):
         assert f"orders-{assignment.partition.index}" in ada_row
     assert 'class="is-online"' in ada_row
     assert 'class="is-offline"' in rows["Bob"]
+    assert '<td class="num">–</td>' in rows["Bob"]  # idle: no partition, no lag
     assert "leaves the group in" in rows["Bob"]
     # Session timeouts run on the room's clock: while it is paused, nobody times out.
     assert "once the clock runs" in rows["Bob"]
