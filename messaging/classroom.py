@@ -336,12 +336,23 @@ def classroom_reset(request: HttpRequest, room: Room) -> HttpResponse:
 @handles_errors
 def classroom_student_remove(request: HttpRequest, code: str, pk: int) -> HttpResponse:
     room = _instructor_room(request, code)
-    student = classroom_services.student_remove(room=room, student_id=pk)
+    try:
+        student = classroom_services.student_remove(room=room, student_id=pk)
+    except LogLabError as error:
+        if not request.htmx:
+            raise
+        # The roster stays (with its poll), the reason above it: a double click on Remove
+        # must not leave a bare message where the class list was.
+        context = {"room": room, **_roster(room), "error": error.message, "ok_text": None}
+        return render(
+            request, "messaging/classroom_present.html#students", context, status=error.status
+        )
     if request.htmx:
         context = {
             "room": room,
             **_roster(room),
             "ok_text": f"{student.display_name} was removed.",
+            "error": None,
         }
         return render(request, "messaging/classroom_present.html#students", context)
     return redirect("classroom_present", code=room.code)

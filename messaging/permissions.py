@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 
 from messaging.errors import LogLabError
 from messaging.models import Member, Room, Student
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 # What an instructor can lock or unlock for students, with the words the page uses for it.
 STUDENT_ACTIONS: dict[str, str] = {
@@ -40,6 +43,8 @@ class Forbidden(LogLabError):
 class TooManyRequests(LogLabError):
     status = 429
     code = "rate_limited"
+    # False when waiting cannot help: more at once than the allowance ever holds.
+    retryable = True
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,25 @@ def rate_check(*, key: tuple, kind: str, cost: int = 1, who: str = "students") -
     wait = buckets.take((kind, *key), rate=rate, burst=max(rate, 1.0), cost=cost)
     if wait:
         limit = RATE_WORDS[kind].format(rate=rate)
-        retry = (
-            " Send fewer at a time." if wait == float("inf")
-            else f" Try again in {max(wait, 0.1):.1f} s."
-        )
-        raise TooManyRequests(f"Slow down: {who} may {limit} in this classroom.{retry}")
+        never = wait == float("inf")
+        retry = " Send fewer at a time." if never else f" Try again in {max(wait, 0.1):.1f} s."
+        error = TooManyRequests(f"Slow down: {who} may {limit} in this classroom.{retry}")
+        error.retryable = not never
+        raise error
+
+
+def api_produce_rate_check(*, request: HttpRequest, room: Room, count: int) -> None:
+    """A script producing into a classroom (REST Proxy or SQS) is held to a student's produce
+    rate, per client address. Raises TooManyRequests; `retryable` is False for a batch larger
+    than the allowance, which no retry can get through."""
+    if room.kind != Room.Kind.CLASSROOM:
+        return
+    from messaging.api.errors import client_ip
+
+    # Keyed by the code, not the pk: a deleted room's pk can come back, its code does not.
+    rate_check(
+        key=("api", room.code, client_ip(request)), kind=RATE_PRODUCE, cost=count, who="scripts"
+    )
 
 
 def student_rate_check(

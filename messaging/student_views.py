@@ -101,11 +101,15 @@ def _partitions(member: Member, group: ConsumerGroup) -> list[PartitionPanel]:
                 ]
             )
         fetched_until = a.polled_until if a.position is not None else None
-        # Where a replacement would start after a crash: the committed offset, or with none
-        # committed yet, the log start under auto.offset.reset=earliest.
-        restart = done
-        if done is None and group.auto_offset_reset == ConsumerGroup.OffsetReset.EARLIEST:
-            restart = p.log_start_offset
+        # Where a replacement would start after a crash: the engine's rule for a fresh
+        # consumer (the committed offset if retention kept it, else auto.offset.reset).
+        try:
+            restart: int | None = offset_rules.starting_position(
+                done, p.log_start_offset, p.log_end_offset,
+                group.auto_offset_reset,  # type: ignore[arg-type]
+            ).offset
+        except offset_rules.OffsetError:
+            restart = None
         panels.append(
             PartitionPanel(
                 tp=tp,

@@ -43,7 +43,6 @@ from messaging.api.errors import (
     UNPROCESSABLE,
     UNSUPPORTED_MEDIA_TYPE,
     ApiError,
-    client_ip,
     error_response,
     json_body,
     media_type,
@@ -55,10 +54,9 @@ from messaging.errors import LogLabError, NotFound
 from messaging.models import ConsumerGroup, RestConsumerInstance, Room, Topic
 from messaging.permissions import (
     CLIENTS_LOCKED,
-    RATE_PRODUCE,
     TooManyRequests,
     api_clients_allowed,
-    rate_check,
+    api_produce_rate_check,
 )
 from messaging.services import RecordIn, records_produce, topic_create
 from messaging.services import rest_consumers as consumers
@@ -260,15 +258,12 @@ def _v3_data(raw: Any, field: str) -> tuple[str | None, str | None]:
 
 
 def _produce(request: HttpRequest, room: Room, topic_name: str, records: list[RecordIn]) -> list:
-    if room.kind == Room.Kind.CLASSROOM:
-        # A script in a classroom is held to a student's produce rate, per client address.
-        try:
-            rate_check(
-                key=("api", room.pk, client_ip(request)), kind=RATE_PRODUCE,
-                cost=len(records), who="scripts",
-            )
-        except TooManyRequests as error:
-            raise ApiError(TOO_MANY_REQUESTS, error.message, retry_after=1.0) from None
+    try:
+        api_produce_rate_check(request=request, room=room, count=len(records))
+    except TooManyRequests as error:
+        if not error.retryable:
+            raise ApiError(INVALID_PAYLOAD, error.message) from None
+        raise ApiError(TOO_MANY_REQUESTS, error.message, retry_after=1.0) from None
     with service_errors(not_found=TOPIC_NOT_FOUND, invalid=INVALID_PAYLOAD):
         return records_produce(
             room=room, topic_name=topic_name, records=records, producer=PRODUCER

@@ -41,10 +41,9 @@ from messaging.errors import LogLabError
 from messaging.models import Room, SqsQueue
 from messaging.permissions import (
     CLIENTS_LOCKED,
-    RATE_PRODUCE,
     TooManyRequests,
     api_clients_allowed,
-    rate_check,
+    api_produce_rate_check,
 )
 from messaging.services import sqs_api as services
 from messaging.services.queues import MAX_CONSUMER_LABEL_CHARS
@@ -166,11 +165,10 @@ def _classroom_send_throttle(request: HttpRequest, caller: Caller, params: dict)
     entries = params.get("Entries")
     count = len(entries) if isinstance(entries, list) and entries else 1
     try:
-        rate_check(
-            key=("sqs", caller.room.pk, request.META.get("REMOTE_ADDR", "")),
-            kind=RATE_PRODUCE, cost=count, who="scripts",
-        )
+        api_produce_rate_check(request=request, room=caller.room, count=count)
     except TooManyRequests as error:
+        if not error.retryable:  # the SDKs would retry a throttle forever
+            raise sqs.InvalidParameterValue(error.message) from None
         raise RequestThrottled(error.message) from None
 
 

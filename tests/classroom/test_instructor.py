@@ -168,6 +168,12 @@ def test_removing_a_student_rebalances_and_shuts_their_session_out(owner, room):
     assert joined_status(room, "grace") == 400
     # Removing twice, or a student of another room, is a plain 404.
     assert owner.post(f"/r/{room.code}/present/students/{grace.pk}/remove/").status_code == 404
+    # A double click from the page keeps the class list (and its poll), the reason above it.
+    twice = owner.post(f"/r/{room.code}/present/students/{grace.pk}/remove/", headers=HTMX)
+    assert twice.status_code == 404
+    page = twice.content.decode()
+    assert page.lstrip().startswith('<div id="students"') and 'hx-trigger="every 3s"' in page
+    assert 'class="form-result is-error" role="alert"' in page
 
 
 def joined_status(room: Room, name: str) -> int:

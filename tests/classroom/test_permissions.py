@@ -294,11 +294,17 @@ def test_it_locks_a_classrooms_rest_api_unless_clients_are_allowed(
 
     classroom_permissions_set(room=room, permissions={"clients": True})
     assert client.post(path, body, content_type=JSON_V2).status_code == 200
-    too_many = json.dumps({"records": [{"key": "k", "value": i} for i in range(6)]})
-    throttled = client.post(path, too_many, content_type=JSON_V2)
+    too_many = json.dumps({"records": [{"key": "k", "value": i} for i in range(5)]})
+    throttled = client.post(path, too_many, content_type=JSON_V2)  # 1 + 5 within the second
     assert throttled.status_code == 429
     assert throttled.json()["error_code"] == 42901
     assert "scripts may produce at most 5 records per second" in throttled.json()["message"]
+    # More at once than a second's allowance can never pass: not a "retry later".
+    oversized = json.dumps({"records": [{"key": "k", "value": i} for i in range(6)]})
+    refused = client.post(path, oversized, content_type=JSON_V2)
+    assert refused.status_code == 422
+    assert refused.json()["error_code"] == 42206
+    assert "Send fewer at a time" in refused.json()["message"]
 
 
 def test_it_leaves_a_sandboxs_rest_api_open(client):
@@ -315,7 +321,9 @@ def sqs(client, room, action: str, body: dict | None = None):
     )
 
 
-def test_it_locks_a_classrooms_sqs_endpoint_unless_clients_are_allowed(client, room):
+def test_it_locks_a_classrooms_sqs_endpoint_unless_clients_are_allowed(
+    client, room, rate_clock_stopped
+):
     refused = sqs(client, room, "CreateQueue", {"QueueName": "jobs"})
     assert refused.status_code == 403
     answer = json.loads(refused.content)
@@ -327,10 +335,19 @@ def test_it_locks_a_classrooms_sqs_endpoint_unless_clients_are_allowed(client, r
     classroom_permissions_set(room=room, permissions={"clients": True})
     assert sqs(client, room, "CreateQueue", {"QueueName": "jobs"}).status_code == 200
     url = f"http://testserver/api/sqs/{room.code}/000000000000/jobs"
-    entries = [{"Id": str(i), "MessageBody": "b"} for i in range(6)]
-    throttled = sqs(client, room, "SendMessageBatch", {"QueueUrl": url, "Entries": entries})
+    entries = [{"Id": str(i), "MessageBody": f"b{i}"} for i in range(5)]
+    sent = sqs(client, room, "SendMessageBatch", {"QueueUrl": url, "Entries": entries})
+    assert sent.status_code == 200
+    throttled = sqs(client, room, "SendMessageBatch", {"QueueUrl": url, "Entries": entries[:1]})
     assert throttled.status_code == 400
     assert throttled.headers["x-amzn-query-error"] == "ThrottlingException;Sender"
+    # A batch larger than a second's allowance is refused as a bad parameter: boto3 retries a
+    # throttle, and this one could never get through.
+    entries = [{"Id": str(i), "MessageBody": f"c{i}"} for i in range(6)]
+    oversized = sqs(client, room, "SendMessageBatch", {"QueueUrl": url, "Entries": entries})
+    assert oversized.status_code == 400
+    assert oversized.headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
+    assert "Send fewer at a time" in json.loads(oversized.content)["message"]
 
 
 def test_a_removed_students_session_can_no_longer_act(owner, student, room):
