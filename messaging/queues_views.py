@@ -304,12 +304,6 @@ def _room(code: str) -> Room:
     return selectors.room_get(code=code)
 
 
-# Who may use each form in a classroom: sending is producing, consuming is what a consumer
-# (a student) does, the shape of the broker is a setting, and the clock is the instructor's.
-# Receiving, deleting and acking are a consumer's every move, so they spend the looser
-# allowance, not the one for joining a group.
-
-
 @require_GET
 @handles_errors
 def queues_page(request: HttpRequest, code: str) -> HttpResponse:

@@ -308,8 +308,6 @@ def board_producers(*, room: Room) -> list[Producer]:
 
 def member_assignments(*, member) -> list:
     """The partitions a member owns, with their topics, in topic and partition order."""
-    from messaging.models import Assignment
-
     return list(
         Assignment.objects.filter(member=member)
         .select_related("partition__topic")
@@ -319,8 +317,6 @@ def member_assignments(*, member) -> list:
 
 def group_committed(*, group, partition_ids=None) -> dict[int, int]:
     """The group's committed offsets, by partition id (only `partition_ids` if given)."""
-    from messaging.models import CommittedOffset
-
     offsets = CommittedOffset.objects.filter(group=group)
     if partition_ids is not None:
         offsets = offsets.filter(partition__in=partition_ids)

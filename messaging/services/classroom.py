@@ -212,8 +212,6 @@ def student_seen_since():
     return timezone.now() - timedelta(seconds=STUDENT_SEEN_WINDOW_S)
 
 
-
-
 def students_seen(*, room_pk: int, session_keys: list[str]) -> int:
     """These sessions' pages are still connected: one write for all of a room's students."""
     from django.utils import timezone

@@ -471,6 +471,23 @@ def member_crash(*, member: Member) -> None:
     )
 
 
+def members_heartbeating() -> Q:
+    """The members whose heartbeat thread is beating.
+
+    Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
+    heartbeat thread); a student's member heartbeats while their page is connected, so a
+    closed tab or a lost phone connection ends in a session timeout, as a dead process does.
+    A student's `online` alone could outlive a server process that died with the page open:
+    it counts only while their page was seen recently (see services/classroom.py).
+    """
+    from messaging.services.classroom import student_seen_since
+
+    return Q(crashed=False) & (
+        Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
+        | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=student_seen_since())
+    )
+
+
 @transaction.atomic
 def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     """One pass of the coordinator's timers at the room's simulated time.
@@ -483,17 +500,7 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     now = room.sim_time_ms
     state = group_state_load(group)
     rebalances: list[coordinator.GroupResult] = []
-    # Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
-    # heartbeat thread); a student's member heartbeats while their page is connected, so a
-    # closed tab or a lost phone connection ends in a session timeout, as a dead process does.
-    from messaging.services.classroom import student_seen_since
-
-    # A student's `online` alone could outlive a server process that died with the page open:
-    # it counts only while their page was seen recently (see services/classroom.py).
-    alive = group.members.filter(crashed=False).filter(
-        Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
-        | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=student_seen_since())
-    )
+    alive = group.members.filter(members_heartbeating())
     # A member heartbeats every heartbeat.interval.ms, as the client's heartbeat thread does,
     # not at every tick: that is what a session timeout is measured against.
     due = alive.filter(last_heartbeat_ms__lte=now - group.heartbeat_interval_ms)

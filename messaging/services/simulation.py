@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 
 # A module import: selectors imports services in turn, and is only half loaded here.
 from messaging import selectors
@@ -424,18 +423,18 @@ def _ledger_trim(group: ConsumerGroup) -> None:
 # --- the step ---------------------------------------------------------------------------------
 
 
-
 @transaction.atomic
 def room_members_keep_alive(*, room: Room, until_ms: int) -> int:
     """The heartbeat threads of the room's live members keep beating through a long jump of
     the clock, as they would every heartbeat.interval.ms in real time: without this, a step
     longer than session.timeout.ms would expire every member, live or not. Crashed members
     (and students whose page is closed) stay silent, so their session still times out."""
+    from messaging.services.groups import members_heartbeating
+
     room = room_lock(room=room)
-    return Member.objects.filter(group__room=room, crashed=False).filter(
-        Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
-        | Q(kind=Member.Kind.STUDENT, online=True)
-    ).update(last_heartbeat_ms=until_ms)
+    return Member.objects.filter(members_heartbeating(), group__room=room).update(
+        last_heartbeat_ms=until_ms
+    )
 
 
 @transaction.atomic

@@ -608,7 +608,7 @@ async def _answer(request: HttpRequest, code: str | None) -> dict[str, Any]:
     access_key = _access_key(request)
     _throttle(request, access_key)
     caller = await sync_to_async(_room_for)(request, code, access_key)
-    if not await sync_to_async(api_clients_allowed)(caller.room):
+    if not api_clients_allowed(caller.room):  # reads the room already loaded: no query
         raise AccessDenied(CLIENTS_LOCKED)
     if action in PRODUCING_ACTIONS and caller.room.kind == Room.Kind.CLASSROOM:
         _classroom_send_throttle(request, caller, params)

@@ -130,7 +130,7 @@ class Board {
     paintKeys(document);
     this.showLogEnds();
     this.layout();
-    window.addEventListener("resize", () => this.layout());
+    window.addEventListener("resize", () => this.layoutSoon());
     // Opening "Partitions & retention", a longer member card, a font arriving: anything that
     // moves the logs or the cards moves the wires and markers with it, once per frame.
     if ("ResizeObserver" in window) {

@@ -13,8 +13,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from messaging.models import ConsumerGroup, Member, Record, Room, RoomEvent, Student
-from messaging.services import room_create, room_seed_sandbox
+from messaging.models import ConsumerGroup, Member, Record, Room, RoomEvent, Student, Topic
+from messaging.services import room_create, room_seed_sandbox, topic_create
 from messaging.services.classroom import classroom_create, classroom_permissions_set
 from messaging.services.groups import member_join
 from tests.classroom.helpers import HTMX, PASSWORD, joined
@@ -156,7 +156,7 @@ def test_it_refuses_a_student_what_the_instructor_locked_with_the_reason(owner, 
     ).status_code == 200
 
 
-def test_it_keeps_settings_and_the_clock_from_students_by_default(student, room):
+def test_it_keeps_settings_and_the_clock_from_students_by_default(owner, student, room):
     before = written(room)
     for path, data in writes(room):
         if "/produce/" in path or "/sqs/send/" in path or "/classic/publish/" in path:
@@ -172,6 +172,12 @@ def test_it_keeps_settings_and_the_clock_from_students_by_default(student, room)
     assert written(room) == before
     clock = student.post(f"/r/{room.code}/clock/", {"action": "play"}, headers=HTMX)
     assert "Only the instructor can do that" in clock.content.decode()
+    # The queues pages do not offer them the room's clock either; the instructor's do.
+    topic_create(room=room, name="mirrored", partitions=1)
+    Room.objects.filter(pk=room.pk).update(mirror_topic=Topic.objects.get(name="mirrored"))
+    for page in ("queues/", "queues/side-by-side/"):
+        assert "/queues/clock/step/" not in student.get(f"/r/{room.code}/{page}").content.decode()
+        assert "/queues/clock/step/" in owner.get(f"/r/{room.code}/{page}").content.decode()
 
 
 def test_it_lets_a_student_touch_only_their_own_consumer(student, room):
