@@ -118,7 +118,7 @@ def classroom_roster(room: Room) -> list[RosterLine]:
         online = recent and member.online and not member.crashed
         leaves_in = None
         if not online:
-            deadline = member.last_heartbeat_ms + member.group.session_timeout_ms
+            deadline = member.session_expires_at(member.group.session_timeout_ms)
             leaves_in = max(0, -(-(deadline - room.sim_time_ms) // 1000))  # rounded up
         lines.append(
             RosterLine(

@@ -291,6 +291,12 @@ class Member(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.client_id
 
+    def session_expires_at(self, session_timeout_ms: int) -> int:
+        """The simulated time at which the coordinator removes this member if it stays silent."""
+        from messaging.engine.group import session_deadline
+
+        return session_deadline(self.last_heartbeat_ms, session_timeout_ms)
+
 
 class Assignment(models.Model):
     """A partition owned by a member; within a group a partition has at most one owner."""

@@ -281,7 +281,7 @@ def board_groups(*, room: Room) -> list[GroupView]:
                         member=m,
                         assigned=assigned[m.pk],
                         idle_reason=idle.get(m.member_id, ""),
-                        session_deadline_ms=m.last_heartbeat_ms + group.session_timeout_ms,
+                        session_deadline_ms=m.session_expires_at(group.session_timeout_ms),
                     )
                     for m in members
                 ],

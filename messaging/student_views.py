@@ -192,7 +192,7 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
                 .select_related("partition__topic")
                 .order_by("-id")[:RECENT_SHOWN]
             ),
-            session_deadline_ms=member.last_heartbeat_ms + group.session_timeout_ms,
+            session_deadline_ms=member.session_expires_at(group.session_timeout_ms),
             session_wall_s=group.session_timeout_ms / 1000 / max(room.clock_speed, 0.01),
             rebalancing=group.state != ConsumerGroup.State.STABLE,
         )

@@ -225,6 +225,12 @@ def _tps(items: Iterable[Sequence[Any]]) -> Partitions:
     return tuple(sorted(TopicPartition(str(t), int(p)) for t, p in items))
 
 
+def session_deadline(last_heartbeat_ms: int, session_timeout_ms: int) -> int:
+    """When the coordinator removes a member that stays silent: session.timeout.ms after its
+    last heartbeat (removed at that very millisecond, not one later)."""
+    return last_heartbeat_ms + session_timeout_ms
+
+
 @dataclass(frozen=True)
 class Member:
     """One consumer in the group, as the coordinator knows it.
@@ -246,7 +252,7 @@ class Member:
         return self.group_instance_id is not None
 
     def session_expires_at(self, session_timeout_ms: int) -> int:
-        return self.last_heartbeat_ms + session_timeout_ms
+        return session_deadline(self.last_heartbeat_ms, session_timeout_ms)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

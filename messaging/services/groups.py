@@ -459,7 +459,7 @@ def member_crash(*, member: Member) -> None:
     updated = Member.objects.filter(pk=member.pk, group=group).update(crashed=True)
     if not updated:
         raise NotFound("That consumer is no longer in the group.")
-    deadline = member.last_heartbeat_ms + group.session_timeout_ms
+    deadline = member.session_expires_at(group.session_timeout_ms)
     event_record(
         room=room,
         type="member.crashed",

@@ -346,7 +346,7 @@ def student_presence_changed(*, room_pk: int, session_key: str, online: bool) ->
             "group": member.group.group_id,
             "member": member.member_id,
             "online": online,
-            "session_expires_at_ms": member.last_heartbeat_ms + member.group.session_timeout_ms,
+            "session_expires_at_ms": member.session_expires_at(member.group.session_timeout_ms),
         },
     )
     return True
