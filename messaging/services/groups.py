@@ -244,19 +244,22 @@ def _commit_before_revoke(
     """Partitions leaving a live member: it commits what it processed first, as the Java
     client does in onJoinPrepare (and close()) with at-least-once. Without this a clean leave
     or an eager rebalance would make the next owner reprocess records, which Kafka avoids.
+    Under eager every partition is revoked, so every one is committed; under cooperative only
+    the ones that move.
 
     Only the simulation's members: a crashed one is not there to commit, a student commits with
     their own button (forgetting to is the lesson), a REST consumer as its instance says.
     """
     from messaging.engine import consumption
-    from messaging.services.simulation import consumer_settings, member_cursors
+    from messaging.services.simulation import commits_store, consumer_settings, member_cursors
 
     settings_ = consumer_settings(group)
     if settings_.semantics != "at-least-once":
-        return
+        return  # the engine would commit nothing: spare the queries
     keeps: set[tuple[str, str, int]] = {
         (m.member_id, tp.topic, tp.partition) for m in state.members for tp in m.assignment
     }
+    eager = group.protocol == ConsumerGroup.Protocol.EAGER
     gone_ids = {row.pk for row in gone}
     losing = [
         a
@@ -264,24 +267,22 @@ def _commit_before_revoke(
             group=group, member__kind=Member.Kind.SIMULATED, member__crashed=False,
             position__isnull=False,
         ).select_related("partition__topic", "member")
-        if a.member_id in gone_ids
+        if eager
+        or a.member_id in gone_ids
         or (a.member.member_id, a.partition.topic.name, a.partition.index) not in keeps
     ]
     if not losing:
         return
-    committed = dict(
-        CommittedOffset.objects.filter(
-            group=group, partition__in=[a.partition_id for a in losing]
-        ).values_list("partition_id", "offset")
+    committed = selectors.group_committed(
+        group=group, partition_ids=[a.partition_id for a in losing]
     )
     by_name = {f"{a.partition.topic.name}-{a.partition.index}": a for a in losing}
-    cursors = member_cursors(losing, committed)
-    now_ms = Room.objects.values_list("sim_time_ms", flat=True).get(pk=group.room_id)
-    for name, offset in consumption.commits_before_revoke(cursors, settings_).items():
-        CommittedOffset.objects.update_or_create(
-            group=group, partition_id=by_name[name].partition_id,
-            defaults={"offset": offset, "committed_at_ms": now_ms},
-        )
+    commits = consumption.commits_before_revoke(member_cursors(losing, committed), settings_)
+    commits_store(
+        group=group,
+        commits={by_name[name].partition_id: offset for name, offset in commits.items()},
+        now_ms=Room.objects.values_list("sim_time_ms", flat=True).get(pk=group.room_id),
+    )
 
 
 def _assignments_store(
