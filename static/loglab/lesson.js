@@ -21,10 +21,14 @@ let timer = null;
 let inFlight = false;
 let again = false;
 
+// A throttle, not a debounce: a running clock sends a step every 100 ms, and a debounce
+// would then never fire while it runs.
 function scheduleRefresh() {
-  if (!panel()?.dataset.panelUrl) return;
-  clearTimeout(timer);
-  timer = setTimeout(refresh, REFRESH_DELAY_MS);
+  if (!panel()?.dataset.panelUrl || timer) return;
+  timer = setTimeout(() => {
+    timer = null;
+    refresh();
+  }, REFRESH_DELAY_MS);
 }
 
 async function refresh() {

@@ -133,3 +133,20 @@ def test_it_moves_a_students_screen_along_with_the_lesson_the_instructor_runs(
     # The pooled answers reach the presenter: one answer, on the first choice.
     expect(present.locator(".tally-total")).to_have_text("1 answer")
     expect(present.locator(".tally-row").first.locator(".tally-count")).to_have_text("1")
+
+
+def test_the_goals_tick_while_the_clock_keeps_running(new_page, live_url, lessons):
+    many_groups = next(lesson for lesson in lessons if lesson.slug == "many-groups")
+    page = new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{live_url}/lessons/{many_groups.slug}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    done = page.locator('#lesson-panel .goal[data-goal="billing-done"]')
+    expect(done).not_to_have_class(re.compile(r"\bis-met\b"))
+
+    page.locator("#speed").select_option("5")
+    page.locator("#play-pause").click()  # a step event every 100 ms from now on
+    expect(page.locator("#play-pause")).to_have_text("Pause")
+    # billing commits the end of the log after a few simulated seconds; the panel must say so
+    # while the steps keep coming, not only once the clock stops.
+    expect(done).to_have_class(re.compile(r"\bis-met\b"), timeout=15_000)
+    expect(page.locator("#play-pause")).to_have_text("Pause")
