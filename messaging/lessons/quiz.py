@@ -76,7 +76,9 @@ def _partition_for_key(item: QuizItem) -> tuple[str, tuple[str, ...], int, str]:
 
 def _idle_consumers(item: QuizItem) -> tuple[str, tuple[str, ...], int, str]:
     partitions, consumers = item.args["partitions"], item.args["consumers"]
-    answer = max(0, consumers - partitions)
+    members = [f"c{i:04d}" for i in range(consumers)]
+    dealt = assign("range", {m: ["t"] for m in members}, {"t": partitions})
+    answer = sum(1 for m in members if not dealt[m])  # the assignor's answer, not arithmetic
     numbers, index = _numbers(answer, [0, abs(consumers - partitions), consumers // 2,
                                        partitions // 2, answer + 1, answer + 2, answer + 3])
     if answer:

@@ -11,6 +11,7 @@ from itertools import groupby
 
 from django.db import transaction
 
+from messaging import selectors
 from messaging.engine import delivery
 from messaging.engine.clock import DEFAULT_STEP_MS
 from messaging.errors import Invalid, NotFound
@@ -56,17 +57,11 @@ FAULT_FATES: dict[str, tuple[delivery.AttemptFate, ...]] = {
 
 
 def _topic(room: Room, name: str) -> Topic:
-    try:
-        return Topic.objects.get(room=room, name=name)
-    except Topic.DoesNotExist:
-        raise NotFound(f"Topic '{name}' does not exist in this room.") from None
+    return selectors.topic_get(room=room, name=name)
 
 
 def _group(room: Room, group_id: str) -> ConsumerGroup:
-    try:
-        return ConsumerGroup.objects.get(room=room, group_id=group_id)
-    except ConsumerGroup.DoesNotExist:
-        raise NotFound(f"Consumer group '{group_id}' does not exist in this room.") from None
+    return selectors.group_get(room=room, group_id=group_id)
 
 
 def _queue(room: Room, name: str) -> SqsQueue:

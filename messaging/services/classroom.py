@@ -289,29 +289,16 @@ def classroom_reset(*, room: Room) -> Room:
 
     Records `room.reset` last, so every screen redraws from the new state.
     """
-    from messaging.models import (
-        ClassicBroker,
-        ConsumerGroup,
-        Producer,
-        RoomEvent,
-        SqsQueue,
-        Topic,
-    )
+    from messaging.models import RoomEvent
+    from messaging.services.snapshots import room_rows_clear
 
     room = _classroom_locked(room)
-    # Groups first: their members go with them (a student's member is set to null), then
-    # what the groups read.
-    ConsumerGroup.objects.filter(room=room).delete()
-    Producer.objects.filter(room=room).delete()
-    Room.objects.filter(pk=room.pk).update(mirror_topic=None)
-    Topic.objects.filter(room=room).delete()
-    SqsQueue.objects.filter(room=room).delete()
-    ClassicBroker.objects.filter(room=room).delete()
+    room_rows_clear(room=room)  # a student's member goes with its group; the student stays
     # The old events describe a room that is gone; seqs keep counting up, so a browser that
     # reconnects with an old seq sees the gap and redraws.
     RoomEvent.objects.filter(room=room).delete()
     room.sim_time_ms, room.clock_running, room.clock_speed = 0, False, 1.0
-    room.mirror_topic = None
+    room.mirror_topic = None  # room_rows_clear cleared the row; this keeps the object in step
     room.save(update_fields=["sim_time_ms", "clock_running", "clock_speed", "mirror_topic"])
     room_seed_sandbox(room=room)
     room.refresh_from_db()
