@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -478,12 +479,9 @@ def lesson_do(request: HttpRequest, code: str) -> HttpResponse:
         raise Invalid("This lesson has no such step.", field="step") from None
     if index < 0 or step_fill(step, spec.view) is not None:
         raise Invalid("Do this step yourself on the board: press its Fill in button.")
-    snapshot = room_snapshot_take(room=room, label=f"Step {index + 1}")
-    try:
+    with transaction.atomic():  # a step that fails takes its undo snapshot with it
+        room_snapshot_take(room=room, label=f"Step {index + 1}")
         step_apply(room=room, step=step)
-    except LogLabError:
-        snapshot.delete()
-        raise
     return _after_panel_action(request, room)
 
 

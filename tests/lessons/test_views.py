@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from messaging.lessons.spec import lesson_parse, spec_to_dict
-from messaging.models import ConsumerGroup, Lesson, Member, Record, Room, RoomSnapshot
+from messaging.models import ConsumerGroup, Lesson, Member, Record, Room, RoomSnapshot, Topic
 
 pytestmark = pytest.mark.django_db
 
@@ -185,6 +185,10 @@ def test_it_plays_only_the_steps_the_page_has_no_control_for(client, lesson):
     assert client.post(url, {"step": "1"}).status_code == 302
     assert Record.objects.filter(partition__topic__room=room, key="alice").count() == 1
     assert RoomSnapshot.objects.filter(room=room).count() == 1  # undoable like any step
+    # A step that fails leaves nothing to undo: its snapshot goes with it.
+    Topic.objects.filter(room=room).delete()
+    assert client.post(url, {"step": "1"}).status_code == 404
+    assert RoomSnapshot.objects.filter(room=room).count() == 1
 
 
 def test_undo_takes_back_the_last_board_action(client, lesson):
