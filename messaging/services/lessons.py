@@ -373,16 +373,22 @@ def _row_progress(row: LessonProgress) -> Progress:
 
 
 @transaction.atomic
-def _account_store(user, slug: str, progress: Progress) -> None:
+def _account_store(user, slug: str, progress: Progress) -> Progress:
+    """Merge `progress` into the account's row and return the whole; a refresh of the panel
+    that learned nothing new writes nothing."""
     row, _ = LessonProgress.objects.select_for_update().get_or_create(
         user=user, lesson_slug=slug
     )
-    merged = _row_progress(row).merge(progress)
+    before = _row_progress(row)
+    merged = before.merge(progress)
+    if merged == before:
+        return before
     row.goals_met = merged.goals_met
     if merged.completed and row.completed_at is None:
         row.completed_at = timezone.now()
     row.quiz_correct, row.quiz_total = merged.quiz_correct, merged.quiz_total
     row.save()
+    return merged
 
 
 def progress_all(*, user, session) -> dict[str, Progress]:
@@ -403,8 +409,7 @@ def progress_record(*, user, session, slug: str, progress: Progress) -> Progress
     """Add what the server just saw (goals met, a completion, a quiz result) to the learner's
     progress in `slug`, and return the whole of it."""
     if _signed_in(user):
-        _account_store(user, slug, progress)
-        return _row_progress(LessonProgress.objects.get(user=user, lesson_slug=slug))
+        return _account_store(user, slug, progress)
     everything = _session_progress(session)
     merged = everything.get(slug, Progress()).merge(progress)
     if merged != everything.get(slug):
