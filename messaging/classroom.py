@@ -22,13 +22,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from qrcode.image.svg import SvgPathImage
 
 from messaging import selectors
+from messaging.controls import clock_apply
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Invalid, LogLabError
 from messaging.models import Assignment, CommittedOffset, Room, Student
 from messaging.permissions import STUDENT_ACTIONS, Forbidden, actor_for_request, student_permissions
 from messaging.services import classroom as classroom_services
-from messaging.services import clock as clock_services
-from messaging.views import form_speed, handles_errors
+from messaging.views import handles_errors
 
 
 def join_qr_svg(url: str) -> str:
@@ -164,7 +164,9 @@ def classroom_present(request: HttpRequest, code: str) -> HttpResponse:
     if room.code != code:
         return redirect("classroom_present", code=room.code)
     url = join_url(request, room)
-    context = {**_present_context(room), "join_url": url, "qr_svg": join_qr_svg(url)}
+    context = {
+        **_controls_context(room), **_roster(room), "join_url": url, "qr_svg": join_qr_svg(url)
+    }
     return render(request, "messaging/classroom_present.html", context)
 
 
@@ -211,7 +213,8 @@ def _roster(room: Room) -> dict:
     }
 
 
-def _present_context(room: Room) -> dict:
+def _controls_context(room: Room) -> dict:
+    """What the #controls partial shows: not the roster, which redraws on its own poll."""
     allowed = student_permissions(room)
     return {
         "room": room,
@@ -219,7 +222,6 @@ def _present_context(room: Room) -> dict:
         "follow_choices": follow_choices(room),
         "speeds": SPEEDS,
         "group_ids": list(room.groups.order_by("group_id").values_list("group_id", flat=True)),
-        **_roster(room),
     }
 
 
@@ -236,7 +238,7 @@ def _instructor_room(request: HttpRequest, code: str) -> Room:
 def _controls_done(request: HttpRequest, room: Room, text: str) -> HttpResponse:
     if request.htmx:
         room.refresh_from_db()
-        context = {**_present_context(room), "ok_text": text}
+        context = {**_controls_context(room), "ok_text": text}
         return render(request, "messaging/classroom_present.html#controls", context)
     return redirect("classroom_present", code=room.code)
 
@@ -254,7 +256,7 @@ def instructor_control(view: Callable[[HttpRequest, Room], HttpResponse]):
         except LogLabError as error:
             if not request.htmx:
                 raise
-            context = {**_present_context(room), "error": error.message, "ok_text": None}
+            context = {**_controls_context(room), "error": error.message, "ok_text": None}
             return render(
                 request, "messaging/classroom_present.html#controls", context,
                 status=error.status,
@@ -268,17 +270,7 @@ def instructor_control(view: Callable[[HttpRequest, Room], HttpResponse]):
 @instructor_control
 def classroom_clock(request: HttpRequest, room: Room) -> HttpResponse:
     """Pause, resume or change the speed of the room's clock."""
-    action = request.POST.get("action", "")
-    if action in ("play", "pause"):
-        clock_services.room_clock_set(room=room, running=action == "play")
-        text = "The clock runs." if action == "play" else "The clock is paused."
-    elif action == "speed":
-        speed = form_speed(request.POST.get("speed"))
-        clock_services.room_clock_set(room=room, speed=speed)
-        text = f"Simulated time runs {speed:g}× as fast as yours."
-    else:
-        raise Invalid("The clock can play, pause or change speed.")
-    return _controls_done(request, room, text)
+    return _controls_done(request, room, clock_apply(room, request.POST))
 
 
 @require_POST

@@ -43,24 +43,29 @@ def _owned(model, room: Room, pk: int, what: str):
         raise NotFound(f"That {what} is not in this room (any more).") from None
 
 
+def clock_apply(room: Room, form) -> str:
+    """The clock form's action (play, pause, step, speed), from the board or the presenter
+    view; returns what happened, in words."""
+    action = form.get("action", "")
+    if action in ("play", "pause"):
+        clock_services.room_clock_set(room=room, running=action == "play")
+        return "The clock runs." if action == "play" else "The clock is paused."
+    if action == "step":
+        step = form_int(form.get("step_ms"), "step_ms", default=1_000) or 1_000
+        clock_services.room_clock_step(room=room, step_ms=step)
+        return f"The clock stepped {step / 1000:g} s."
+    if action == "speed":
+        speed = form_speed(form.get("speed"))
+        clock_services.room_clock_set(room=room, speed=speed)
+        return f"Simulated time runs {speed:g}× as fast as yours."
+    raise Invalid("The clock can play, pause, step or change speed.")
+
+
 @require_POST
 @handles_errors
 def clock_control(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, DRIVE)
-    action = request.POST.get("action", "")
-    if action == "play":
-        clock_services.room_clock_set(room=room, running=True)
-    elif action == "pause":
-        clock_services.room_clock_set(room=room, running=False)
-    elif action == "step":
-        step = form_int(request.POST.get("step_ms"), "step_ms", default=1_000)
-        clock_services.room_clock_step(room=room, step_ms=step or 1_000)
-    elif action == "speed":
-        speed = form_speed(request.POST.get("speed"))
-        clock_services.room_clock_set(room=room, speed=speed)
-    else:
-        raise Invalid("The clock can play, pause, step or change speed.")
-    return _done(request, room, f"Clock: {action}.")
+    return _done(request, room, clock_apply(room, request.POST))
 
 
 @require_POST

@@ -28,8 +28,6 @@ def join_code_normalise(raw: str) -> str:
 
 
 def room_create(*, title: str = "", kind: str = Room.Kind.SANDBOX, owner=None) -> Room:
-    # Creating a room is when old ones are swept: after this one is safely in.
-    transaction.on_commit(rooms_expire_maybe)
     title = title.strip()
     if len(title) > settings.LOGLAB_MAX_ROOM_TITLE:
         raise Invalid(
@@ -41,11 +39,15 @@ def room_create(*, title: str = "", kind: str = Room.Kind.SANDBOX, owner=None) -
     for _ in range(10):
         try:
             with transaction.atomic():
-                return Room.objects.create(
+                room = Room.objects.create(
                     code=join_code_generate(), title=title, kind=kind, owner=owner
                 )
         except IntegrityError:
             continue  # the code was taken: draw again
+        # Creating a room is when old ones are swept: once this one is safely in (at once when
+        # no transaction is open, else when the caller's commits).
+        transaction.on_commit(rooms_expire_maybe)
+        return room
     raise RuntimeError("could not draw a free join code")
 
 
