@@ -9,6 +9,7 @@ redirect, so every control works without JavaScript. What only this browser's pa
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -23,7 +24,12 @@ from messaging.errors import Conflict, Invalid, LogLabError
 from messaging.models import Lesson, Room
 from messaging.permissions import actor_for_request
 from messaging.services import lessons as services
-from messaging.services.snapshots import room_snapshot_newest, room_snapshot_take, room_undo
+from messaging.services.snapshots import (
+    SnapshotTooLarge,
+    room_snapshot_newest,
+    room_snapshot_take,
+    room_undo,
+)
 from messaging.views import _board_context, handles_errors
 
 SESSION_ROOMS = "lesson_rooms"  # lesson slug -> the code of this browser's room for it
@@ -480,7 +486,9 @@ def lesson_do(request: HttpRequest, code: str) -> HttpResponse:
     if index < 0 or step_fill(step, spec.view) is not None:
         raise Invalid("Do this step yourself on the board: press its Fill in button.")
     with transaction.atomic():  # a step that fails takes its undo snapshot with it
-        room_snapshot_take(room=room, label=f"Step {index + 1}")
+        # As for the board's own forms: a room too big to snapshot runs the step without undo.
+        with contextlib.suppress(SnapshotTooLarge):
+            room_snapshot_take(room=room, label=f"Step {index + 1}")
         step_apply(room=room, step=step)
     return _after_panel_action(request, room)
 

@@ -106,10 +106,13 @@ def room_state_dump(*, room: Room) -> dict[str, Any]:
         (model, model.objects.filter(**{lookup: room}).order_by("pk"))
         for model, lookup in _ROOM_FILTERS
     ]
-    total = sum(queryset.count() for _, queryset in querysets)
+    # Only the records and the ledger grow with what a learner does; the other tables hold a
+    # handful of rows a room, so counting them would cost a query each for nothing.
+    total = sum(queryset.count() for model, queryset in querysets if model in _BULK_ONLY)
     if total > SNAPSHOT_MAX_ROWS:
         raise SnapshotTooLarge(
-            f"This room holds {total} rows, more than the {SNAPSHOT_MAX_ROWS} a snapshot keeps."
+            f"This room holds {total} records and ledger lines, more than the "
+            f"{SNAPSHOT_MAX_ROWS} a snapshot keeps."
         )
     rows = {
         _label(model): _rows_serialize(queryset)
@@ -163,19 +166,24 @@ def _rows_load(data: dict[str, Any]) -> None:
                 getattr(item.object, name).set(pks)
 
 
-@transaction.atomic
 def room_snapshot_take(*, room: Room, label: str) -> RoomSnapshot:
     """Store the room's state as it is now, before a step; keep the newest SNAPSHOTS_KEPT.
 
     Raises SnapshotTooLarge (and drops the older snapshots: undo cannot skip a step) when the
     room has outgrown what a snapshot keeps.
     """
-    room = room_lock(room=room)
     try:
-        data = room_state_dump(room=room)
+        return _snapshot_take(room=room, label=label)
     except SnapshotTooLarge:
+        # Outside the snapshot's own transaction, which the error rolls back.
         RoomSnapshot.objects.filter(room=room).delete()
         raise
+
+
+@transaction.atomic
+def _snapshot_take(*, room: Room, label: str) -> RoomSnapshot:
+    room = room_lock(room=room)
+    data = room_state_dump(room=room)
     snapshot = RoomSnapshot.objects.create(
         room=room, label=label.strip()[:MAX_LABEL_CHARS], data=data
     )

@@ -153,3 +153,17 @@ def test_it_restores_times_to_the_microsecond():
     Topic.objects.filter(room=room).delete()
     room_undo(room=room)
     assert Topic.objects.get(room=room).created_at == exact
+
+
+def test_it_stops_snapshotting_a_room_grown_too_big_and_says_why(monkeypatch):
+    from messaging.services import snapshots
+
+    room = room_create(kind=Room.Kind.LESSON)
+    topic_create(room=room, name="t", partitions=1)
+    room_snapshot_take(room=room, label="small")
+    records_produce(room=room, topic_name="t", records=[RecordIn(key="k", value="v")] * 6)
+    monkeypatch.setattr(snapshots, "SNAPSHOT_MAX_ROWS", 5)
+    with pytest.raises(snapshots.SnapshotTooLarge, match="6 records and ledger lines"):
+        room_snapshot_take(room=room, label="big")
+    # Undo cannot skip the step that made it so: the older snapshots go too.
+    assert not RoomSnapshot.objects.filter(room=room).exists()
