@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -70,36 +72,60 @@ class PartitionPanel:
         return max(0, self.waiting_total - len(self.waiting))
 
 
+def _waiting(starts: dict[int, int]) -> dict[int, list[Record]]:
+    """The next WAITING_SHOWN records of each partition from its start offset
+    ({partition id: offset}), in one query however many partitions a consumer owns."""
+    if not starts:
+        return {}
+    wanted = Q()
+    for partition_id, offset in starts.items():
+        wanted |= Q(partition_id=partition_id, offset__gte=offset)
+    rows = (
+        Record.objects.filter(wanted)
+        .annotate(
+            nth=Window(RowNumber(), partition_by=[F("partition_id")], order_by=F("offset").asc())
+        )
+        .filter(nth__lte=WAITING_SHOWN)
+        .order_by("partition_id", "offset")
+    )
+    found: dict[int, list[Record]] = {}
+    for record in rows:
+        found.setdefault(record.partition_id, []).append(record)
+    return found
+
+
 def _partitions(member: Member, group: ConsumerGroup) -> list[PartitionPanel]:
     assignments = selectors.member_assignments(member=member)
     committed = selectors.group_committed(
         group=group, partition_ids=[a.partition_id for a in assignments]
     )
-    panels = []
+    starts: list[tuple[int | None, str, str]] = []
     for a in assignments:
         p = a.partition
-        tp = f"{p.topic.name}-{p.index}"
-        done = committed.get(p.pk)
         position, reason, error = a.position, "", ""
         if position is None or not p.log_start_offset <= position <= p.log_end_offset:
             # Not read yet: where its first poll will start (the engine's rule, not a guess).
             try:
                 start = offset_rules.starting_position(
-                    done if position is None else position,
+                    committed.get(p.pk) if position is None else position,
                     p.log_start_offset, p.log_end_offset,
                     group.auto_offset_reset,  # type: ignore[arg-type]
-                    partition=tp,
+                    partition=f"{p.topic.name}-{p.index}",
                 )
                 position, reason = start.offset, start.reason
             except offset_rules.OffsetError as failure:
                 position, error = None, str(failure)
-        waiting: list[Record] = []
-        if position is not None:
-            waiting = list(
-                Record.objects.filter(partition=p, offset__gte=position).order_by("offset")[
-                    :WAITING_SHOWN
-                ]
-            )
+        starts.append((position, reason, error))
+    waiting_by_partition = _waiting(
+        {a.partition_id: position for a, (position, _, _) in zip(assignments, starts, strict=True)
+         if position is not None}
+    )
+    panels = []
+    for a, (position, reason, error) in zip(assignments, starts, strict=True):
+        p = a.partition
+        tp = f"{p.topic.name}-{p.index}"
+        done = committed.get(p.pk)
+        waiting = waiting_by_partition.get(p.pk, [])
         fetched_until = a.polled_until if a.position is not None else None
         # Where a replacement would start after a crash: the engine's rule for a fresh
         # consumer (the committed offset if retention kept it, else auto.offset.reset).

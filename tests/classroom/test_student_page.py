@@ -158,3 +158,25 @@ def test_its_lag_never_reads_zero_before_anything_is_committed(client, room):
     act(client, room, "commit")
     page = client.get(f"/r/{room.code}/me/").content.decode()
     assert 'lag <b class="me-lag">1</b>' in page
+
+
+def test_it_reads_the_waiting_records_of_all_its_partitions_in_one_query(client, room):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    topic_create(room=room, name="wide", partitions=8)
+    wide = group_create(room=room, group_id="wide", topics=["wide"], auto_offset_reset="earliest")
+    records_produce(
+        room=room, topic_name="wide",
+        records=[RecordIn(key=None, value=f"v{p}-{i}", partition=p) for p in range(8)
+                 for i in range(12)],
+    )
+    client.post(f"/j/{room.code}/", {"display_name": "Ada"})
+    client.post(f"/r/{room.code}/me/consumer/", {"action": "join", "group_id": wide.group_id})
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/r/{room.code}/me/").content.decode()
+    reads = [q["sql"] for q in queries if 'FROM "messaging_record"' in q["sql"]]
+    assert len(reads) == 1
+    # Each of the 8 partitions shows its first waiting records, oldest first, and no more.
+    for p in range(8):
+        assert f"v{p}-0" in page and f"v{p}-11" not in page
