@@ -190,18 +190,11 @@ SPEEDS = [0.25, 0.5, 1, 2, 5, 10, 20]
 def follow_choices(room: Room) -> list[tuple[str, str]]:
     """The pages the instructor can send every student's screen to: (path, label)."""
     base = f"/r/{room.code}/"
-    choices = [
-        ("", "Off: students move freely"),
-        (base + "me/", "Their own page (their consumer)"),
-        (base, "The board"),
-        (base + "queues/", "SQS & RabbitMQ"),
-        (base + "queues/side-by-side/", "Side by side"),
+    return [("", "Off: students move freely")] + [
+        (base + page, label)
+        for page, label in classroom_services.FOLLOW_PAGES
+        if page != "lesson/" or room.lesson_id
     ]
-    if room.lesson_id:
-        choices.append((base + "lesson/", "The lesson"))
-    if room.follow_path and room.follow_path not in {path for path, _ in choices}:
-        choices.append((room.follow_path, room.follow_path))
-    return choices
 
 
 def _roster(room: Room) -> dict:

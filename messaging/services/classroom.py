@@ -252,14 +252,19 @@ def classroom_permissions_set(*, room: Room, permissions: dict[str, object]) -> 
     return current
 
 
-FOLLOW_PAGES = ("", "me/", "queues/", "queues/side-by-side/", "lesson/")
+# The pages of a room a student's screen can be sent to: (path under /r/<code>/, label).
+FOLLOW_PAGES = (
+    ("me/", "Their own page (their consumer)"),
+    ("", "The board"),
+    ("queues/", "SQS & RabbitMQ"),
+    ("queues/side-by-side/", "Side by side"),
+    ("lesson/", "The lesson"),
+)
 
 
 def follow_path_validate(room: Room, raw: str) -> str:
     """A path every student's screen may be sent to: a page of this room, never another site,
     another room, or the instructor's own pages. Empty means follow-me is off."""
-    from django.urls import Resolver404, resolve
-
     path = (raw or "").strip()
     if not path:
         return ""
@@ -268,12 +273,12 @@ def follow_path_validate(room: Room, raw: str) -> str:
         part in path for part in ("//", "..", "\\", "?", "#")
     ):
         raise Invalid(f"Students can follow a page of this room only (under {prefix}).")
-    if path[len(prefix):].startswith("present"):
+    page = path[len(prefix):]
+    if page.startswith(("present", "lesson/present")):
         raise Invalid("The presenter view is yours alone: students cannot follow you there.")
-    try:
-        resolve(path)
-    except Resolver404:
-        raise Invalid(f"There is no page at {path}.") from None
+    # Only the pages a student reads: not a form's POST address, a fragment or a JSON state.
+    if page not in {page for page, _ in FOLLOW_PAGES}:
+        raise Invalid(f"There is no page for students at {path}.")
     return path
 
 

@@ -89,6 +89,9 @@ def test_follow_me_stores_a_path_of_the_room_and_tells_every_screen(owner, room)
         f"/r/{room.code}/../../admin/",
         f"/r/{room.code}/present/",
         f"/r/{room.code}/nowhere/",
+        f"/r/{room.code}/me/consumer/",  # a form's POST address, not a page
+        f"/r/{room.code}/state.json",
+        f"/r/{room.code}/lesson/present/",
         f"//evil.example/r/{room.code}/",
         f"/r/{room.code}/?next=https://evil.example",
     ):
