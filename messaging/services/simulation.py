@@ -225,13 +225,9 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         by_member[assignment.member_id].append(assignment)
 
     highest = _highest_processed(group, [a.partition_id for a in assignments])
-    commits: dict[int, int] = {}
-    starts: list[dict] = []
-    stuck: list[dict] = []
     auto_committed = False
     members = {a.member_id: a.member for a in assignments}
-    ledger_rows: list[ProcessedRecord] = []
-    duplicates = skipped = 0
+    moves = MemberMoves()
     for member_pk, owned in by_member.items():
         member = members[member_pk]
         budget, carry = _earned(member.budget_carry, member.records_per_second, step_ms)
@@ -241,29 +237,47 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
             last_auto_commit_ms=group.last_auto_commit_ms,
         )
         auto_committed = auto_committed or result.auto_committed
-        moves = member_moves_apply(
-            room=room, group=group, member=member, owned=owned, result=result, highest=highest
+        moves.add(
+            member_moves_apply(
+                room=room, group=group, member=member, owned=owned, result=result,
+                highest=highest,
+            )
         )
-        ledger_rows.extend(moves.ledger)
-        starts.extend(moves.starts)
-        stuck.extend(moves.stuck)
-        commits.update(moves.commits)
-        duplicates += moves.duplicates
-        skipped += moves.skipped
 
-    if not (ledger_rows or commits or starts or stuck):
+    if not (moves.ledger or moves.commits or moves.starts or moves.stuck):
         if auto_committed:
             ConsumerGroup.objects.filter(pk=group.pk).update(last_auto_commit_ms=room.sim_time_ms)
         return None
-    ProcessedRecord.objects.bulk_create(ledger_rows)
+    return group_moves_store(
+        room=room, group=group, assignments=assignments, moves=moves,
+        auto_committed=auto_committed,
+    )
+
+
+def group_moves_store(
+    *,
+    room: Room,
+    group: ConsumerGroup,
+    assignments: list[Assignment],
+    moves: MemberMoves,
+    auto_committed: bool,
+) -> dict:
+    """Store what the group's members did (ledger lines, commits, totals) and return the
+    group's part of a "step" event, which the board applies without refetching anything.
+    Used by the simulation's step and by a student's own button alike."""
+    ProcessedRecord.objects.bulk_create(moves.ledger)
     _ledger_trim(group)
     partitions = {a.partition_id: a.partition for a in assignments}
-    commits_store(group=group, commits=commits, now_ms=room.sim_time_ms)
-    processed_total = sum(1 for r in ledger_rows if r.status != "skipped")
+    commits_store(group=group, commits=moves.commits, now_ms=room.sim_time_ms)
+    totals = {
+        "processed": group.processed_total + sum(1 for r in moves.ledger if r.status != "skipped"),
+        "duplicates": group.duplicates_total + moves.duplicates,
+        "skipped": group.skipped_total + moves.skipped,
+    }
     ConsumerGroup.objects.filter(pk=group.pk).update(
-        processed_total=group.processed_total + processed_total,
-        duplicates_total=group.duplicates_total + duplicates,
-        skipped_total=group.skipped_total + skipped,
+        processed_total=totals["processed"],
+        duplicates_total=totals["duplicates"],
+        skipped_total=totals["skipped"],
         last_auto_commit_ms=room.sim_time_ms if auto_committed else group.last_auto_commit_ms,
     )
     return {
@@ -271,9 +285,9 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         "processed": [
             {"member": r.member_id, "tp": _tp(partitions[r.partition_id]),
              "offset": r.offset, "status": r.status}
-            for r in ledger_rows[-LEDGER_EVENT_LIMIT:]
+            for r in moves.ledger[-LEDGER_EVENT_LIMIT:]
         ],
-        "more": max(0, len(ledger_rows) - LEDGER_EVENT_LIMIT),
+        "more": max(0, len(moves.ledger) - LEDGER_EVENT_LIMIT),
         "positions": {
             _tp(a.partition): a.position for a in assignments if a.position is not None
         },
@@ -283,15 +297,11 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
                 "offset": offset,
                 "lag": offset_rules.lag(partitions[pid].log_end_offset, offset),
             }
-            for pid, offset in commits.items()
+            for pid, offset in moves.commits.items()
         ],
-        "starts": starts,
-        "stuck": stuck,
-        "totals": {
-            "processed": group.processed_total + processed_total,
-            "duplicates": group.duplicates_total + duplicates,
-            "skipped": group.skipped_total + skipped,
-        },
+        "starts": moves.starts,
+        "stuck": moves.stuck,
+        "totals": totals,
     }
 
 
@@ -323,6 +333,15 @@ class MemberMoves:
     commits: dict[int, int] = field(default_factory=dict)  # partition id -> offset
     duplicates: int = 0
     skipped: int = 0
+
+    def add(self, other: MemberMoves) -> None:
+        """Fold another member's moves into these (a group's step gathers them all)."""
+        self.ledger.extend(other.ledger)
+        self.starts.extend(other.starts)
+        self.stuck.extend(other.stuck)
+        self.commits.update(other.commits)
+        self.duplicates += other.duplicates
+        self.skipped += other.skipped
 
 
 def member_moves_apply(

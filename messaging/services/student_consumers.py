@@ -23,7 +23,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.engine import consumption
-from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid
 from messaging.models import (
     Assignment,
@@ -43,9 +42,8 @@ from messaging.services.groups import member_crash, member_leave, offset_commit
 # same duplicate and loss detection, so the board's totals count both alike.
 from messaging.services.simulation import (
     _highest_processed,
-    _ledger_trim,
-    commits_store,
     consumer_settings,
+    group_moves_store,
     member_cursors,
     member_moves_apply,
 )
@@ -136,12 +134,11 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
             "Wait for new records to arrive."
         )
 
-    by_partition = {a.partition_id: a for a in assignments}
     highest = _highest_processed(group, [a.partition_id for a in assignments])
     moves = member_moves_apply(
         room=room, group=group, member=member, owned=assignments, result=result, highest=highest
     )
-    ledger_rows, starts, skipped = moves.ledger, moves.starts, moves.skipped
+    ledger_rows, starts = moves.ledger, moves.starts
     processed: Processed | None = None
     if result.processed:
         tp, offset = result.processed[-1]
@@ -151,56 +148,15 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
             tp=tp, offset=offset, status=line.status,
             key=record.key if record else None, value=record.value if record else None,
         )
-    commits_store(group=group, commits=moves.commits, now_ms=room.sim_time_ms)
-    commits = [
-        {
-            "tp": _tp(by_partition[partition_id]),
-            "offset": offset,
-            "lag": offset_rules.lag(by_partition[partition_id].partition.log_end_offset, offset),
-        }
-        for partition_id, offset in moves.commits.items()
-    ]
-    ProcessedRecord.objects.bulk_create(ledger_rows)
-    _ledger_trim(group)
-    totals = {
-        "processed": group.processed_total + len(result.processed),
-        "duplicates": group.duplicates_total + moves.duplicates,
-        "skipped": group.skipped_total + skipped,
-    }
-    ConsumerGroup.objects.filter(pk=group.pk).update(
-        processed_total=totals["processed"],
-        duplicates_total=totals["duplicates"],
-        skipped_total=totals["skipped"],
-        last_auto_commit_ms=(
-            room.sim_time_ms if result.auto_committed else group.last_auto_commit_ms
-        ),
+    part = group_moves_store(
+        room=room, group=group, assignments=assignments, moves=moves,
+        auto_committed=result.auto_committed,
     )
-    # The shape of one group's part of a "step" event, which the board already applies
-    # (ledger lines, positions, commits, totals) without refetching anything. No clock: a
+    # One group's part of a "step" event, as the simulation's step records it; no clock: a
     # student's click does not move the room's time.
     event_record(
-        room=room,
-        type="step",
-        payload={
-            "student": member.member_id,
-            "produced": [],
-            "groups": [{
-                "group": group.group_id,
-                "processed": [
-                    {"member": r.member_id, "tp": _tp(by_partition[r.partition_id]),
-                     "offset": r.offset, "status": r.status}
-                    for r in ledger_rows
-                ],
-                "more": 0,
-                "positions": {
-                    _tp(a): a.position for a in assignments if a.position is not None
-                },
-                "commits": commits,
-                "starts": starts,
-                "stuck": [],
-                "totals": totals,
-            }],
-        },
+        room=room, type="step",
+        payload={"student": member.member_id, "produced": [], "groups": [part]},
     )
     if processed is None:
         reading = ", ".join(f"{s['tp']} at offset {s['offset']}" for s in starts)
