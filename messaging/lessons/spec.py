@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from messaging.engine import classic, offsets
+from messaging.models import ConsumerGroup, Producer, Topic
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FILE_RE = re.compile(r"^\d+-(?P<slug>.+)\.toml$")
 POINT_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -38,20 +41,19 @@ MAX_QUIZ_SIZE = 1000
 BIG = 1_000_000_000
 
 VIEWS = ("board", "queues")
-ASSIGNORS = ("range", "roundrobin", "sticky", "cooperative-sticky")
-PROTOCOLS = ("eager", "cooperative")
-DELIVERIES = ("at-most-once", "at-least-once", "exactly-once")
-OFFSET_RESETS = ("earliest", "latest", "none")
-CLEANUP_POLICIES = ("delete", "compact", "compact,delete")
-KEY_MODES = ("fixed", "set", "null")
-RESET_OPTIONS = (
-    "to-earliest", "to-latest", "to-current", "to-offset", "shift-by", "to-datetime",
-    "by-duration",
-)
+# What the services accept, taken from where it is defined: a lesson that validates here
+# must not be refused when it plays.
+ASSIGNORS = tuple(ConsumerGroup.Assignor.values)
+PROTOCOLS = tuple(ConsumerGroup.Protocol.values)
+DELIVERIES = tuple(ConsumerGroup.Delivery.values)
+OFFSET_RESETS = tuple(ConsumerGroup.OffsetReset.values)
+CLEANUP_POLICIES = tuple(Topic.CleanupPolicy.values)
+KEY_MODES = tuple(Producer.KeyMode.values)
+RESET_OPTIONS = offsets.RESET_OPTIONS
 ACKS = ("0", "1", "all")
 FAULTS = ("none", "lose_request", "lose_ack", "leader_failover")
-EXCHANGE_TYPES = ("direct", "fanout", "topic")
-GROUP_STATES = ("Stable", "Empty", "PreparingRebalance", "CompletingRebalance")
+EXCHANGE_TYPES = classic.EXCHANGE_TYPES
+GROUP_STATES = tuple(s for s in ConsumerGroup.State.values if s != "Dead")
 
 
 class LessonFormatError(ValueError):

@@ -579,10 +579,7 @@ def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
         _group_event(room, group, result)
 
 
-RESET_OPTIONS = (
-    "to-earliest", "to-latest", "to-current", "to-offset", "shift-by", "to-datetime",
-    "by-duration",
-)
+RESET_OPTIONS = offset_rules.RESET_OPTIONS
 
 
 @transaction.atomic

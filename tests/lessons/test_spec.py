@@ -171,3 +171,10 @@ def test_it_validates_a_stored_spec_like_a_file():
     data["goals"][0]["check"]["kind"] = "nonsense"
     with pytest.raises(LessonFormatError, match="unknown goal kind 'nonsense'"):
         spec_from_dict(data, path="admin")
+
+
+def test_it_refuses_what_the_services_would_refuse_when_the_lesson_plays():
+    # The broker models the default, direct and fanout exchanges: a topic exchange would pass
+    # a looser list here and then fail in front of the learner.
+    step = '\n[[solution]]\ndo = "classic_exchange"\nexchange = "logs"\ntype = "topic"\n'
+    assert "type" in refused(TINY + step) and "fanout" in refused(TINY + step)
