@@ -137,6 +137,7 @@ def test_the_students_page_shows_the_current_moment(teacher, room, lesson):
     run(teacher, room, lesson)
     page = ada.get(reverse("lesson_follow", args=[room.code])).content.decode()
     assert "moment-intro" in page and lesson.title in page
+    assert "Group <code>billing</code> reads topic <code>orders</code>." in page
     advance(teacher, room)
     page = ada.get(reverse("lesson_room", args=[room.code])).content.decode()
     assert "With 4 consumers on 3 partitions, how many are idle?" in page
