@@ -162,6 +162,7 @@ def test_removing_a_student_rebalances_and_shuts_their_session_out(owner, room):
     me = student.get(f"/r/{room.code}/me/", follow=True)
     assert me.status_code == 403
     assert "removed" in me.content.decode()
+    assert f'href="/r/{room.code}/">Watch the board' in me.content.decode()  # not a dead end
     join_page = student.get(f"/j/{room.code}/")
     assert join_page.status_code == 403
     assert "The instructor removed you from this classroom." in join_page.content.decode()
