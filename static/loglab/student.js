@@ -40,7 +40,14 @@ function urgency(event, current) {
   const touches = (batch) => (batch.records || []).some((r) => mine.has(`${batch.topic}-${r.partition}`));
   if (type === "step") {
     if (p.student && p.student === current.dataset.member) return null; // our own click: drawn already
-    if ((p.groups || []).some((g) => g.group === group)) return "soon";
+    // Another member's work on its own partitions changes nothing here: only what names one
+    // of ours (with 200 phones in a group, a refetch each per step would be 200 page loads).
+    const part = (p.groups || []).find((g) => g.group === group);
+    const named = part ? [
+      ...(part.processed || []).map((r) => r.tp), ...(part.commits || []).map((c) => c.tp),
+      ...(part.starts || []).map((s) => s.tp), ...Object.keys(part.positions || {}),
+    ] : [];
+    if (named.some((tp) => mine.has(tp))) return "soon";
     return (p.produced || []).some(touches) ? "soon" : null;
   }
   if (type === "records.produced") return touches(p) ? "soon" : null;

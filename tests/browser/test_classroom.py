@@ -154,3 +154,46 @@ def test_the_answer_to_a_tap_stays_when_its_own_event_redraws_the_page(new_page,
     wait_for(lambda: redraws, page)
     page.wait_for_timeout(300)
     expect(page.locator("#me .form-result")).to_contain_text("You left the group")
+
+
+def produce_from(page, live_url, room, value: str, partition: int) -> None:
+    """A produce as the student's own page posts it (through the server, so every page hears)."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(
+        f"{live_url}/r/{room.code}/produce/",
+        form={"topic": "payments", "value": value, "partition": str(partition)},
+        headers={"X-CSRFToken": token, "HX-Request": "true", "Referer": live_url + "/"},
+    )
+    assert response.status == 200, response.text()
+
+
+def test_a_students_page_redraws_for_its_own_partitions_not_for_a_classmates_work(
+    new_page, live_url
+):
+    from messaging.models import Student
+
+    room = room_create(title="Week 5", kind=Room.Kind.CLASSROOM)
+    topic_create(room=room, name="payments", partitions=2)
+    group_create(room=room, group_id="billing", topics=["payments"], auto_offset_reset="earliest")
+    ada = student_joins(new_page, live_url, room, "Ada")
+    bob = student_joins(new_page, live_url, room, "Bob")
+    expect(ada.locator(".me-partition")).to_have_count(1)
+    expect(bob.locator(".me-partition")).to_have_count(1)
+    mine = {
+        s.display_name: s.member.assignments.get().partition.index
+        for s in Student.objects.filter(room=room).select_related("member")
+    }
+    produce_from(bob, live_url, room, "for bob", mine["Bob"])
+    expect(bob.locator(".me-partition")).to_contain_text("for bob")
+    ada.wait_for_timeout(1_200)  # the produce's own redraw of Ada's page, if any, is over
+    ada_fetches = []
+    ada.on("request", lambda r: ada_fetches.append(r) if r.url.endswith("/me/") else None)
+
+    bob.get_by_role("button", name="Process next record").click()
+    expect(bob.locator("#me .form-result")).to_contain_text("you processed it")
+    ada.wait_for_timeout(1_500)
+    assert ada_fetches == []  # Bob's work on his own partition is nothing to redraw for Ada
+
+    produce_from(bob, live_url, room, "for ada", mine["Ada"])
+    expect(ada.locator(".me-partition")).to_contain_text("for ada")
+    assert ada_fetches
