@@ -1,6 +1,8 @@
 from django import template
+from django.utils.html import json_script
 
 from messaging.engine.clock import format_duration
+from messaging.events import event_types_for_browser
 
 register = template.Library()
 
@@ -11,3 +13,9 @@ def duration(ms: int) -> str:
     if ms is None or ms < 0:
         return "unlimited"
     return format_duration(int(ms))
+
+
+@register.simple_tag
+def event_types_json() -> str:
+    """The room event types, as JSON for static/loglab/room-socket.js (one declaration)."""
+    return json_script(event_types_for_browser(), "loglab-event-types")
