@@ -43,8 +43,10 @@ def setup(students: int) -> dict:
     from django.contrib.sessions.backends.db import SessionStore
 
     from messaging.models import Room, Student
-    from messaging.services import group_create, room_create, topic_create
     from messaging.services.classroom import student_consumer_join
+    from messaging.services.groups import group_create
+    from messaging.services.rooms import room_create
+    from messaging.services.topics import topic_create
 
     room = room_create(title="bench classroom", kind=Room.Kind.CLASSROOM)
     topic_create(room=room, name="billing_events", partitions=PARTITIONS)

@@ -51,7 +51,9 @@ def loglab(seconds: float) -> dict:
     django.setup()
     from django.db import OperationalError, connection
 
-    from messaging.services import RecordIn, records_produce, room_create, topic_create
+    from messaging.services.records import RecordIn, records_produce
+    from messaging.services.rooms import room_create
+    from messaging.services.topics import topic_create
 
     room = room_create(title="bench persistence")
     topic_create(room=room, name="orders", partitions=3)

@@ -23,7 +23,8 @@ def main() -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
 
-    from messaging.services import room_create, topic_create
+    from messaging.services.rooms import room_create
+    from messaging.services.topics import topic_create
 
     room = room_create(title="bench")
     topic_create(room=room, name="orders", partitions=3)

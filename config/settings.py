@@ -53,7 +53,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "messaging.lesson_middleware.LessonUndoMiddleware",
+    "messaging.views.middleware.LessonUndoMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -117,7 +117,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "messaging.live.layers.RoomChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "messaging.infra.layers.RoomChannelLayer"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

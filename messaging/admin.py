@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from messaging import models
+from messaging.lessons.spec import LessonFormatError, spec_from_dict, spec_to_dict
 
 
 @admin.register(models.Room)
@@ -96,7 +97,6 @@ class LessonAdminForm(forms.ModelForm):
         fields = ["slug", "spec", "source_path"]
 
     def clean(self):
-        from messaging.lessons.spec import LessonFormatError, spec_from_dict
 
         cleaned = super().clean()
         spec = cleaned.get("spec")
@@ -125,7 +125,6 @@ class LessonAdmin(admin.ModelAdmin):
     readonly_fields = ["title", "order", "updated_at"]
 
     def save_model(self, request, obj, form, change):
-        from messaging.lessons.spec import spec_from_dict, spec_to_dict
 
         spec = spec_from_dict(obj.spec, path="spec")
         obj.spec, obj.title, obj.order = spec_to_dict(spec), spec.title, spec.order

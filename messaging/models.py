@@ -8,9 +8,18 @@ partition), so a bug elsewhere fails loudly instead of teaching something false.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from messaging.engine import clock as clocks
+from messaging.engine import consumption
+from messaging.engine import group as coordinator
+from messaging.engine import retention as cleaner
 
 # Kafka's defaults, by their real names (see shared/semantics.md).
 DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000  # retention.ms
@@ -22,6 +31,23 @@ DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000  # heartbeat.interval.ms
 def default_student_permissions() -> dict[str, bool]:
     """What a classroom's students may do until the instructor changes it (see permissions.py)."""
     return {"produce": True, "join": True, "crash": True, "settings": False, "clients": False}
+
+
+def join_code_normalise(raw: str) -> str:
+    """What a person typed ("k7q-4mx ") as a stored code ("K7Q4MX")."""
+    return "".join(ch for ch in raw.upper() if ch.isalnum())
+
+
+# The records a simulated consumer takes in one poll on the board: few, so that a class can
+# follow them one by one (Kafka's max.poll.records defaults to 500).
+BOARD_MAX_POLL_RECORDS = 5
+
+# A student's page is "seen" while its websocket is open: each server process refreshes
+# `Student.last_seen_at` every STUDENT_SEEN_REFRESH_S for the pages connected to it, and a
+# student's member counts as online only while that is more recent than STUDENT_SEEN_WINDOW_S.
+# So if the server process dies with the page open, the flag it left set runs out on its own.
+STUDENT_SEEN_REFRESH_S = 10
+STUDENT_SEEN_WINDOW_S = 30
 
 
 class Room(models.Model):
@@ -76,9 +102,12 @@ class Room(models.Model):
         return self.title or self.code
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("room", args=[self.code])
+
+    def clock(self) -> clocks.VirtualClock:
+        return clocks.new_clock(
+            now_ms=self.sim_time_ms, speed=self.clock_speed, running=self.clock_running
+        )
 
 
 class Topic(models.Model):
@@ -115,6 +144,16 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def log_config(self) -> cleaner.LogConfig:
+        return cleaner.LogConfig(
+            cleanup_policy=self.cleanup_policy,
+            retention_ms=self.retention_ms,
+            retention_bytes=self.retention_bytes,
+            segment_records=self.segment_records,
+            segment_ms=self.segment_ms,
+            delete_retention_ms=self.delete_retention_ms,
+        )
 
 
 class Partition(models.Model):
@@ -246,6 +285,23 @@ class ConsumerGroup(models.Model):
     def __str__(self) -> str:
         return self.group_id
 
+    def coordinator_config(self) -> coordinator.GroupConfig:
+        return coordinator.GroupConfig(
+            group_id=self.group_id,
+            assignor=self.assignor,
+            rebalance_protocol=coordinator.RebalanceProtocol(self.protocol),
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
+        )
+
+    def consumer_settings(self) -> consumption.ConsumerSettings:
+        return consumption.ConsumerSettings(
+            semantics=self.delivery,  # type: ignore[arg-type]
+            auto_offset_reset=self.auto_offset_reset,  # type: ignore[arg-type]
+            max_poll_records=BOARD_MAX_POLL_RECORDS,
+            auto_commit_interval_ms=self.auto_commit_interval_ms,
+        )
+
 
 class Member(models.Model):
     class Kind(models.TextChoices):
@@ -293,9 +349,7 @@ class Member(models.Model):
 
     def session_expires_at(self, session_timeout_ms: int) -> int:
         """The simulated time at which the coordinator removes this member if it stays silent."""
-        from messaging.engine.group import session_deadline
-
-        return session_deadline(self.last_heartbeat_ms, session_timeout_ms)
+        return coordinator.session_deadline(self.last_heartbeat_ms, session_timeout_ms)
 
 
 class Assignment(models.Model):
@@ -502,6 +556,11 @@ class Student(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    @staticmethod
+    def seen_since() -> datetime:
+        """A page seen after this is open (see STUDENT_SEEN_WINDOW_S)."""
+        return timezone.now() - timedelta(seconds=STUDENT_SEEN_WINDOW_S)
 
 
 # --- lessons -------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 
-from messaging.errors import LogLabError
-from messaging.models import Member, Room, Student
+from messaging.errors import Invalid, LogLabError
+from messaging.infra.rates import buckets, client_ip
+from messaging.models import Member, Room, Student, default_student_permissions, join_code_normalise
+from messaging.selectors import room_get
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -76,7 +78,6 @@ def actor_for_request(request, room: Room) -> Actor:
 
 
 def student_permissions(room: Room) -> dict[str, bool]:
-    from messaging.models import default_student_permissions
 
     stored = room.student_permissions or {}
     return {
@@ -151,7 +152,6 @@ def student_rate(kind: str) -> float:
 def rate_check(*, key: tuple, kind: str, cost: int = 1, who: str = "students") -> None:
     """Spend `cost` of `key`'s allowance of `kind`, or raise TooManyRequests (429) saying when
     to retry. The buckets are per server process, as the APIs' are."""
-    from messaging.api.errors import buckets
 
     rate = student_rate(kind)
     wait = buckets.take((kind, *key), rate=rate, burst=max(rate, 1.0), cost=cost)
@@ -170,7 +170,6 @@ def api_produce_rate_check(*, request: HttpRequest, room: Room, count: int) -> N
     than the allowance, which no retry can get through."""
     if room.kind != Room.Kind.CLASSROOM:
         return
-    from messaging.api.errors import client_ip
 
     # Keyed by the code, not the pk: a deleted room's pk can come back, its code does not.
     rate_check(
@@ -212,7 +211,6 @@ def room_for_action(
     request, code: str, action: str, *, rate: str | None = None, cost: int = 1
 ) -> Room:
     """The room of `code`, once `request_act` let the person asking do `action` in it."""
-    from messaging.selectors import room_get  # selectors import services, which import this
 
     room = room_get(code=code)
     request_act(request, room, action, rate=rate, cost=cost)
@@ -248,7 +246,6 @@ class RoomViewer:
         code = match.kwargs.get("code") if match else None
         if not code:
             return None
-        from messaging.services.rooms import join_code_normalise
 
         return Room.objects.filter(code=join_code_normalise(str(code))).first()
 
@@ -295,3 +292,12 @@ class RoomViewer:
 def room_viewer(request) -> dict:
     """Template context processor (config/settings.py)."""
     return {"viewer": RoomViewer(request)}
+
+
+def classroom_lesson_check(room: Room, actor: Actor) -> Room:
+    if room.kind != Room.Kind.CLASSROOM:
+        raise Invalid("Only a classroom runs a lesson for its students.")
+    room_permission_check(room=room, actor=actor, action=DRIVE)
+    if not actor.is_owner:  # DRIVE is open in sandboxes; running a lesson never is
+        raise Forbidden("Only the instructor can run a lesson in this classroom.")
+    return room

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 
+from messaging.engine import classic, sqs
+from messaging.engine import group as coordinator
+from messaging.engine import offsets as offset_rules
+from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
 from messaging.errors import Invalid, NotFound
 from messaging.models import (
     Assignment,
+    ClassicBroker,
     CommittedOffset,
     ConsumerGroup,
+    Lesson,
+    LessonPrediction,
     Member,
     Partition,
     ProcessedRecord,
     Producer,
     Record,
+    RestConsumerInstance,
     Room,
     RoomEvent,
+    SqsQueue,
+    Student,
     Topic,
+    join_code_normalise,
 )
-from messaging.services.rooms import join_code_normalise
 
 # How many of a partition's newest records the board draws; older ones are summarised.
 BOARD_CELLS_PER_PARTITION = 40
@@ -65,7 +77,6 @@ def partition_get(*, topic: Topic, index: object) -> Partition:
 def records_fetch(*, partition: Partition, offset: int, max_records: int) -> list[Record]:
     """Records from `offset` on, as a Kafka fetch returns them (the engine says which offsets
     a fetch may ask for)."""
-    from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
 
     max_records = max(1, min(int(max_records), settings.LOGLAB_MAX_FETCH))
     try:
@@ -144,7 +155,6 @@ def board_topics(*, room: Room) -> list[TopicView]:
 
 
 def _markers(room: Room, partitions: list[Partition]) -> dict[int, list[Marker]]:
-    from messaging.engine import offsets as offset_rules
 
     by_pk = {p.pk: p for p in partitions}
     committed = {
@@ -231,9 +241,6 @@ LEDGER_SHOWN = 40
 def board_groups(*, room: Room) -> list[GroupView]:
     """Every group with its members, their partitions, offsets and lag, in a fixed number of
     queries per group."""
-    from messaging.engine import group as coordinator
-    from messaging.engine import offsets as offset_rules
-    from messaging.services.groups import group_state_load
 
     views = []
     groups = ConsumerGroup.objects.filter(room=room).prefetch_related("topics").order_by(
@@ -321,3 +328,463 @@ def group_committed(*, group, partition_ids=None) -> dict[int, int]:
     if partition_ids is not None:
         offsets = offsets.filter(partition__in=partition_ids)
     return dict(offsets.values_list("partition_id", "offset"))
+
+
+def sqs_state_load(row: SqsQueue) -> sqs.Queue:
+    """The engine's queue kept in a row."""
+    return sqs.queue_from_dict(row.state)
+
+
+def sqs_board_load(row: SqsQueue) -> dict[str, Any]:
+    board = dict(row.state.get("board") or {})
+    board.setdefault("holders", {})
+    board.setdefault("duplicates", [])
+    return board
+
+
+def classic_state_load(row: ClassicBroker | None) -> classic.Broker:
+    if row is None or not row.state:
+        return classic.new_broker()
+    return classic.broker_from_dict(row.state)
+
+
+def classic_board_load(row: ClassicBroker | None) -> dict[str, Any]:
+    board = dict((row.state.get("board") if row is not None else None) or {})
+    board.setdefault("keys", {})
+    return board
+
+
+def partition_counts(topics: list[Topic]) -> dict[str, int]:
+    return {t.name: t.partition_count for t in topics}
+
+
+def group_state_load(group: ConsumerGroup) -> coordinator.ConsumerGroup:
+    """The stored rows as the engine's ConsumerGroup."""
+    members = list(group.members.order_by("join_order"))
+    owned: dict[int, list[coordinator.TopicPartition]] = {m.pk: [] for m in members}
+    for assignment in Assignment.objects.filter(group=group).select_related("partition__topic"):
+        owned[assignment.member_id].append(
+            coordinator.TopicPartition(
+                assignment.partition.topic.name, assignment.partition.index
+            )
+        )
+    return coordinator.ConsumerGroup(
+        config=group.coordinator_config(),
+        state=coordinator.GroupState(group.state),
+        generation=group.generation,
+        members=tuple(
+            coordinator.Member(
+                member_id=m.member_id,
+                client_id=m.client_id,
+                subscription=tuple(m.subscription),
+                last_heartbeat_ms=m.last_heartbeat_ms,
+                group_instance_id=m.group_instance_id,
+                assignment=tuple(sorted(owned[m.pk])),
+                generation=m.generation,
+            )
+            for m in members
+        ),
+        leader_id=group.leader_member_id or None,
+        topics=tuple((str(t), int(c)) for t, c in group.known_partitions),
+        next_member_number=group.member_counter,
+    )
+
+
+def lessons_all() -> list[Lesson]:
+    return list(Lesson.objects.order_by("order", "slug"))
+
+
+def lesson_room_find(*, code: str, lesson: Lesson | None = None) -> Room | None:
+    """A learner's lesson room by its code (of that lesson, when given), or None."""
+    rooms = Room.objects.filter(code=code, kind=Room.Kind.LESSON)
+    if lesson is not None:
+        rooms = rooms.filter(lesson=lesson)
+    return rooms.first()
+
+
+def room_find(*, code: str) -> Room | None:
+    """The room whose join code this is (any case, any dashes), or None."""
+    normalised = join_code_normalise(code)
+    if not normalised:
+        return None
+    return Room.objects.filter(code=normalised).first()
+
+
+def sqs_queue_find(*, room: Room, name: str) -> SqsQueue | None:
+    return SqsQueue.objects.filter(room=room, name=name).first()
+
+
+def sqs_queue_fresh(*, queue: SqsQueue) -> SqsQueue | None:
+    """The queue's row as stored now (with its room), or None once it was deleted."""
+    return SqsQueue.objects.select_related("room").filter(pk=queue.pk).first()
+
+
+def sqs_queue_names(*, room: Room, prefix: str, after: str | None, limit: int) -> list[str]:
+    """Queue names in order: those starting with `prefix`, after `after` (a ListQueues page)."""
+    rows = SqsQueue.objects.filter(room=room).order_by("name")
+    if prefix:
+        rows = rows.filter(name__startswith=prefix)
+    if after is not None:
+        rows = rows.filter(name__gt=after)
+    return list(rows.values_list("name", flat=True)[:limit])
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    student: Student
+    online: bool
+    group: str  # "" when the student is not a consumer
+    member_id: str
+    partitions: list[str]  # "topic-partition", sorted
+    # Summed over their partitions, a partition with nothing committed counting its whole
+    # retained log (as the board's totals do); None when they own no partition.
+    lag: int | None
+    # Simulated seconds until the coordinator removes a consumer whose page went away.
+    leaves_in_s: int | None
+
+
+def classroom_roster(room: Room) -> list[RosterLine]:
+    """Who is in, online or not, in which group, with their partitions and lag: three queries
+    for the whole room, however many students (a room holds 200 and more)."""
+    students = list(
+        Student.objects.filter(room=room, removed_at__isnull=True)
+        .select_related("member__group")
+        .order_by("created_at", "pk")
+    )
+    member_ids = [s.member_id for s in students if s.member_id is not None]
+    owned: dict[int, list[tuple[str, int, int, int, int]]] = {}
+    committed: dict[tuple[int, int], int] = {}
+    if member_ids:
+        for a in Assignment.objects.filter(member_id__in=member_ids).values(
+            "member_id", "group_id", "partition_id", "partition__topic__name",
+            "partition__index", "partition__log_start_offset", "partition__log_end_offset",
+        ):
+            owned.setdefault(a["member_id"], []).append(
+                (a["partition__topic__name"], a["partition__index"], a["partition_id"],
+                 a["partition__log_start_offset"], a["partition__log_end_offset"])
+            )
+            committed.setdefault((a["group_id"], a["partition_id"]), -1)
+        for c in CommittedOffset.objects.filter(group__room=room).values(
+            "group_id", "partition_id", "offset"
+        ):
+            if (c["group_id"], c["partition_id"]) in committed:
+                committed[(c["group_id"], c["partition_id"])] = c["offset"]
+    seen_since = Student.seen_since()
+    lines = []
+    for student in students:
+        member = student.member
+        recent = student.last_seen_at is not None and student.last_seen_at >= seen_since
+        if member is None:
+            lines.append(RosterLine(student, recent, "", "", [], None, None))
+            continue
+        parts = sorted(owned.get(member.pk, []))
+        lags = []
+        for _, _, pid, start, end in parts:
+            offset = committed.get((member.group_id, pid), -1)
+            lags.append(offset_rules.lag_or_backlog(start, end, offset if offset >= 0 else None))
+        online = recent and member.online and not member.crashed
+        leaves_in = None
+        if not online:
+            deadline = member.session_expires_at(member.group.session_timeout_ms)
+            leaves_in = max(0, -(-(deadline - room.sim_time_ms) // 1000))  # rounded up
+        lines.append(
+            RosterLine(
+                student=student,
+                online=online,
+                group=member.group.group_id,
+                member_id=member.member_id,
+                partitions=[f"{topic}-{index}" for topic, index, *_ in parts],
+                lag=sum(lags) if lags else None,
+                leaves_in_s=leaves_in,
+            )
+        )
+    return lines
+
+
+# Records of each partition the page lists ahead of the consumer's position.
+WAITING_SHOWN = 5
+# Teammates a student's page lists.
+GROUP_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class WaitingRecord:
+    record: Record
+    fetched: bool  # in the batch the last poll returned
+    committed_ahead: bool  # committed already, not yet processed (at-most-once)
+
+
+@dataclass(frozen=True)
+class PartitionPanel:
+    tp: str
+    log_start_offset: int
+    log_end_offset: int
+    committed: int | None
+    position: int | None  # the next offset the consumer processes (where it will start)
+    start_reason: str  # why it starts there, when it has not read this partition yet
+    error: str  # auto.offset.reset=none and nothing to start from
+    lag: int | None
+    waiting: list[WaitingRecord]
+    waiting_total: int
+    uncommitted: int  # processed, not committed: processed again after a crash
+    committed_unprocessed: int  # committed, not processed: lost after a crash
+
+    @property
+    def more_waiting(self) -> int:
+        return max(0, self.waiting_total - len(self.waiting))
+
+
+def records_waiting(starts: dict[int, int]) -> dict[int, list[Record]]:
+    """The next WAITING_SHOWN records of each partition from its start offset
+    ({partition id: offset}), in one query however many partitions a consumer owns."""
+    if not starts:
+        return {}
+    wanted = Q()
+    for partition_id, offset in starts.items():
+        wanted |= Q(partition_id=partition_id, offset__gte=offset)
+    rows = (
+        Record.objects.filter(wanted)
+        .annotate(
+            nth=Window(RowNumber(), partition_by=[F("partition_id")], order_by=F("offset").asc())
+        )
+        .filter(nth__lte=WAITING_SHOWN)
+        .order_by("partition_id", "offset")
+    )
+    found: dict[int, list[Record]] = {}
+    for record in rows:
+        found.setdefault(record.partition_id, []).append(record)
+    return found
+
+
+def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPanel]:
+    assignments = member_assignments(member=member)
+    committed = group_committed(
+        group=group, partition_ids=[a.partition_id for a in assignments]
+    )
+    starts: list[tuple[int | None, str, str]] = []
+    for a in assignments:
+        p = a.partition
+        position, reason, error = a.position, "", ""
+        if position is None or not p.log_start_offset <= position <= p.log_end_offset:
+            # Not read yet: where its first poll will start (the engine's rule, not a guess).
+            try:
+                start = offset_rules.starting_position(
+                    committed.get(p.pk) if position is None else position,
+                    p.log_start_offset, p.log_end_offset,
+                    group.auto_offset_reset,  # type: ignore[arg-type]
+                    partition=f"{p.topic.name}-{p.index}",
+                )
+                position, reason = start.offset, start.reason
+            except offset_rules.OffsetError as failure:
+                position, error = None, str(failure)
+        starts.append((position, reason, error))
+    waiting_by_partition = records_waiting(
+        {a.partition_id: position for a, (position, _, _) in zip(assignments, starts, strict=True)
+         if position is not None}
+    )
+    panels = []
+    for a, (position, reason, error) in zip(assignments, starts, strict=True):
+        p = a.partition
+        tp = f"{p.topic.name}-{p.index}"
+        done = committed.get(p.pk)
+        waiting = waiting_by_partition.get(p.pk, [])
+        fetched_until = a.polled_until if a.position is not None else None
+        # Where a replacement would start after a crash: the engine's rule for a fresh
+        # consumer (the committed offset if retention kept it, else auto.offset.reset).
+        try:
+            restart: int | None = offset_rules.starting_position(
+                done, p.log_start_offset, p.log_end_offset,
+                group.auto_offset_reset,  # type: ignore[arg-type]
+            ).offset
+        except offset_rules.OffsetError:
+            restart = None
+        panels.append(
+            PartitionPanel(
+                tp=tp,
+                log_start_offset=p.log_start_offset,
+                log_end_offset=p.log_end_offset,
+                committed=done,
+                position=position,
+                start_reason=reason,
+                error=error,
+                lag=offset_rules.lag(p.log_end_offset, done),
+                waiting=[
+                    WaitingRecord(
+                        record=r,
+                        fetched=fetched_until is not None and r.offset < fetched_until,
+                        committed_ahead=done is not None and r.offset < done,
+                    )
+                    for r in waiting
+                ],
+                waiting_total=offset_rules.lag(p.log_end_offset, position) or 0,
+                uncommitted=max(0, a.position - restart)
+                if restart is not None and a.position is not None else 0,
+                committed_unprocessed=max(0, done - a.position)
+                if done is not None and a.position is not None else 0,
+            )
+        )
+    return panels
+
+
+@dataclass(frozen=True)
+class Teammate:
+    member: Member
+    assigned: list[str]
+
+
+def group_teammates(group: ConsumerGroup) -> tuple[list[Teammate], int]:
+    """The group's members and their partitions, the first GROUP_SHOWN of them: a phone shows
+    how the partitions are dealt out without listing two hundred classmates."""
+    members = list(group.members.order_by("join_order")[:GROUP_SHOWN])
+    owned: dict[int, list[str]] = {m.pk: [] for m in members}
+    for a in (
+        Assignment.objects.filter(group=group, member__in=members)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+    ):
+        owned[a.member_id].append(f"{a.partition.topic.name}-{a.partition.index}")
+    return [Teammate(m, owned[m.pk]) for m in members], group.members.count()
+
+
+def rooms_recent(*, limit: int = 5) -> list[Room]:
+    """The sandboxes most recently used, for the home page."""
+    return list(Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:limit])
+
+
+def room_time_ms(*, room: Room) -> int:
+    """The room's clock as stored now (a service may have moved it since `room` was read)."""
+    return Room.objects.filter(pk=room.pk).values_list("sim_time_ms", flat=True).get()
+
+
+def room_row_get(*, model: type, room: Room, pk: int, what: str):
+    """A producer, group, topic or member of this room by its primary key."""
+    try:
+        if model is Member:
+            return Member.objects.select_related("group").get(pk=pk, group__room=room)
+        return model.objects.get(pk=pk, room=room)
+    except model.DoesNotExist:
+        raise NotFound(f"That {what} is not in this room (any more).") from None
+
+
+def classrooms_owned(*, owner) -> list[Room]:
+    return list(
+        Room.objects.filter(owner=owner, kind=Room.Kind.CLASSROOM)
+        .annotate(student_count=Count("students"))
+        .order_by("-created_at")
+    )
+
+
+def sqs_queues(*, room: Room) -> list[SqsQueue]:
+    return list(SqsQueue.objects.filter(room=room).order_by("created_at", "name"))
+
+
+def classic_broker_find(*, room: Room) -> ClassicBroker | None:
+    return ClassicBroker.objects.filter(room=room).first()
+
+
+def student_for_session(*, room: Room, session_key: str | None) -> Student | None:
+    """The student this browser session is in `room`; None if it never joined or the
+    instructor removed it."""
+    if not session_key:
+        return None
+    return Student.objects.filter(
+        room=room, session_key=session_key, removed_at__isnull=True
+    ).first()
+
+
+def student_removed(*, room: Room, session_key: str | None) -> bool:
+    """Whether the instructor removed the student of this session from `room`."""
+    if not session_key:
+        return False
+    return Student.objects.filter(
+        room=room, session_key=session_key, removed_at__isnull=False
+    ).exists()
+
+
+def lesson_get(*, slug: str) -> Lesson:
+    try:
+        return Lesson.objects.get(slug=str(slug)[:64])
+    except Lesson.DoesNotExist:
+        raise NotFound(f"There is no lesson called '{str(slug)[:64]}'.") from None
+
+
+def lesson_next(lesson: Lesson) -> Lesson | None:
+    return (
+        Lesson.objects.filter(order__gt=lesson.order).order_by("order", "slug").first()
+        or Lesson.objects.filter(order=lesson.order, slug__gt=lesson.slug).order_by("slug").first()
+    )
+
+
+def prediction_answers_count(room: Room, prediction) -> int:
+    return LessonPrediction.objects.filter(
+        room=room, lesson_slug=room.lesson.slug, question=prediction.id
+    ).count()
+
+
+def prediction_tally(room: Room, prediction) -> list[dict[str, Any]]:
+    """How many students picked each choice, with the share of the largest for the bars."""
+    counts = [0] * len(prediction.choices)
+    rows = LessonPrediction.objects.filter(
+        room=room, lesson_slug=room.lesson.slug, question=prediction.id
+    ).values_list("choice", flat=True)
+    for choice in rows:
+        if 0 <= choice < len(counts):
+            counts[choice] += 1
+    total = sum(counts)
+    return [
+        {
+            "index": i,
+            "text": text,
+            "count": counts[i],
+            "percent": round(100 * counts[i] / total) if total else 0,
+            "correct": i == prediction.answer,
+        }
+        for i, text in enumerate(prediction.choices)
+    ]
+
+
+def student_prediction(room: Room, student: Student | None, prediction) -> int | None:
+    if student is None or prediction is None or room.lesson_id is None:
+        return None
+    return (
+        LessonPrediction.objects.filter(
+            room=room, lesson_slug=room.lesson.slug, question=prediction.id, student=student
+        )
+        .values_list("choice", flat=True)
+        .first()
+    )
+
+
+def rest_instance_assignments(*, instance: RestConsumerInstance) -> list[tuple[str, int]]:
+    """The (topic, partition) pairs the group's coordinator gave the instance's member."""
+    return [
+        (a.partition.topic.name, a.partition.index)
+        for a in Assignment.objects.filter(member=instance.member)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+    ]
+
+
+def room_groups(*, room: Room) -> list[ConsumerGroup]:
+    return list(ConsumerGroup.objects.filter(room=room).order_by("group_id"))
+
+
+def room_topics(*, room: Room) -> list[Topic]:
+    return list(Topic.objects.filter(room=room).order_by("name"))
+
+
+def group_topic_ids(*, group: ConsumerGroup) -> set[int]:
+    return set(group.topics.values_list("pk", flat=True))
+
+
+def ledger_recent(*, group: ConsumerGroup, member: Member, limit: int) -> list[ProcessedRecord]:
+    """A member's newest ledger lines: what it processed, duplicates and skips included."""
+    return list(
+        ProcessedRecord.objects.filter(group=group, member_id=member.member_id)
+        .select_related("partition__topic")
+        .order_by("-id")[:limit]
+    )
+
+
+def room_by_pk(*, pk: int) -> Room:
+    return Room.objects.get(pk=pk)

@@ -47,7 +47,7 @@ def rate_clock_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     requests run (on a busy CI machine ten requests can take longer than a refill)."""
     import types
 
-    from messaging.api import errors
+    from messaging.infra import rates
 
-    monkeypatch.setattr(errors, "time", types.SimpleNamespace(monotonic=lambda: 1_000_000.0))
-    errors.buckets.clear()
+    monkeypatch.setattr(rates, "time", types.SimpleNamespace(monotonic=lambda: 1_000_000.0))
+    rates.buckets.clear()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from messaging import selectors
 from messaging.engine import classic
 from messaging.models import ClassicBroker, Room, RoomEvent, SqsQueue
-from messaging.services import queues as q
-from messaging.services import room_create, topic_create
+from messaging.services import classic as classic_services
+from messaging.services import mirror as mirror_services
+from messaging.services import sqs as sqs_services
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +25,7 @@ def room():
 
 @pytest.fixture
 def orders(room):
-    return q.sqs_queue_create(
+    return sqs_services.sqs_queue_create(
         room=room,
         name="orders.fifo",
         attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
@@ -42,16 +46,16 @@ def seq(room) -> int:
 
 def messages_of(queue: SqsQueue) -> list[str]:
     queue.refresh_from_db()
-    return [m.body for m in q.sqs_state_load(queue).messages]
+    return [m.body for m in selectors.sqs_state_load(queue).messages]
 
 
 # --- pages ---------------------------------------------------------------------------------------
 
 
 def test_it_serves_the_queues_page_the_fragment_and_side_by_side(client, room, orders):
-    q.sqs_send(queue=orders, body="a1", message_group_id="alice")
-    q.sqs_receive(queue=orders, consumer="worker-A")
-    q.classic_queue_declare(room=room, name="work")
+    sqs_services.sqs_send(queue=orders, body="a1", message_group_id="alice")
+    sqs_services.sqs_receive(queue=orders, consumer="worker-A")
+    classic_services.classic_queue_declare(room=room, name="work")
     page = client.get(url(room))
     assert page.status_code == 200
     html = page.content.decode()
@@ -68,8 +72,8 @@ def test_it_serves_the_queues_page_the_fragment_and_side_by_side(client, room, o
 
 def test_side_by_side_shows_the_mirrored_topic_in_all_three(client, room):
     topic = topic_create(room=room, name="orders", partitions=3)
-    q.mirror_enable(room=room, topic=topic)
-    q.queues_mirror_records(
+    mirror_services.mirror_enable(room=room, topic=topic)
+    mirror_services.queues_mirror_records(
         room=room,
         topic_name="orders",
         records=[{"key": "alice", "value": "paid", "partition": 1, "offset": 0}],
@@ -116,7 +120,7 @@ def test_it_creates_a_queue_with_htmx_and_without(client, room):
     assert response.status_code == 200
     assert response.headers["HX-Trigger"] == "loglab:queues-changed"
     assert b"orders.fifo is ready (FIFO)" in response.content
-    attributes = q.sqs_state_load(SqsQueue.objects.get(name="orders.fifo")).attributes
+    attributes = selectors.sqs_state_load(SqsQueue.objects.get(name="orders.fifo")).attributes
     assert (attributes.visibility_timeout, attributes.content_based_deduplication) == (20, False)
 
     plain = post(client, room, "sqs/new/", {"name": "plain", "type": "standard"}, htmx=False)
@@ -150,7 +154,7 @@ def test_send_receive_delete_through_the_forms(client, room, orders):
     text = received.content.decode()
     assert "w-A received 1 message from orders.fifo" in text and "ApproximateReceiveCount" in text
     handle = orders.__class__.objects.get(pk=orders.pk)
-    (message,) = q.sqs_state_load(handle).messages
+    (message,) = selectors.sqs_state_load(handle).messages
     nothing = post(client, room, "sqs/receive/", {"queue": "orders.fifo"})
     assert b"blocked by a message in flight" in nothing.content
     changed = post(
@@ -172,8 +176,8 @@ def test_send_receive_delete_through_the_forms(client, room, orders):
 
 
 def test_purge_and_time_steps_through_the_forms(client, room, orders):
-    q.sqs_send(queue=orders, body="a1", message_group_id="alice")
-    q.sqs_receive(queue=orders)
+    sqs_services.sqs_send(queue=orders, body="a1", message_group_id="alice")
+    sqs_services.sqs_receive(queue=orders)
     stepped = post(client, room, "clock/step/", {"step_ms": "30000"})
     assert stepped.status_code == 200 and b"day 1, 00:00:30" in stepped.content
     assert b"received 1\xc3\x97" in client.get(url(room, "fragment/")).content  # back, visible
@@ -313,7 +317,7 @@ def test_the_classic_broker_through_the_forms(client, room):
     assert b"flagged redelivered" in nacked.content
     closed = post(client, room, "classic/close/", {"consumer_tag": "c2"}, htmx=False)
     assert closed.status_code == 302
-    broker = q.classic_state_load(ClassicBroker.objects.get(room=room))
+    broker = selectors.classic_state_load(ClassicBroker.objects.get(room=room))
     assert [c.consumer_tag for c in broker.consumers] == ["c1"]
     assert classic.queue_stats(broker, "work").messages_ready == 1  # m2 back, c1 holds m3
     twice = post(client, room, "classic/ack/", {"consumer_tag": "c1", "delivery_tag": "1"})
@@ -347,17 +351,17 @@ def test_mirroring_is_switched_on_and_off_from_side_by_side(client, room):
 
 def test_a_script_body_shows_as_text(client, room, orders):
     evil = "<script>alert(1)</script>"
-    q.sqs_send(queue=orders, body=evil, message_group_id="<script>")
-    q.sqs_send(
+    sqs_services.sqs_send(queue=orders, body=evil, message_group_id="<script>")
+    sqs_services.sqs_send(
         queue=orders,
         body="<img src=x onerror=alert(2)>",
         message_group_id="<b>",
         deduplication_id="<i>",
     )
-    q.sqs_send(queue=orders, body="dup", message_group_id="<b>", deduplication_id="<i>")
-    q.sqs_receive(queue=orders, consumer="<script>x</script>")
-    q.classic_queue_declare(room=room, name="<script>")
-    q.classic_publish(room=room, exchange="", routing_key="<script>", body=evil)
+    sqs_services.sqs_send(queue=orders, body="dup", message_group_id="<b>", deduplication_id="<i>")
+    sqs_services.sqs_receive(queue=orders, consumer="<script>x</script>")
+    classic_services.classic_queue_declare(room=room, name="<script>")
+    classic_services.classic_publish(room=room, exchange="", routing_key="<script>", body=evil)
     sent = post(
         client,
         room,

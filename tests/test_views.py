@@ -4,7 +4,9 @@ import pytest
 
 from messaging.engine.partitioner import partition_for_key
 from messaging.models import Record, Topic
-from messaging.services import RecordIn, records_produce, room_create, topic_create
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = pytest.mark.django_db
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging import services
 from messaging.api.errors import (
     METHOD_NOT_ALLOWED,
     UNPROCESSABLE,
@@ -17,6 +15,7 @@ from messaging.api.errors import (
     service_errors,
     throttle,
 )
+from messaging.services.seeds import sandbox_create
 
 BODIES = frozenset({"application/json"})
 
@@ -39,9 +38,8 @@ def room_create(request: HttpRequest) -> HttpResponse:
         title = body.get("title", "")
         if not isinstance(title, str):
             raise ApiError(UNPROCESSABLE, "title is a string.")
-        with transaction.atomic(), service_errors():
-            room = services.room_create(title=title)
-            services.room_seed_sandbox(room=room)
+        with service_errors():
+            room = sandbox_create(title=title)
     except ApiError as error:
         response = error_response(error)
         if error.code == METHOD_NOT_ALLOWED:

@@ -187,3 +187,13 @@ def format_duration(duration_ms: int) -> str:
         if count:
             parts.append(f"{count} {unit}")
     return " ".join(parts)
+
+
+def clock_payload(clock: VirtualClock) -> dict:
+    """The clock as events and pages carry it."""
+    return {
+        "now_ms": clock.now_ms,
+        "display": format_time(clock.now_ms),
+        "running": clock.running,
+        "speed": clock.speed,
+    }

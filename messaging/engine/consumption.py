@@ -28,11 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from messaging.engine.offsets import (
-    AutoOffsetReset,
-    OffsetError,
-    starting_position,
-)
+from messaging.engine.offsets import AutoOffsetReset, OffsetError, starting_position
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
 SEMANTICS: tuple[Semantics, ...] = ("at-most-once", "at-least-once", "exactly-once")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, Max, OuterRef, Sum
 
+from messaging import events
 from messaging.engine import classic, sqs
 from messaging.engine.offsets import lag_or_backlog
 from messaging.lessons.spec import Goal, LessonSpec
@@ -299,7 +300,7 @@ def _classic_delivered(r: _Room, a: dict) -> tuple[bool, str]:
 
 def lesson_started_seq(room: Room) -> int:
     """The seq of the room's last "lesson.started" event: goals count events after it."""
-    return RoomEvent.objects.filter(room=room, type="lesson.started").aggregate(
+    return RoomEvent.objects.filter(room=room, type=events.LESSON_STARTED).aggregate(
         seq=Max("seq")
     )["seq"] or 0
 

@@ -18,11 +18,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from messaging.errors import NotFound
-from messaging.live.broadcast import event_text, room_group_name
+from messaging.infra.broadcast import event_text, room_group_name
 from messaging.live.driver import drivers
-from messaging.models import Room
-from messaging.selectors import events_since, room_get
-from messaging.services.classroom import STUDENT_SEEN_REFRESH_S, students_seen
+from messaging.models import STUDENT_SEEN_REFRESH_S, Room
+from messaging.selectors import events_since, room_by_pk, room_get
+from messaging.services.classroom import students_seen
 from messaging.services.rooms import room_touch
 from messaging.services.student_consumers import student_presence_changed
 
@@ -187,7 +187,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _replay(self, room_pk: int, since: int) -> None:
         last_seq, events = await self._events_since(room_pk, since)
         if events is None:
-            await self._send({"type": "resync", "seq": last_seq, "payload": {}})
+            await self._send({"type": RESYNC, "seq": last_seq, "payload": {}})
             return
         for event in events:
             await self._send(event)
@@ -220,7 +220,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _events_since(self, room_pk: int, since: int) -> tuple[int, list[dict] | None]:
-        room = Room.objects.get(pk=room_pk)
+        room = room_by_pk(pk=room_pk)
         events = events_since(room=room, seq=since, limit=settings.LOGLAB_REPLAY_LIMIT)
         if events is None:
             return room.last_seq, None

@@ -20,8 +20,9 @@ import uuid
 from channels.db import database_sync_to_async
 
 from messaging.errors import NotFound
-from messaging.live import checkpointer
+from messaging.infra import checkpointer
 from messaging.models import Room
+from messaging.services.simulation import room_drive, room_release
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,6 @@ class RoomDrivers:
 # Steps run in the default thread pool, not in the one thread Django gives every synchronous
 # view: a busy room's steps must not queue in front of everybody's page loads and forms.
 def _drive_sync(room_pk: int, owner: str, wall_ms: int) -> bool:
-    from messaging.services.simulation import room_drive
 
     return room_drive(room=Room(pk=room_pk), owner=owner, wall_ms=wall_ms)
 
@@ -85,7 +85,6 @@ _drive = database_sync_to_async(_drive_sync, thread_sensitive=False)
 
 @database_sync_to_async
 def _release(room_pk: int, owner: str) -> None:
-    from messaging.services.simulation import room_release
 
     room_release(room=Room(pk=room_pk), owner=owner)
 

@@ -12,12 +12,17 @@ import unicodedata
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from messaging import events, selectors
 from messaging.errors import Conflict, Invalid, NotFound
-from messaging.models import Room, Student
-from messaging.permissions import Forbidden
+from messaging.models import ConsumerGroup, Member, Room, RoomEvent, Student
+from messaging.permissions import STUDENT_ACTIONS, Forbidden, student_permissions
 from messaging.services.events import event_record, room_lock
-from messaging.services.rooms import room_create, room_seed_sandbox
+from messaging.services.groups import NewMember, member_join, member_leave, members_join_named
+from messaging.services.rooms import room_create
+from messaging.services.seeds import room_seed_sandbox
+from messaging.services.snapshots import room_rows_clear
 
 MAX_DISPLAY_NAME = 40  # Student.display_name's max_length
 MAX_STUDENTS_PER_ROOM = getattr(settings, "LOGLAB_MAX_STUDENTS_PER_ROOM", 250)
@@ -54,25 +59,6 @@ def display_name_validate(raw: str) -> str:
     return name
 
 
-def student_for_session(*, room: Room, session_key: str | None) -> Student | None:
-    """The student this browser session is in `room`; None if it never joined or the
-    instructor removed it."""
-    if not session_key:
-        return None
-    return Student.objects.filter(
-        room=room, session_key=session_key, removed_at__isnull=True
-    ).first()
-
-
-def student_removed(*, room: Room, session_key: str | None) -> bool:
-    """Whether the instructor removed the student of this session from `room`."""
-    if not session_key:
-        return False
-    return Student.objects.filter(
-        room=room, session_key=session_key, removed_at__isnull=False
-    ).exists()
-
-
 @transaction.atomic
 def student_join(*, room: Room, display_name: str, session_key: str) -> tuple[Student, bool]:
     """The student this browser session is in `room`, joining it first if need be.
@@ -89,9 +75,9 @@ def student_join(*, room: Room, display_name: str, session_key: str) -> tuple[St
     if not session_key:
         raise Invalid("Your browser sent no session: allow cookies for this site and retry.")
     room = room_lock(room=room)  # serialises the name check and the count with other joins
-    if student_removed(room=room, session_key=session_key):
+    if selectors.student_removed(room=room, session_key=session_key):
         raise Forbidden(REMOVED)
-    existing = student_for_session(room=room, session_key=session_key)
+    existing = selectors.student_for_session(room=room, session_key=session_key)
     if existing is not None:
         return existing, False
     # Compared in Python: SQLite's LIKE folds only ASCII, and a room holds a few hundred names.
@@ -124,8 +110,6 @@ def _client_id(name: str) -> str:
 @transaction.atomic
 def student_consumer_join(*, student: Student, group_id: str):
     """The student becomes a consumer in `group_id`, with their name as client.id."""
-    from messaging.models import ConsumerGroup, Member
-    from messaging.services.groups import member_join
 
     room = room_lock(room=student.room_id)
     student = Student.objects.select_related("member").get(pk=student.pk)
@@ -154,8 +138,6 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
     """"Everyone join group G": every student who is not consuming joins `group_id`, in one
     join window (one rebalance, as consumers started together make). A student whose page is
     closed joins too, and times out like any consumer that stops heartbeating."""
-    from messaging.models import ConsumerGroup, Member
-    from messaging.services.groups import NewMember, members_join_named
 
     room = room_lock(room=room)
     try:
@@ -177,7 +159,7 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
         ],
     )
     # Two updates and one bulk update for the whole class, not two writes per student.
-    seen_since = student_seen_since()
+    seen_since = Student.seen_since()
     pairs = list(zip(students, members, strict=True))
     for online in (True, False):
         Member.objects.filter(
@@ -192,7 +174,6 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
 @transaction.atomic
 def student_consumer_leave(*, student: Student) -> None:
     """The student's consumer leaves its group (LeaveGroup: the group rebalances now)."""
-    from messaging.services.groups import member_leave
 
     room_lock(room=student.room_id)
     student = Student.objects.select_related("member__group").get(pk=student.pk)
@@ -201,26 +182,8 @@ def student_consumer_leave(*, student: Student) -> None:
     member_leave(member=student.member)
 
 
-# A connected student page refreshes its student's last_seen_at every STUDENT_SEEN_REFRESH_S
-# (in bulk, per server process: messaging/live/consumers.py); their member counts as online
-# only while that is more recent than STUDENT_SEEN_WINDOW_S. So if the server process dies with
-# the page's websocket open, the flag it left set runs out on its own and the member ends in a
-# session timeout, as a closed page does.
-STUDENT_SEEN_REFRESH_S = 10
-STUDENT_SEEN_WINDOW_S = 30
-
-
-def student_seen_since():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    return timezone.now() - timedelta(seconds=STUDENT_SEEN_WINDOW_S)
-
-
 def students_seen(*, room_pk: int, session_keys: list[str]) -> int:
     """These sessions' pages are still connected: one write for all of a room's students."""
-    from django.utils import timezone
 
     if not session_keys:
         return 0
@@ -238,7 +201,6 @@ def classroom_permissions_set(*, room: Room, permissions: dict[str, object]) -> 
 
     Records `room.permissions` so every student's page redraws its buttons at once.
     """
-    from messaging.permissions import STUDENT_ACTIONS, student_permissions
 
     unknown = sorted(set(permissions) - set(STUDENT_ACTIONS))
     if unknown:
@@ -248,7 +210,7 @@ def classroom_permissions_set(*, room: Room, permissions: dict[str, object]) -> 
     current.update({action: bool(allowed) for action, allowed in permissions.items()})
     room.student_permissions = current
     room.save(update_fields=["student_permissions"])
-    event_record(room=room, type="room.permissions", payload={"permissions": current})
+    event_record(room=room, type=events.ROOM_PERMISSIONS, payload={"permissions": current})
     return current
 
 
@@ -288,7 +250,7 @@ def room_follow_set(*, room: Room, path: str) -> Room:
     room = _classroom_locked(room)
     room.follow_path = follow_path_validate(room, path)
     room.save(update_fields=["follow_path"])
-    event_record(room=room, type="room.follow", payload={"path": room.follow_path})
+    event_record(room=room, type=events.ROOM_FOLLOW, payload={"path": room.follow_path})
     return room
 
 
@@ -300,8 +262,6 @@ def classroom_reset(*, room: Room) -> Room:
 
     Records `room.reset` last, so every screen redraws from the new state.
     """
-    from messaging.models import RoomEvent
-    from messaging.services.snapshots import room_rows_clear
 
     room = _classroom_locked(room)
     room_rows_clear(room=room)  # a student's member goes with its group; the student stays
@@ -313,7 +273,7 @@ def classroom_reset(*, room: Room) -> Room:
     room.save(update_fields=["sim_time_ms", "clock_running", "clock_speed", "mirror_topic"])
     room_seed_sandbox(room=room)
     room.refresh_from_db()
-    event_record(room=room, type="room.reset", payload={})
+    event_record(room=room, type=events.ROOM_RESET, payload={})
     return room
 
 
@@ -322,9 +282,7 @@ def student_remove(*, room: Room, student_id: int) -> Student:
     """The instructor removes a student: their consumer leaves its group (which rebalances),
     and their session can no longer act in the room or join it again. Their name stays taken.
     """
-    from django.utils import timezone
 
-    from messaging.services.groups import member_leave
 
     room = _classroom_locked(room)
     student = (
@@ -343,7 +301,7 @@ def student_remove(*, room: Room, student_id: int) -> Student:
     student.save(update_fields=["removed_at", "member"])
     event_record(
         room=room,
-        type="student.removed",
+        type=events.STUDENT_REMOVED,
         payload={"student": student.pk, "name": student.display_name},
     )
     return student

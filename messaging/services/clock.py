@@ -4,31 +4,18 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from messaging import events
 from messaging.engine import clock as clocks
 from messaging.errors import Invalid
 from messaging.models import Room
 from messaging.services.events import event_record, room_lock
-
-
-def room_clock(room: Room) -> clocks.VirtualClock:
-    return clocks.new_clock(
-        now_ms=room.sim_time_ms, speed=room.clock_speed, running=room.clock_running
-    )
-
-
-def clock_payload(clock: clocks.VirtualClock) -> dict:
-    return {
-        "now_ms": clock.now_ms,
-        "display": clocks.format_time(clock.now_ms),
-        "running": clock.running,
-        "speed": clock.speed,
-    }
+from messaging.services.simulation import room_step
 
 
 @transaction.atomic
 def room_clock_set(*, room: Room, running: bool | None = None, speed: float | None = None):
     room = room_lock(room=room)
-    clock = room_clock(room)
+    clock = room.clock()
     try:
         if speed is not None:
             clock = clocks.set_speed(clock, float(speed))
@@ -40,14 +27,13 @@ def room_clock_set(*, room: Room, running: bool | None = None, speed: float | No
         clock = clocks.pause(clock)
     room.clock_running, room.clock_speed = clock.running, clock.speed
     room.save(update_fields=["clock_running", "clock_speed"])
-    event_record(room=room, type="clock.changed", payload=clock_payload(clock))
+    event_record(room=room, type=events.CLOCK_CHANGED, payload=clocks.clock_payload(clock))
     return room
 
 
 def room_clock_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> Room:
     """Move simulated time forward by `step_ms` with everything that happens meanwhile: the
     room's simulation step (producers, session timeouts, consumers, the log cleaner)."""
-    from messaging.services.simulation import room_step
 
     room_step(room=room, step_ms=step_ms)
     return Room.objects.get(pk=room.pk)

@@ -7,8 +7,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging.errors import NotFound
-from messaging.live import checkpointer
-from messaging.live.broadcast import broadcast_event
+from messaging.events import event_type_check
+from messaging.infra import checkpointer
+from messaging.infra.broadcast import broadcast_event
 from messaging.models import Room, RoomEvent
 
 
@@ -35,7 +36,9 @@ def event_record(*, room: Room, type: str, payload: dict[str, Any]) -> RoomEvent
     rooms = Room.objects.filter(pk=room.pk)
     rooms.update(last_seq=F("last_seq") + 1, last_active_at=timezone.now())
     room.last_seq = rooms.values_list("last_seq", flat=True).get()
-    event = RoomEvent.objects.create(room=room, seq=room.last_seq, type=type, payload=payload)
+    event = RoomEvent.objects.create(
+        room=room, seq=room.last_seq, type=event_type_check(type), payload=payload
+    )
     message = event.as_message()
     code = room.code
     transaction.on_commit(lambda: _committed(code, message))

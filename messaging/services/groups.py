@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 
 # A module import: selectors imports services in turn, and is only half loaded here.
-from messaging import selectors
+from messaging import events, selectors
+from messaging.engine import consumption
 from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
@@ -25,7 +26,9 @@ from messaging.models import (
     ConsumerGroup,
     Member,
     Partition,
+    Record,
     Room,
+    Student,
     Topic,
 )
 from messaging.services.events import event_record, room_lock
@@ -51,16 +54,6 @@ def choice_validate(value: str, choices: type, field: str) -> str:
         allowed = ", ".join(choices.values)
         raise Invalid(f"{field} must be one of {allowed} (not {value!r}).", field=field)
     return value
-
-
-def group_config(group: ConsumerGroup) -> coordinator.GroupConfig:
-    return coordinator.GroupConfig(
-        group_id=group.group_id,
-        assignor=group.assignor,
-        rebalance_protocol=coordinator.RebalanceProtocol(group.protocol),
-        session_timeout_ms=group.session_timeout_ms,
-        heartbeat_interval_ms=group.heartbeat_interval_ms,
-    )
 
 
 @transaction.atomic
@@ -103,7 +96,7 @@ def group_create(
     try:
         # The engine knows which combinations Kafka accepts (cooperative needs
         # cooperative-sticky; session.timeout.ms within the broker's bounds).
-        state = coordinator.new_group(group_config(group), _partition_counts(subscribed))
+        state = coordinator.new_group(group.coordinator_config(), selectors.partition_counts(subscribed))
     except ValueError as error:
         raise Invalid(str(error)) from None
     group.known_partitions = [list(item) for item in state.topics]
@@ -111,7 +104,7 @@ def group_create(
     group.topics.set(subscribed)
     event_record(
         room=room,
-        type="group.created",
+        type=events.GROUP_CREATED,
         payload={
             "group": group.group_id,
             "topics": sorted(t.name for t in subscribed),
@@ -124,42 +117,6 @@ def group_create(
 
 
 # --- the engine's view of a stored group ---------------------------------------------------
-
-
-def _partition_counts(topics: list[Topic]) -> dict[str, int]:
-    return {t.name: t.partition_count for t in topics}
-
-
-def group_state_load(group: ConsumerGroup) -> coordinator.ConsumerGroup:
-    """The stored rows as the engine's ConsumerGroup."""
-    members = list(group.members.order_by("join_order"))
-    owned: dict[int, list[coordinator.TopicPartition]] = {m.pk: [] for m in members}
-    for assignment in Assignment.objects.filter(group=group).select_related("partition__topic"):
-        owned[assignment.member_id].append(
-            coordinator.TopicPartition(
-                assignment.partition.topic.name, assignment.partition.index
-            )
-        )
-    return coordinator.ConsumerGroup(
-        config=group_config(group),
-        state=coordinator.GroupState(group.state),
-        generation=group.generation,
-        members=tuple(
-            coordinator.Member(
-                member_id=m.member_id,
-                client_id=m.client_id,
-                subscription=tuple(m.subscription),
-                last_heartbeat_ms=m.last_heartbeat_ms,
-                group_instance_id=m.group_instance_id,
-                assignment=tuple(sorted(owned[m.pk])),
-                generation=m.generation,
-            )
-            for m in members
-        ),
-        leader_id=group.leader_member_id or None,
-        topics=tuple((str(t), int(c)) for t, c in group.known_partitions),
-        next_member_number=group.member_counter,
-    )
 
 
 @dataclass(frozen=True)
@@ -250,10 +207,8 @@ def _commit_before_revoke(
     Only the simulation's members: a crashed one is not there to commit, a student commits with
     their own button (forgetting to is the lesson), a REST consumer as its instance says.
     """
-    from messaging.engine import consumption
-    from messaging.services.simulation import commits_store, consumer_settings, member_cursors
 
-    settings_ = consumer_settings(group)
+    settings_ = group.consumer_settings()
     if settings_.semantics != "at-least-once":
         return  # the engine would commit nothing: spare the queries
     keeps: set[tuple[str, str, int]] = {
@@ -323,7 +278,7 @@ def _group_event(room: Room, group: ConsumerGroup, result: coordinator.GroupResu
         "removed": list(result.removed),
         "plan": result.plan.to_dict() if result.plan is not None else None,
     }
-    event_record(room=room, type="group.changed", payload=payload)
+    event_record(room=room, type=events.GROUP_CHANGED, payload=payload)
 
 
 def _locked(group: ConsumerGroup) -> tuple[Room, ConsumerGroup]:
@@ -336,7 +291,7 @@ def _locked(group: ConsumerGroup) -> tuple[Room, ConsumerGroup]:
 
 def _subscription(group: ConsumerGroup) -> tuple[list[str], dict[str, int]]:
     topics = list(group.topics.all())
-    return sorted(t.name for t in topics), _partition_counts(topics)
+    return sorted(t.name for t in topics), selectors.partition_counts(topics)
 
 
 def _refused(result: coordinator.GroupResult) -> None:
@@ -377,7 +332,7 @@ def member_join(
         raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
     subscription, counts = _subscription(group)
     result = coordinator.join(
-        group_state_load(group),
+        selectors.group_state_load(group),
         client_id,
         subscription,
         room.sim_time_ms,
@@ -421,7 +376,7 @@ def members_join_named(
     subscription, counts = _subscription(group)
     before = set(group.members.values_list("member_id", flat=True))
     result = coordinator.join_many(
-        group_state_load(group),
+        selectors.group_state_load(group),
         [coordinator.JoinRequest(client_id, tuple(subscription)) for client_id, _ in joiners],
         room.sim_time_ms,
         topics=counts,
@@ -446,7 +401,7 @@ def members_join_named(
 def member_leave(*, member: Member) -> coordinator.GroupResult:
     """`consumer.close()`: a dynamic member sends LeaveGroup; a static one just goes quiet."""
     room, group = _locked(member.group)
-    result = coordinator.close(group_state_load(group), member.member_id)
+    result = coordinator.close(selectors.group_state_load(group), member.member_id)
     _refused(result)
     group_state_store(group, result.group)
     _group_event(room, group, result)
@@ -463,7 +418,7 @@ def member_crash(*, member: Member) -> None:
     deadline = member.session_expires_at(group.session_timeout_ms)
     event_record(
         room=room,
-        type="member.crashed",
+        type=events.MEMBER_CRASHED,
         payload={
             "group": group.group_id,
             "member": member.member_id,
@@ -481,11 +436,10 @@ def members_heartbeating() -> Q:
     A student's `online` alone could outlive a server process that died with the page open:
     it counts only while their page was seen recently (see services/classroom.py).
     """
-    from messaging.services.classroom import student_seen_since
 
     return Q(crashed=False) & (
         Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
-        | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=student_seen_since())
+        | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=Student.seen_since())
     )
 
 
@@ -499,7 +453,7 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     """
     room, group = _locked(group)
     now = room.sim_time_ms
-    state = group_state_load(group)
+    state = selectors.group_state_load(group)
     rebalances: list[coordinator.GroupResult] = []
     alive = group.members.filter(members_heartbeating())
     # A member heartbeats every heartbeat.interval.ms, as the client's heartbeat thread does,
@@ -552,7 +506,7 @@ def offset_commit(
     )
     event_record(
         room=room,
-        type="offset.committed",
+        type=events.OFFSET_COMMITTED,
         payload={
             "group": group.group_id,
             "topic": topic_name,
@@ -571,7 +525,7 @@ def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
     """
     _, counts = _subscription(group)
     try:
-        result = coordinator.update_topics(group_state_load(group), counts)
+        result = coordinator.update_topics(selectors.group_state_load(group), counts)
     except ValueError as error:
         raise Invalid(str(error)) from None
     group_state_store(group, result.group)
@@ -588,7 +542,6 @@ def group_offsets_reset(
 ) -> offset_rules.ResetPlan:
     """`kafka-consumer-groups --reset-offsets --<option> [value] [--execute]` for every partition
     of the group's topics. A dry run (the tool's default) changes nothing."""
-    from messaging.models import Record
 
     if option not in RESET_OPTIONS:
         raise Invalid(f"Unknown reset option {option!r}.", field="option")
@@ -635,7 +588,7 @@ def group_offsets_reset(
             )
         event_record(
             room=room,
-            type="offsets.reset",
+            type=events.OFFSETS_RESET,
             payload={
                 "group": group.group_id,
                 "option": option,
@@ -644,3 +597,28 @@ def group_offsets_reset(
             },
         )
     return plan
+
+
+def member_cursors(
+    owned: list[Assignment], committed: dict[int, int]
+) -> list[consumption.Cursor]:
+    """Where a member stands on each partition it owns, as the engine reads it."""
+    return [
+        consumption.Cursor(
+            partition=str(a.partition),
+            log_start_offset=a.partition.log_start_offset,
+            log_end_offset=a.partition.log_end_offset,
+            committed=committed.get(a.partition_id),
+            position=a.position,
+            polled_until=a.polled_until,
+        )
+        for a in owned
+    ]
+
+
+def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int) -> None:
+    for partition_id, offset in commits.items():
+        CommittedOffset.objects.update_or_create(
+            group=group, partition_id=partition_id,
+            defaults={"offset": offset, "committed_at_ms": now_ms},
+        )

@@ -13,14 +13,18 @@ every student's page shows as the instructor advances.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from messaging.errors import Conflict, Invalid, NotFound
+from messaging import events, selectors
+from messaging.errors import Conflict, Invalid
+from messaging.lessons.spec import lesson_spec
 from messaging.models import (
     Lesson,
     LessonPrediction,
@@ -28,39 +32,24 @@ from messaging.models import (
     Room,
     RoomEvent,
     RoomSnapshot,
-    Student,
 )
-from messaging.permissions import DRIVE, Actor, Forbidden, room_permission_check
+from messaging.permissions import Actor, Forbidden, classroom_lesson_check
+from messaging.services.classroom import room_follow_set
 from messaging.services.events import event_record, room_lock
+from messaging.services.lesson_steps import lesson_room_start, step_apply
 from messaging.services.rooms import room_create
-from messaging.services.snapshots import room_rows_clear
+from messaging.services.snapshots import SnapshotTooLarge, room_rows_clear, room_snapshot_take
 
 # --- lessons and their rooms ------------------------------------------------------------------
 
 
-def lesson_get(*, slug: str) -> Lesson:
-    try:
-        return Lesson.objects.get(slug=str(slug)[:64])
-    except Lesson.DoesNotExist:
-        raise NotFound(f"There is no lesson called '{str(slug)[:64]}'.") from None
-
-
-def lesson_next(lesson: Lesson) -> Lesson | None:
-    return (
-        Lesson.objects.filter(order__gt=lesson.order).order_by("order", "slug").first()
-        or Lesson.objects.filter(order=lesson.order, slug__gt=lesson.slug).order_by("slug").first()
-    )
-
-
 def spec_of(lesson: Lesson):
-    from messaging.lessons.spec import lesson_spec
 
     return lesson_spec(lesson)
 
 
 def _room_start(room: Room, lesson: Lesson) -> None:
     """Empty the room and build the lesson's start in it (the caller holds the room's lock)."""
-    from messaging.lessons.steps import lesson_room_start
 
     room_rows_clear(room=room)
     # The lesson's story starts at time zero, paused: "advance 7 days" means the same in every
@@ -96,7 +85,7 @@ def lesson_room_reset(*, room: Room) -> Room:
     room = room_lock(room=room)
     lesson = _lesson_room(room)
     _room_start(room, lesson)
-    event_record(room=room, type="resync", payload={"reason": "lesson.reset"})
+    event_record(room=room, type=events.RESYNC, payload={"reason": "lesson.reset"})
     return room
 
 
@@ -127,23 +116,12 @@ def lesson_moments(spec) -> list[Moment]:
     return moments
 
 
-def _classroom(room: Room, actor: Actor) -> Room:
-    if room.kind != Room.Kind.CLASSROOM:
-        raise Invalid("Only a classroom runs a lesson for its students.")
-    room_permission_check(room=room, actor=actor, action=DRIVE)
-    if not actor.is_owner:  # DRIVE is open in sandboxes; running a lesson never is
-        raise Forbidden("Only the instructor can run a lesson in this classroom.")
-    return room
-
-
 def lesson_path(room: Room) -> str:
-    from django.urls import reverse
 
     return reverse("lesson_room", args=[room.code])
 
 
 def _follow(room: Room, path: str) -> None:
-    from messaging.services.classroom import room_follow_set
 
     room.follow_path = room_follow_set(room=room, path=path).follow_path
 
@@ -152,7 +130,7 @@ def _stage_event(room: Room, lesson: Lesson, moments: list[Moment]) -> None:
     moment = moments[room.lesson_stage]
     event_record(
         room=room,
-        type="lesson.stage",
+        type=events.LESSON_STAGE,
         payload={
             "lesson": lesson.slug,
             "stage": room.lesson_stage,
@@ -167,12 +145,12 @@ def _stage_event(room: Room, lesson: Lesson, moments: list[Moment]) -> None:
 @transaction.atomic
 def classroom_lesson_run(*, room: Room, actor: Actor, lesson: Lesson) -> Room:
     """The instructor runs `lesson` for the room: its start on the board, everyone following."""
-    room = _classroom(room_lock(room=room), actor)
+    room = classroom_lesson_check(room_lock(room=room), actor)
     LessonPrediction.objects.filter(room=room, lesson_slug=lesson.slug).delete()
     _room_start(room, lesson)
     Room.objects.filter(pk=room.pk).update(lesson=lesson, lesson_stage=0)
     room.lesson, room.lesson_stage = lesson, 0
-    event_record(room=room, type="resync", payload={"reason": "lesson.start"})
+    event_record(room=room, type=events.RESYNC, payload={"reason": "lesson.start"})
     _stage_event(room, lesson, lesson_moments(spec_of(lesson)))
     _follow(room, lesson_path(room))
     return room
@@ -182,9 +160,8 @@ def classroom_lesson_run(*, room: Room, actor: Actor, lesson: Lesson) -> Room:
 def classroom_lesson_advance(*, room: Room, actor: Actor) -> Moment:
     """The next moment of the room's lesson; a solution step is played on the board as the
     room reaches it, so every screen watches it happen."""
-    from messaging.lessons.steps import step_apply
 
-    room = _classroom(room_lock(room=room), actor)
+    room = classroom_lesson_check(room_lock(room=room), actor)
     if room.lesson_id is None:
         raise Conflict("No lesson is running in this classroom: pick one first.")
     spec = spec_of(room.lesson)
@@ -205,12 +182,11 @@ def classroom_lesson_advance(*, room: Room, actor: Actor) -> Moment:
 @transaction.atomic
 def classroom_lesson_stop(*, room: Room, actor: Actor) -> Room:
     """Back to the free board: the lesson ends, students return to their own page."""
-    from django.urls import reverse
 
-    room = _classroom(room_lock(room=room), actor)
+    room = classroom_lesson_check(room_lock(room=room), actor)
     Room.objects.filter(pk=room.pk).update(lesson=None, lesson_stage=0)
     room.lesson, room.lesson_stage = None, 0
-    event_record(room=room, type="lesson.stage", payload={"lesson": None})
+    event_record(room=room, type=events.LESSON_STAGE, payload={"lesson": None})
     _follow(room, reverse("student_me", args=[room.code]))
     return room
 
@@ -255,50 +231,10 @@ def classroom_prediction_answer(
         raise Conflict("You already answered this one: one answer each.")
     event_record(
         room=room,
-        type="lesson.predicted",
-        payload={"question": prediction.id, "count": prediction_answers_count(room, prediction)},
+        type=events.LESSON_PREDICTED,
+        payload={"question": prediction.id, "count": selectors.prediction_answers_count(room, prediction)},
     )
     return answer
-
-
-def prediction_answers_count(room: Room, prediction) -> int:
-    return LessonPrediction.objects.filter(
-        room=room, lesson_slug=room.lesson.slug, question=prediction.id
-    ).count()
-
-
-def prediction_tally(room: Room, prediction) -> list[dict[str, Any]]:
-    """How many students picked each choice, with the share of the largest for the bars."""
-    counts = [0] * len(prediction.choices)
-    rows = LessonPrediction.objects.filter(
-        room=room, lesson_slug=room.lesson.slug, question=prediction.id
-    ).values_list("choice", flat=True)
-    for choice in rows:
-        if 0 <= choice < len(counts):
-            counts[choice] += 1
-    total = sum(counts)
-    return [
-        {
-            "index": i,
-            "text": text,
-            "count": counts[i],
-            "percent": round(100 * counts[i] / total) if total else 0,
-            "correct": i == prediction.answer,
-        }
-        for i, text in enumerate(prediction.choices)
-    ]
-
-
-def student_prediction(room: Room, student: Student | None, prediction) -> int | None:
-    if student is None or prediction is None or room.lesson_id is None:
-        return None
-    return (
-        LessonPrediction.objects.filter(
-            room=room, lesson_slug=room.lesson.slug, question=prediction.id, student=student
-        )
-        .values_list("choice", flat=True)
-        .first()
-    )
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -497,3 +433,13 @@ def progress_import(*, user, session, raw: bytes) -> int:
     for slug, progress in parsed.items():
         progress_record(user=user, session=session, slug=slug, progress=progress)
     return len(parsed)
+
+
+@transaction.atomic
+def lesson_step_play(*, room: Room, step, label: str) -> None:
+    """Play one solution step for the learner, undoable like any step: a step that fails takes
+    its undo snapshot with it. As for the board's own forms, a room too big to snapshot runs the
+    step without undo."""
+    with contextlib.suppress(SnapshotTooLarge):
+        room_snapshot_take(room=room, label=label)
+    step_apply(room=room, step=step)

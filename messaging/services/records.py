@@ -5,12 +5,14 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.db import transaction
 
+from messaging import events
 from messaging.engine import partitioner
 from messaging.engine import retention as cleaner
 from messaging.errors import Invalid, NotFound
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
-from messaging.services.retention import segment_append, topic_log_config
+from messaging.services.mirror import queues_mirror_records
+from messaging.services.retention import segment_append
 
 # What an event carries of a value: the board shows a preview, the full value is one fetch away.
 VALUE_PREVIEW_CHARS = 80
@@ -104,7 +106,7 @@ def records_produce(
         topic = Topic.objects.get(room=room, name=topic_name)
     except Topic.DoesNotExist:
         raise NotFound(f"Topic '{topic_name}' does not exist in this room.") from None
-    log_config = topic_log_config(topic)
+    log_config = topic.log_config()
     for record in records:
         record_validate(record, partition_count=topic.partition_count)
         try:
@@ -173,7 +175,6 @@ def records_produce(
         )
     if room.mirror_topic_id == topic.pk:
         # Side-by-side mode: the same stream goes to the room's SQS FIFO and classic queues.
-        from messaging.services.queues import queues_mirror_records
 
         queues_mirror_records(
             room=room,
@@ -189,7 +190,7 @@ def records_produce(
     if emit_event:
         event_record(
             room=room,
-            type="records.produced",
+            type=events.RECORDS_PRODUCED,
             payload=produced_payload(topic, producer, produced),
         )
     return produced

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from messaging import events
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
@@ -64,12 +65,6 @@ DEFAULT_FORMAT = "binary"  # REST Proxy's default embedded format
 MAX_NAME_CHARS = 40
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
-CREATED = "rest.consumer.created"
-SUBSCRIBED = "rest.consumer.subscribed"
-FETCHED = "rest.records.fetched"
-DELETED = "rest.consumer.deleted"
-EXPIRED = "rest.consumer.expired"
-LIFECYCLE = (CREATED, SUBSCRIBED, DELETED, EXPIRED)
 
 NOT_FOUND_MESSAGE = "Consumer instance not found."
 
@@ -190,12 +185,12 @@ def _pending(room: Room, group_id: str, name: str, now: datetime) -> PendingInst
     """
     last = (
         RoomEvent.objects.filter(
-            room=room, type__in=LIFECYCLE, payload__group=group_id, payload__instance=name
+            room=room, type__in=events.REST_CONSUMER_LIFECYCLE, payload__group=group_id, payload__instance=name
         )
         .order_by("-seq")
         .first()
     )
-    if last is None or last.type != CREATED:
+    if last is None or last.type != events.REST_CONSUMER_CREATED:
         return None
     if last.created_at <= now - timedelta(milliseconds=instance_timeout_ms()):
         return None  # consumer.instance.timeout.ms ran out before it subscribed
@@ -223,16 +218,6 @@ def rest_instance_get(
     if pending is None:
         raise NotFound(NOT_FOUND_MESSAGE, field="instance")
     return pending
-
-
-def rest_instance_assignments(*, instance: RestConsumerInstance) -> list[tuple[str, int]]:
-    """The (topic, partition) pairs the group's coordinator gave the instance's member."""
-    return [
-        (a.partition.topic.name, a.partition.index)
-        for a in Assignment.objects.filter(member=instance.member)
-        .select_related("partition__topic")
-        .order_by("partition__topic__name", "partition__index")
-    ]
 
 
 def _locked(instance: RestConsumerInstance) -> tuple[Room, RestConsumerInstance]:
@@ -278,7 +263,7 @@ def rest_instance_create(*, room: Room, group_id: str, config: InstanceConfig) -
             f"group ('{config.name}' in '{group_id}').",
             field="instance",
         )
-    event_record(room=room, type=CREATED, payload={"group": group_id, **config.as_payload()})
+    event_record(room=room, type=events.REST_CONSUMER_CREATED, payload={"group": group_id, **config.as_payload()})
     return config
 
 
@@ -335,7 +320,7 @@ def rest_instance_subscribe(
     )
     event_record(
         room=room,
-        type=SUBSCRIBED,
+        type=events.REST_CONSUMER_SUBSCRIBED,
         payload={
             "group": group_id,
             "instance": name,
@@ -438,7 +423,7 @@ def rest_records_fetch(
     if moved:
         event_record(
             room=room,
-            type=FETCHED,
+            type=events.REST_RECORDS_FETCHED,
             payload={
                 "group": group.group_id,
                 "instance": instance.name,
@@ -494,7 +479,7 @@ def rest_instance_delete(*, room: Room, group_id: str, name: str) -> None:
         raise NotFound(NOT_FOUND_MESSAGE, field="instance")
     event_record(
         room=room,
-        type=DELETED,
+        type=events.REST_CONSUMER_DELETED,
         payload={"group": group_id, "instance": name, "member": member_id},
     )
 
@@ -535,7 +520,7 @@ def _expire_in_room(*, room_id: int) -> list[tuple[str, str]]:
         RestConsumerInstance.objects.filter(pk=instance.pk).delete()
         event_record(
             room=room,
-            type=EXPIRED,
+            type=events.REST_CONSUMER_EXPIRED,
             payload={
                 "group": group_id,
                 "instance": instance.name,

@@ -11,23 +11,13 @@ from collections import defaultdict
 
 from django.db import transaction
 
+from messaging import events
 from messaging.engine import retention as cleaner
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 
 # How many deleted offsets an event lists before it only gives the count.
 EVENT_OFFSETS_LIMIT = 200
-
-
-def topic_log_config(topic: Topic) -> cleaner.LogConfig:
-    return cleaner.LogConfig(
-        cleanup_policy=topic.cleanup_policy,
-        retention_ms=topic.retention_ms,
-        retention_bytes=topic.retention_bytes,
-        segment_records=topic.segment_records,
-        segment_ms=topic.segment_ms,
-        delete_retention_ms=topic.delete_retention_ms,
-    )
 
 
 def segment_append(partition: Partition, *, config: cleaner.LogConfig, timestamp_ms: int) -> None:
@@ -108,7 +98,7 @@ def topic_clean(*, topic: Topic, force: bool = False) -> list[cleaner.CleanupRes
     """Run retention and compaction on every partition of a topic at the room's time."""
     room: Room = room_lock(room=topic.room_id)
     topic = Topic.objects.get(pk=topic.pk)
-    config = topic_log_config(topic)
+    config = topic.log_config()
     now = room.sim_time_ms
     results = []
     for partition in Partition.objects.filter(topic=topic).order_by("index"):
@@ -157,7 +147,7 @@ def _cleanup_event(
     offsets = [d.offset for d in result.deleted]
     event_record(
         room=room,
-        type="records.deleted",
+        type=events.RECORDS_DELETED,
         payload={
             "topic": topic.name,
             "partition": partition.index,

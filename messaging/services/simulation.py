@@ -11,19 +11,21 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 # A module import: selectors imports services in turn, and is only half loaded here.
-from messaging import selectors
+from messaging import events, selectors
 from messaging.engine import clock as clocks
 from messaging.engine import consumption
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
     Assignment,
-    CommittedOffset,
     ConsumerGroup,
     Member,
     Partition,
@@ -32,16 +34,19 @@ from messaging.models import (
     Room,
     Topic,
 )
+from messaging.services import groups as group_services
 from messaging.services.events import event_record, room_lock
+from messaging.services.groups import group_tick, members_heartbeating
 from messaging.services.records import RecordIn, produced_payload, records_produce
+from messaging.services.rest_consumers import rest_instances_expire
+from messaging.services.retention import topic_clean
+from messaging.services.sqs import sqs_tick
 
 MAX_PRODUCERS_PER_ROOM = 10
 MAX_PRODUCER_RATE = 200.0  # records per simulated second
 MAX_MEMBER_RATE = 100.0
 MAX_KEYS = 20
 MAX_RECORDS_PER_STEP = 1000
-# The board's consumers poll small batches, so an at-most-once crash visibly loses a few.
-BOARD_MAX_POLL_RECORDS = 5
 # Ledger lines kept per group; the totals count everything.
 LEDGER_KEEP = 300
 LEDGER_EVENT_LIMIT = 60
@@ -103,7 +108,7 @@ def producer_create(
         room=room, name=name, topic=topic, key_mode=key_mode, keys=keys,
         records_per_second=rate,
     )
-    event_record(room=room, type="producer.changed", payload={"producer": name, "action": "add"})
+    event_record(room=room, type=events.PRODUCER_CHANGED, payload={"producer": name, "action": "add"})
     return producer
 
 
@@ -121,7 +126,7 @@ def producer_update(
         producer.running = running
     producer.save()
     event_record(
-        room=room, type="producer.changed", payload={"producer": producer.name, "action": "set"}
+        room=room, type=events.PRODUCER_CHANGED, payload={"producer": producer.name, "action": "set"}
     )
     return producer
 
@@ -131,7 +136,7 @@ def producer_delete(*, producer: Producer) -> None:
     room = room_lock(room=producer.room_id)
     name = producer.name
     Producer.objects.filter(pk=producer.pk).delete()
-    event_record(room=room, type="producer.changed", payload={"producer": name, "action": "remove"})
+    event_record(room=room, type=events.PRODUCER_CHANGED, payload={"producer": name, "action": "remove"})
 
 
 def _producer_keys(producer: Producer, count: int) -> list[str | None]:
@@ -186,20 +191,11 @@ def member_set_speed(*, member: Member, records_per_second: object) -> Member:
         raise NotFound("That consumer is no longer in the group.")
     event_record(
         room=room,
-        type="member.changed",
+        type=events.MEMBER_CHANGED,
         payload={"group": member.group.group_id, "member": member.member_id, "speed": rate},
     )
     member.records_per_second = rate
     return member
-
-
-def consumer_settings(group: ConsumerGroup) -> consumption.ConsumerSettings:
-    return consumption.ConsumerSettings(
-        semantics=group.delivery,  # type: ignore[arg-type]
-        auto_offset_reset=group.auto_offset_reset,  # type: ignore[arg-type]
-        max_poll_records=BOARD_MAX_POLL_RECORDS,
-        auto_commit_interval_ms=group.auto_commit_interval_ms,
-    )
 
 
 def _tp(partition: Partition) -> str:
@@ -210,7 +206,7 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
     """Let every live member of the group process what its speed allows this step."""
     if group.state != ConsumerGroup.State.STABLE:
         return None
-    settings = consumer_settings(group)
+    settings = group.consumer_settings()
     committed = selectors.group_committed(group=group)
     # REST Proxy's consumers are driven by the learner's own HTTP calls, and students' by the
     # buttons on their page, not by the simulation.
@@ -224,7 +220,7 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
     for assignment in assignments:
         by_member[assignment.member_id].append(assignment)
 
-    highest = _highest_processed(group, [a.partition_id for a in assignments])
+    highest = ledger_highest_processed(group, [a.partition_id for a in assignments])
     auto_committed = False
     members = {a.member_id: a.member for a in assignments}
     moves = MemberMoves()
@@ -233,7 +229,7 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         budget, carry = _earned(member.budget_carry, member.records_per_second, step_ms)
         Member.objects.filter(pk=member_pk).update(budget_carry=carry)
         result = consumption.consume(
-            member_cursors(owned, committed), settings, budget=budget, now_ms=room.sim_time_ms,
+            group_services.member_cursors(owned, committed), settings, budget=budget, now_ms=room.sim_time_ms,
             last_auto_commit_ms=group.last_auto_commit_ms,
         )
         auto_committed = auto_committed or result.auto_committed
@@ -268,7 +264,7 @@ def group_moves_store(
     ProcessedRecord.objects.bulk_create(moves.ledger)
     _ledger_trim(group)
     partitions = {a.partition_id: a.partition for a in assignments}
-    commits_store(group=group, commits=moves.commits, now_ms=room.sim_time_ms)
+    group_services.commits_store(group=group, commits=moves.commits, now_ms=room.sim_time_ms)
     totals = {
         "processed": group.processed_total + sum(1 for r in moves.ledger if r.status != "skipped"),
         "duplicates": group.duplicates_total + moves.duplicates,
@@ -303,23 +299,6 @@ def group_moves_store(
         "stuck": moves.stuck,
         "totals": totals,
     }
-
-
-def member_cursors(
-    owned: list[Assignment], committed: dict[int, int]
-) -> list[consumption.Cursor]:
-    """Where a member stands on each partition it owns, as the engine reads it."""
-    return [
-        consumption.Cursor(
-            partition=_tp(a.partition),
-            log_start_offset=a.partition.log_start_offset,
-            log_end_offset=a.partition.log_end_offset,
-            committed=committed.get(a.partition_id),
-            position=a.position,
-            polled_until=a.polled_until,
-        )
-        for a in owned
-    ]
 
 
 @dataclass
@@ -390,14 +369,6 @@ def member_moves_apply(
     return moves
 
 
-def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int) -> None:
-    for partition_id, offset in commits.items():
-        CommittedOffset.objects.update_or_create(
-            group=group, partition_id=partition_id,
-            defaults={"offset": offset, "committed_at_ms": now_ms},
-        )
-
-
 def _ledger(group, assignment, offset, member, status, room) -> ProcessedRecord:
     return ProcessedRecord(
         group=group, partition_id=assignment.partition_id, offset=offset,
@@ -405,8 +376,7 @@ def _ledger(group, assignment, offset, member, status, room) -> ProcessedRecord:
     )
 
 
-def _highest_processed(group: ConsumerGroup, partition_ids: list[int]) -> dict[int, int]:
-    from django.db.models import Max
+def ledger_highest_processed(group: ConsumerGroup, partition_ids: list[int]) -> dict[int, int]:
 
     rows = (
         ProcessedRecord.objects.filter(group=group, partition_id__in=partition_ids)
@@ -448,7 +418,6 @@ def room_members_keep_alive(*, room: Room, until_ms: int) -> int:
     the clock, as they would every heartbeat.interval.ms in real time: without this, a step
     longer than session.timeout.ms would expire every member, live or not. Crashed members
     (and students whose page is closed) stay silent, so their session still times out."""
-    from messaging.services.groups import members_heartbeating
 
     room = room_lock(room=room)
     return Member.objects.filter(members_heartbeating(), group__room=room).update(
@@ -464,16 +433,11 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     coordinators' timers fire (heartbeats, session timeouts, rebalances); members process and
     commit; the log cleaner runs. What a browser needs to redraw goes in one "step" event.
     """
-    from messaging.services.clock import clock_payload, room_clock
-    from messaging.services.groups import group_tick
-    from messaging.services.queues import sqs_tick
-    from messaging.services.rest_consumers import rest_instances_expire
-    from messaging.services.retention import topic_clean
 
     if not 0 < step_ms <= 24 * 60 * 60 * 1000:
         raise Invalid("A step is between 1 ms and one simulated day.", field="step_ms")
     room = room_lock(room=room)
-    clock = clocks.step(room_clock(room), step_ms)
+    clock = clocks.step(room.clock(), step_ms)
     room.sim_time_ms = clock.now_ms
     room.save(update_fields=["sim_time_ms"])
 
@@ -489,8 +453,8 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     for topic in Topic.objects.filter(room=room):
         topic_clean(topic=topic)
     sqs_tick(room=room)
-    payload = {"clock": clock_payload(clock), "produced": produced, "groups": consumed}
-    event_record(room=room, type="step", payload=payload)
+    payload = {"clock": clocks.clock_payload(clock), "produced": produced, "groups": consumed}
+    event_record(room=room, type=events.STEP, payload=payload)
     return payload
 
 
@@ -511,7 +475,6 @@ def room_drive(*, room: Room, owner: str, wall_ms: int) -> bool:
     A paused room whose lease is ours and fresh needs no write at all: the look before the
     lock keeps an idle watched room from taking the database's write lock ten times a second.
     """
-    from django.utils import timezone
 
     seen = Room.objects.filter(pk=room.pk).values(
         "driver_owner", "driver_lease_until", "clock_running"
@@ -531,11 +494,8 @@ def room_drive(*, room: Room, owner: str, wall_ms: int) -> bool:
 
 @transaction.atomic
 def _room_drive_locked(*, room: Room, owner: str, wall_ms: int) -> bool:
-    from datetime import timedelta
 
-    from django.utils import timezone
 
-    from messaging.services.clock import room_clock
 
     room = room_lock(room=room)
     now = timezone.now()
@@ -555,7 +515,7 @@ def _room_drive_locked(*, room: Room, owner: str, wall_ms: int) -> bool:
         room.save(update_fields=["driver_owner", "driver_lease_until"])
     if room.clock_running:
         wall = max(0, min(int(wall_ms), MAX_WALL_STEP_MS))
-        advanced = clocks.advance(room_clock(room), wall).now_ms - room.sim_time_ms
+        advanced = clocks.advance(room.clock(), wall).now_ms - room.sim_time_ms
         if advanced > 0:
             room_step(room=room, step_ms=advanced)
     return True

@@ -22,6 +22,7 @@ from typing import Any
 from django.core import serializers
 from django.db import models, transaction
 
+from messaging import events
 from messaging.errors import Conflict
 from messaging.models import (
     Assignment,
@@ -210,7 +211,7 @@ def room_snapshot_restore(*, room: Room, snapshot: RoomSnapshot) -> Room:
     Room.objects.filter(pk=room.pk).update(**data["room"])
     RoomEvent.objects.filter(room=room, seq__gt=data["last_seq"]).delete()
     room.refresh_from_db()
-    event_record(room=room, type="resync", payload={"reason": "undo", "label": snapshot.label})
+    event_record(room=room, type=events.RESYNC, payload={"reason": "undo", "label": snapshot.label})
     return room
 
 
@@ -224,3 +225,8 @@ def room_undo(*, room: Room) -> RoomSnapshot:
     room_snapshot_restore(room=room, snapshot=snapshot)
     snapshot.delete()
     return snapshot
+
+
+def room_snapshot_discard(*, snapshot: RoomSnapshot) -> None:
+    """A step that failed changed nothing: its undo point goes with it."""
+    RoomSnapshot.objects.filter(pk=snapshot.pk).delete()

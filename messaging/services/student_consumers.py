@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from messaging import events
 from messaging.engine import consumption
 from messaging.errors import Conflict, Invalid
 from messaging.models import (
@@ -35,16 +36,15 @@ from messaging.models import (
 )
 from messaging.permissions import Actor, room_permission_check
 from messaging.selectors import group_committed, member_assignments
+from messaging.services.classroom import student_consumer_join as join
 from messaging.services.events import event_record, room_lock
-from messaging.services.groups import member_crash, member_leave, offset_commit
+from messaging.services.groups import member_crash, member_cursors, member_leave, offset_commit
 
 # The ledger helpers of the simulation: a student's records go in the same ledger, with the
 # same duplicate and loss detection, so the board's totals count both alike.
 from messaging.services.simulation import (
-    _highest_processed,
-    consumer_settings,
     group_moves_store,
-    member_cursors,
+    ledger_highest_processed,
     member_moves_apply,
 )
 
@@ -118,7 +118,7 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
         )
     assignments = _rotated(assignments, member)
     committed = group_committed(group=group)
-    settings = consumer_settings(group)
+    settings = group.consumer_settings()
     result = consumption.consume(
         member_cursors(assignments, committed),
         settings,
@@ -134,7 +134,7 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
             "Wait for new records to arrive."
         )
 
-    highest = _highest_processed(group, [a.partition_id for a in assignments])
+    highest = ledger_highest_processed(group, [a.partition_id for a in assignments])
     moves = member_moves_apply(
         room=room, group=group, member=member, owned=assignments, result=result, highest=highest
     )
@@ -155,7 +155,7 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
     # One group's part of a "step" event, as the simulation's step records it; no clock: a
     # student's click does not move the room's time.
     event_record(
-        room=room, type="step",
+        room=room, type=events.STEP,
         payload={"student": member.member_id, "produced": [], "groups": [part]},
     )
     if processed is None:
@@ -243,7 +243,6 @@ def student_consumer_crash(*, student: Student, actor: Actor) -> None:
 
 @transaction.atomic
 def student_consumer_join(*, student: Student, actor: Actor, group_id: str) -> Member:
-    from messaging.services.classroom import student_consumer_join as join
 
     room = room_lock(room=student.room_id)
     room_permission_check(room=room, actor=actor, action="join")
@@ -297,7 +296,7 @@ def student_presence_changed(*, room_pk: int, session_key: str, online: bool) ->
     Member.objects.filter(pk=member.pk).update(online=online)
     event_record(
         room=room,
-        type="member.presence",
+        type=events.MEMBER_PRESENCE,
         payload={
             "group": member.group.group_id,
             "member": member.member_id,

@@ -5,9 +5,12 @@ import re
 from django.conf import settings
 from django.db import transaction
 
+from messaging import events
+from messaging.engine import retention as cleaner
 from messaging.errors import Conflict, Invalid
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
+from messaging.services.groups import group_topics_changed
 
 # Kafka's legal topic names: ASCII letters, digits, '.', '_' and '-'.
 TOPIC_NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -61,7 +64,7 @@ def topic_create(*, room: Room, name: str, partitions: object) -> Topic:
     Partition.objects.bulk_create(Partition(topic=topic, index=i) for i in range(count))
     event_record(
         room=room,
-        type="topic.created",
+        type=events.TOPIC_CREATED,
         payload={"topic": topic.name, "partitions": count},
     )
     return topic
@@ -76,7 +79,6 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
     Every group reading the topic sees new metadata and rebalances: at once here, where real
     clients notice at their next metadata refresh (metadata.max.age.ms, 5 minutes by default).
     """
-    from messaging.services.groups import group_topics_changed
 
     count = partition_count_validate(partitions)
     room = room_lock(room=topic.room_id)
@@ -95,7 +97,7 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
     topic.save(update_fields=["partition_count"])
     event_record(
         room=room,
-        type="topic.partitions_added",
+        type=events.TOPIC_PARTITIONS_ADDED,
         payload={"topic": topic.name, "before": before, "partitions": count},
     )
     for group in topic.groups.all():
@@ -128,8 +130,6 @@ def topic_configure(
     delete_retention_ms: object = None,
 ) -> Topic:
     """`kafka-configs --alter --entity-type topics`: retention and cleanup settings."""
-    from messaging.engine import retention as cleaner
-    from messaging.services.retention import topic_log_config
 
     room = room_lock(room=topic.room_id)
     topic = Topic.objects.get(pk=topic.pk)
@@ -164,10 +164,19 @@ def topic_configure(
             delete_retention_ms, field="delete.retention.ms", low=0, high=MAX_RETENTION_MS
         )
     try:
-        cleaner.new_log(config=topic_log_config(topic))  # the engine checks the combination
+        cleaner.new_log(config=topic.log_config())  # the engine checks the combination
     except cleaner.RetentionError as error:
         raise Invalid(str(error)) from None
     topic.save()
     Partition.objects.filter(topic=topic).update(cleaner_dirty=True)
-    event_record(room=room, type="topic.configured", payload={"topic": topic.name, **changed})
+    event_record(room=room, type=events.TOPIC_CONFIGURED, payload={"topic": topic.name, **changed})
+    return topic
+
+
+@transaction.atomic
+def topic_create_configured(*, room: Room, name: str, partitions: object, **configs) -> Topic:
+    """A topic created with its configs in one step: refused whole if any config is bad."""
+    topic = topic_create(room=room, name=name, partitions=partitions)
+    if configs:
+        topic = topic_configure(topic=topic, **configs)
     return topic

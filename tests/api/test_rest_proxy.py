@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from messaging.api.errors import DEFAULT_RATE_PER_SECOND, buckets
+from messaging.api.errors import DEFAULT_RATE_PER_SECOND
 from messaging.engine.partitioner import partition_for_key
+from messaging.infra.rates import buckets
 from messaging.models import (
     CommittedOffset,
     ConsumerGroup,
@@ -30,8 +31,9 @@ from messaging.models import (
     RoomEvent,
     Topic,
 )
-from messaging.services import room_create, room_seed_sandbox
 from messaging.services.rest_consumers import rest_instances_expire
+from messaging.services.rooms import room_create
+from messaging.services.seeds import room_seed_sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -295,7 +297,7 @@ def test_it_gives_binary_consumers_base64_and_checks_their_accept_header(kafka):
 
 
 def test_it_reads_the_boards_plain_text_records_as_json_strings(kafka, room):
-    from messaging.services import RecordIn, records_produce
+    from messaging.services.records import RecordIn, records_produce
 
     records_produce(room=room, topic_name="orders", records=[RecordIn(key="alice", value="hi")])
     kafka.consumer("readers", "r")
@@ -648,7 +650,7 @@ def test_it_limits_each_client_per_room_and_says_when_to_retry(
 
 
 def test_the_token_bucket_refills_at_its_rate():
-    from messaging.api.errors import TokenBuckets
+    from messaging.infra.rates import TokenBuckets
 
     bucket = TokenBuckets()
     assert [bucket.take(("ip", "room"), rate=2, burst=2, now=0) for _ in range(3)] == [

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from messaging.api.errors import ROOM_CREATE_BURST, buckets
+from messaging.api.errors import ROOM_CREATE_BURST
+from messaging.infra.rates import buckets
 from messaging.models import ConsumerGroup, Room, Topic
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from messaging.services import room_create, topic_create
 from messaging.services.clock import room_clock_set
 from messaging.services.groups import group_create, member_join
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -160,7 +161,7 @@ LOG_END_IN_VIEW = """() => [...document.querySelectorAll(".partition")].map((row
 
 
 def test_a_long_log_shows_its_newest_records_after_a_redraw(new_page, live_url, room):
-    from messaging.services import RecordIn, records_produce
+    from messaging.services.records import RecordIn, records_produce
 
     records_produce(
         room=room, topic_name="orders",

@@ -16,9 +16,10 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from messaging.models import Room
-from messaging.services import room_create, topic_create
 from messaging.services.clock import room_clock_set
 from messaging.services.groups import group_create
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

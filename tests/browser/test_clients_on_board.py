@@ -8,8 +8,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from messaging.services import room_create, topic_create
 from messaging.services.groups import group_create, member_join
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

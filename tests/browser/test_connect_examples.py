@@ -10,8 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from messaging.engine.partitioner import partition_for_key
-from messaging.services import RecordIn, records_produce, room_create, topic_create
 from messaging.services.groups import group_create
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from messaging.services import room_create
-from messaging.services.queues import sqs_queue_create
+from messaging.services.rooms import room_create
+from messaging.services.sqs import sqs_queue_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -113,7 +113,7 @@ def test_the_page_works_on_a_phone(new_page, live_url, room):
 
 
 def test_side_by_side_mirrors_a_produced_record_into_all_three(new_page, live_url):
-    from messaging.services import topic_create
+    from messaging.services.topics import topic_create
 
     room = room_create(title="Side by side")
     topic_create(room=room, name="orders", partitions=3)

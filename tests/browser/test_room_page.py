@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from messaging.engine.partitioner import partition_for_key
-from messaging.services import room_create, topic_create
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -70,7 +71,7 @@ def test_it_shows_why_a_bad_record_was_refused(new_page, live_url, room):
 
 
 def test_it_catches_up_after_missing_events(new_page, live_url, room):
-    from messaging.services import RecordIn, records_produce
+    from messaging.services.records import RecordIn, records_produce
 
     page = open_board(new_page, live_url, room)
     # Events produced from this test process are not broadcast to the server's browsers

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from messaging.api.errors import buckets
+from messaging.infra.rates import buckets
 from messaging.services.classroom import classroom_create
 from tests.classroom.helpers import PASSWORD
 

@@ -10,15 +10,16 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from messaging.models import Record, Room, RoomEvent, Student
-from messaging.services import RecordIn, records_produce, room_create, room_seed_sandbox
 from messaging.services.classroom import student_join
+from messaging.services.records import RecordIn, records_produce
 from messaging.services.rooms import (
     EXPIRE_SWEEP_EVERY_S,
-    room_seed_demo,
+    room_create,
     room_touch,
     rooms_expire,
     rooms_expire_maybe,
 )
+from messaging.services.seeds import room_seed_demo, room_seed_sandbox
 
 pytestmark = [pytest.mark.django_db]
 

@@ -13,12 +13,9 @@ from django.utils import timezone
 
 from messaging.models import ConsumerGroup, Member, Room, RoomEvent, Student, Topic
 from messaging.permissions import student_permissions
-from messaging.services import RecordIn, records_produce
-from messaging.services.classroom import (
-    student_consumer_join,
-    student_join,
-)
+from messaging.services.classroom import student_consumer_join, student_join
 from messaging.services.groups import offset_commit
+from messaging.services.records import RecordIn, records_produce
 from messaging.services.topics import topic_create
 from tests.classroom.helpers import HTMX, joined
 

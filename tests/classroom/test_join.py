@@ -7,8 +7,8 @@ from django.test import Client
 from qrcode.image.svg import SvgPathImage
 
 from messaging.models import Room, Student
-from messaging.services import room_create
 from messaging.services.classroom import MAX_STUDENTS_PER_ROOM, classroom_create
+from messaging.services.rooms import room_create
 from tests.classroom.helpers import HTMX
 
 pytestmark = [pytest.mark.django_db]

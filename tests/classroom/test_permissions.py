@@ -14,9 +14,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from messaging.models import ConsumerGroup, Member, Record, Room, RoomEvent, Student, Topic
-from messaging.services import room_create, room_seed_sandbox, topic_create
 from messaging.services.classroom import classroom_create, classroom_permissions_set
 from messaging.services.groups import member_join
+from messaging.services.rooms import room_create
+from messaging.services.seeds import room_seed_sandbox
+from messaging.services.topics import topic_create
 from tests.classroom.helpers import HTMX, PASSWORD, joined
 
 pytestmark = [pytest.mark.django_db]

@@ -10,12 +10,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from config.asgi import application
 from messaging.errors import Conflict, NotFound
 from messaging.models import Member, Room, Student
-from messaging.services import room_create, room_seed_sandbox
-from messaging.services.classroom import (
-    student_consumer_join,
-    student_consumer_leave,
-    student_join,
-)
+from messaging.services.classroom import student_consumer_join, student_consumer_leave, student_join
+from messaging.services.rooms import room_create
+from messaging.services.seeds import room_seed_sandbox
 from messaging.services.simulation import room_step
 
 

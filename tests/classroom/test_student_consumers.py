@@ -17,9 +17,10 @@ from messaging.models import (
     Student,
 )
 from messaging.permissions import Actor, Forbidden, actor_for
-from messaging.services import RecordIn, group_create, records_produce, room_create, topic_create
 from messaging.services.classroom import student_consumer_join, student_join
-from messaging.services.groups import member_join
+from messaging.services.groups import group_create, member_join
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
 from messaging.services.simulation import room_step
 from messaging.services.student_consumers import (
     student_consumer_crash,
@@ -27,6 +28,7 @@ from messaging.services.student_consumers import (
     student_offsets_commit,
     student_record_process,
 )
+from messaging.services.topics import topic_create
 
 
 def classroom(delivery: str = "at-least-once", partitions: int = 2, **group) -> Room:

@@ -7,7 +7,10 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import CommittedOffset, Member, Room, Student
-from messaging.services import RecordIn, group_create, records_produce, room_create, topic_create
+from messaging.services.groups import group_create
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 HTMX = {"HX-Request": "true"}
 

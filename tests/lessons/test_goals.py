@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 
 from messaging.lessons.goals import GoalStatus, goal_check, goals_check, lesson_complete
 from messaging.lessons.spec import GOAL_ARGS, Goal, Step
-from messaging.lessons.steps import step_apply
-from messaging.services import room_create
 from messaging.services.events import event_record
+from messaging.services.lesson_steps import step_apply
+from messaging.services.rooms import room_create
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_it_reads_lag_commits_and_what_was_consumed(room):
 
 def test_it_reads_sqs_queues():
     room = room_create(title="sqs", kind="lesson")
-    from messaging.services.queues import sqs_queue_create
+    from messaging.services.sqs import sqs_queue_create
 
     sqs_queue_create(room=room, name="jobs.fifo",
                      attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})
@@ -112,7 +112,7 @@ def test_it_reads_sqs_queues():
 
 def test_it_wants_message_groups_in_flight_at_the_same_moment_not_in_turn():
     room = room_create(title="sqs", kind="lesson")
-    from messaging.services.queues import sqs_queue_create
+    from messaging.services.sqs import sqs_queue_create
 
     sqs_queue_create(room=room, name="jobs.fifo",
                      attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})

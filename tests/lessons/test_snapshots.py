@@ -7,18 +7,12 @@ import datetime
 import pytest
 
 from messaging.errors import Conflict
-from messaging.models import (
-    ConsumerGroup,
-    Member,
-    Room,
-    RoomEvent,
-    RoomSnapshot,
-    SqsQueue,
-    Topic,
-)
-from messaging.services import RecordIn, records_produce, room_create, topic_create
-from messaging.services import queues as q
+from messaging.models import ConsumerGroup, Member, Room, RoomEvent, RoomSnapshot, SqsQueue, Topic
+from messaging.services import classic as classic_services
+from messaging.services import sqs as sqs_services
 from messaging.services.groups import group_create, member_crash, member_join
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
 from messaging.services.simulation import producer_create, room_step
 from messaging.services.snapshots import (
     SNAPSHOTS_KEPT,
@@ -26,6 +20,7 @@ from messaging.services.snapshots import (
     room_state_dump,
     room_undo,
 )
+from messaging.services.topics import topic_create
 
 pytestmark = pytest.mark.django_db
 
@@ -60,15 +55,15 @@ def busy_room():
         room=room, name="checkout", topic_name="orders", key_mode="set", keys=["a", "b"],
         records_per_second=2,
     )
-    queue = q.sqs_queue_create(
+    queue = sqs_services.sqs_queue_create(
         room=room, name="orders.fifo",
         attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
     )
     for body, group in [("1", "alice"), ("2", "alice"), ("3", "bob")]:
-        q.sqs_send(queue=queue, body=body, message_group_id=group)
-    q.sqs_receive(queue=queue, max_messages=1, consumer="worker")
-    q.classic_queue_declare(room=room, name="work")
-    q.classic_publish(room=room, exchange="", routing_key="work", body="job 1")
+        sqs_services.sqs_send(queue=queue, body=body, message_group_id=group)
+    sqs_services.sqs_receive(queue=queue, max_messages=1, consumer="worker")
+    classic_services.classic_queue_declare(room=room, name="work")
+    classic_services.classic_publish(room=room, exchange="", routing_key="work", body="job 1")
     room.refresh_from_db()
     return room
 
@@ -86,7 +81,7 @@ def test_it_restores_every_row_of_a_busy_room_after_many_changes(busy_room):
     records_produce(room=room, topic_name="orders", records=[RecordIn(key="z", value="new")])
     for _ in range(60):
         room_step(room=room, step_ms=1_000)  # session timeout: the crashed member goes
-    q.sqs_send(queue=SqsQueue.objects.get(room=room), body="4", message_group_id="carol")
+    sqs_services.sqs_send(queue=SqsQueue.objects.get(room=room), body="4", message_group_id="carol")
     topic_create(room=room, name="payments", partitions=2)
     assert comparable(room) != before
 

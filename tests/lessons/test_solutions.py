@@ -11,8 +11,8 @@ from messaging.lessons.catalog import lesson_files
 from messaging.lessons.goals import goals_check, lesson_complete
 from messaging.lessons.quiz import quiz_grade, quiz_questions
 from messaging.lessons.spec import lesson_parse
-from messaging.lessons.steps import lesson_room_start, step_apply
-from messaging.services import room_create
+from messaging.services.lesson_steps import lesson_room_start, step_apply
+from messaging.services.rooms import room_create
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LESSON_FILES = lesson_files() + lesson_files(FIXTURES)

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from messaging.lessons.spec import (
-    LessonFormatError,
-    lesson_parse,
-    spec_from_dict,
-    spec_to_dict,
-)
+from messaging.lessons.spec import LessonFormatError, lesson_parse, spec_from_dict, spec_to_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "01-idle-consumers.toml"
 PATH = "lessons/09-tiny.toml"

@@ -7,13 +7,6 @@ import pytest
 from messaging.engine.partitioner import partition_for_key
 from messaging.errors import Invalid
 from messaging.lessons.spec import STEP_ARGS, Start, Step, lesson_parse
-from messaging.lessons.steps import (
-    advance_steps,
-    consumer_resolve,
-    lesson_room_start,
-    step_apply,
-    step_describe,
-)
 from messaging.models import (
     ClassicBroker,
     CommittedOffset,
@@ -25,8 +18,15 @@ from messaging.models import (
     SqsQueue,
     Topic,
 )
-from messaging.services import room_create
-from messaging.services.queues import sqs_state_load
+from messaging.services.lesson_steps import (
+    advance_steps,
+    consumer_resolve,
+    lesson_room_start,
+    step_apply,
+    step_describe,
+)
+from messaging.services.rooms import room_create
+from messaging.services.sqs import sqs_state_load
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +197,7 @@ def test_it_routes_publishes_and_consumes_classic_messages(room):
     )
     assert "Consumed and acked 2 messages" in play(room, "classic_consume", queue="billing",
                                                    count=2)
-    from messaging.services.queues import classic_state_load
+    from messaging.selectors import classic_state_load
 
     broker = classic_state_load(ClassicBroker.objects.get(room=room))
     ready = {q.name: len(q.ready) for q in broker.queues}

@@ -251,7 +251,7 @@ def test_a_lesson_that_does_not_exist_is_a_404(client):
 
 
 def test_a_sandbox_has_no_lesson_page(client):
-    from messaging.services import room_create
+    from messaging.services.rooms import room_create
 
     room = room_create()
     assert client.get(reverse("lesson_room", args=[room.code])).status_code == 400

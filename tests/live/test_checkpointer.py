@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from messaging.live import checkpointer
+from messaging.infra import checkpointer
 
 
 @pytest.mark.django_db(transaction=True)

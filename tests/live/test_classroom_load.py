@@ -15,8 +15,10 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from config.asgi import application
 from messaging.models import ConsumerGroup, Member, Room, Student
-from messaging.services import group_create, room_create, topic_create
 from messaging.services.classroom import student_consumer_join
+from messaging.services.groups import group_create
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

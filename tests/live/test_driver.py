@@ -11,9 +11,10 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from messaging.live.driver import drivers
 from messaging.models import Record, Room
-from messaging.services import room_create, topic_create
 from messaging.services.clock import room_clock_set
+from messaging.services.rooms import room_create
 from messaging.services.simulation import producer_create, room_drive, room_release
+from messaging.services.topics import topic_create
 
 ORIGIN = [(b"origin", b"http://127.0.0.1")]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from messaging.live.layers import RoomChannelLayer
+from messaging.infra.layers import RoomChannelLayer
 
 
 async def test_it_still_delivers_and_expires_messages_with_a_throttled_sweep():

@@ -7,7 +7,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from messaging.services import RecordIn, records_produce, room_create, topic_create
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

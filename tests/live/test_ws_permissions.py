@@ -17,15 +17,11 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
 from config.asgi import application
-from messaging.live.consumers import (
-    CLOSE_FLOOD,
-    CLOSE_TOO_BIG,
-    MAX_FRAME_CHARS,
-    presence,
-)
+from messaging.live.consumers import CLOSE_FLOOD, CLOSE_TOO_BIG, MAX_FRAME_CHARS, presence
 from messaging.models import Member, Record, Room, RoomEvent, Student
-from messaging.services import room_create, room_seed_sandbox
 from messaging.services.classroom import student_consumer_join, student_join
+from messaging.services.rooms import room_create
+from messaging.services.seeds import room_seed_sandbox
 from messaging.services.simulation import room_step
 
 pytestmark = pytest.mark.django_db(transaction=True)

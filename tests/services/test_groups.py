@@ -6,17 +6,17 @@ import pytest
 
 from messaging.errors import Invalid, NotFound
 from messaging.models import Assignment, ConsumerGroup, Member, RoomEvent
-from messaging.services import room_create, topic_create
+from messaging.selectors import group_state_load
 from messaging.services.clock import room_clock_set, room_clock_step
 from messaging.services.groups import (
     group_create,
-    group_state_load,
     member_crash,
     member_join,
     member_leave,
     members_join,
 )
-from messaging.services.topics import topic_add_partitions
+from messaging.services.rooms import room_create
+from messaging.services.topics import topic_add_partitions, topic_create
 
 pytestmark = pytest.mark.django_db
 

@@ -7,15 +7,11 @@ from messaging.engine.partitioner import partition_for_key
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import Partition, Record, RoomEvent
 from messaging.selectors import records_fetch
-from messaging.services import (
-    RecordIn,
-    group_create,
-    offset_commit,
-    records_produce,
-    room_create,
-    room_seed_demo,
-    topic_create,
-)
+from messaging.services.groups import group_create, offset_commit
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
+from messaging.services.seeds import room_seed_demo
+from messaging.services.topics import topic_create
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,11 @@ from messaging.models import (
     Record,
     RoomEvent,
 )
-from messaging.services import RecordIn, records_produce, room_create, topic_create
 from messaging.services.groups import group_create, member_crash, member_join, member_leave
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.rooms import room_create
 from messaging.services.simulation import member_set_speed, producer_create, room_step
-from messaging.services.topics import topic_configure
+from messaging.services.topics import topic_configure, topic_create
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ import django
 
 def write(room_pk: int, writer: int, count: int) -> int:
     from messaging.models import Room
-    from messaging.services import RecordIn, records_produce
+    from messaging.services.records import RecordIn, records_produce
 
     room = Room.objects.get(pk=room_pk)
     for i in range(count):
@@ -35,7 +35,8 @@ def main(writers: int, each: int) -> dict:
     from django.db import connections
 
     from messaging.models import Partition, Record, RoomEvent
-    from messaging.services import room_create, topic_create
+    from messaging.services.rooms import room_create
+    from messaging.services.topics import topic_create
 
     call_command("migrate", verbosity=0)
     room = room_create(title="storm")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from messaging.services import room_seed_demo
+from messaging.services.seeds import room_seed_demo
 
 
 class Command(BaseCommand):

@@ -1,67 +1,27 @@
-"""Thin function views: parse the request, call a service or selector, render a template.
-
-htmx requests get the fragment they swap in; plain form posts get a redirect or the whole page,
-so every control still works without JavaScript.
-"""
+"""The home page, /about/, making and joining rooms, and a room's board: its page, its live
+fragment, its JSON state, and the produce and new-topic forms. The board's other controls are
+in controls.py."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from functools import wraps
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from messaging import selectors, services
-from messaging.errors import Invalid, LogLabError
-from messaging.models import Room
+from messaging import selectors
+from messaging.engine.clock import format_time
+from messaging.models import ConsumerGroup, Room, Topic
 from messaging.permissions import room_for_action
-
-
-def _error_response(request: HttpRequest, error: LogLabError) -> HttpResponse:
-    if request.headers.get("Accept", "").startswith("application/json"):
-        return JsonResponse({"error": error.code, "message": error.message}, status=error.status)
-    template = "messaging/error.html"
-    if request.htmx:
-        template = "messaging/partials.html#form-result"
-    return render(
-        request, template, {"error": error.message, "ok": None}, status=error.status
-    )
-
-
-def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except LogLabError as error:
-            return _error_response(request, error)
-
-    return wrapper
-
-
-def form_int(raw: str | None, field: str, *, default: int | None = None) -> int | None:
-    """A form's optional whole number: empty means `default`, anything else must parse."""
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(f"{field} is a whole number, or empty.", field=field) from None
-
-
-def form_speed(raw: str | None) -> float:
-    """The clock's speed from a form; the service checks the range."""
-    try:
-        return float(raw or "")
-    except ValueError:
-        raise Invalid("The speed is a number from 0.25 to 20.", field="speed") from None
+from messaging.services.groups import RESET_OPTIONS
+from messaging.services.records import RecordIn, records_produce
+from messaging.services.seeds import sandbox_create
+from messaging.services.topics import topic_create
+from messaging.views._htmx import form_int, handles_errors
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    recent = Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:5]
+    recent = selectors.rooms_recent()
     return render(request, "messaging/home.html", {"recent": recent})
 
 
@@ -74,8 +34,7 @@ def fidelity(request: HttpRequest) -> HttpResponse:
 @require_POST
 @handles_errors
 def room_new(request: HttpRequest) -> HttpResponse:
-    room = services.room_create(title=request.POST.get("title", ""))
-    services.room_seed_sandbox(room=room)
+    room = sandbox_create(title=request.POST.get("title", ""))
     return redirect(room)
 
 
@@ -96,7 +55,7 @@ def room_board(request: HttpRequest, code: str) -> HttpResponse:
     room = selectors.room_get(code=code)
     if room.code != code:
         return redirect(room)
-    return render(request, "messaging/room.html", _board_context(room))
+    return render(request, "messaging/room.html", board_context(room))
 
 
 @require_GET
@@ -104,7 +63,7 @@ def room_board(request: HttpRequest, code: str) -> HttpResponse:
 def room_live(request: HttpRequest, code: str) -> HttpResponse:
     """Every live region of the board at once: what a browser swaps in to resync."""
     room = selectors.room_get(code=code)
-    return render(request, "messaging/partials.html#live", _board_context(room))
+    return render(request, "messaging/partials.html#live", board_context(room))
 
 
 @require_GET
@@ -144,11 +103,11 @@ def record_produce(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "produce")
     key = request.POST.get("key", "")
     partition = form_int(request.POST.get("partition"), "partition")
-    produced = services.records_produce(
+    produced = records_produce(
         room=room,
         topic_name=request.POST.get("topic", ""),
         records=[
-            services.RecordIn(
+            RecordIn(
                 # An empty key box means a null key: Kafka then spreads records, no ordering.
                 key=key if key != "" else None,
                 value=request.POST.get("value", ""),
@@ -168,7 +127,7 @@ def record_produce(request: HttpRequest, code: str) -> HttpResponse:
 @handles_errors
 def topic_new(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "settings")
-    topic = services.topic_create(
+    topic = topic_create(
         room=room,
         name=request.POST.get("name", ""),
         partitions=request.POST.get("partitions", ""),
@@ -182,10 +141,7 @@ def topic_new(request: HttpRequest, code: str) -> HttpResponse:
     return redirect(room)
 
 
-def _board_context(room: Room) -> dict:
-    from messaging.engine.clock import format_time
-    from messaging.models import ConsumerGroup, Topic
-    from messaging.services.groups import RESET_OPTIONS
+def board_context(room: Room) -> dict:
 
     return {
         "room": room,

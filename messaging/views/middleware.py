@@ -14,7 +14,13 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from messaging.models import Room, RoomSnapshot
+from messaging import selectors
+from messaging.models import join_code_normalise
+from messaging.services.snapshots import (
+    SnapshotTooLarge,
+    room_snapshot_discard,
+    room_snapshot_take,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ class LessonUndoMiddleware:
         response = self.get_response(request)
         snapshot = getattr(request, "_lesson_snapshot", None)
         if snapshot is not None and response.status_code >= 400:
-            RoomSnapshot.objects.filter(pk=snapshot.pk).delete()
+            room_snapshot_discard(snapshot=snapshot)
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
@@ -60,13 +66,11 @@ class LessonUndoMiddleware:
         match = _ROOM_POST.match(request.path_info)
         if match is None or match["rest"].startswith("lesson/"):
             return None
-        from messaging.services.rooms import join_code_normalise
 
         code = join_code_normalise(str(view_kwargs.get("code", "")))
-        room = Room.objects.filter(code=code, kind=Room.Kind.LESSON).first()
+        room = selectors.lesson_room_find(code=code)
         if room is None:
             return None
-        from messaging.services.snapshots import SnapshotTooLarge, room_snapshot_take
 
         resolved = getattr(request, "resolver_match", None)
         name = resolved.url_name if resolved and resolved.url_name else "step"

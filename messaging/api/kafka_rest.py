@@ -21,7 +21,6 @@ from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -51,18 +50,16 @@ from messaging.api.errors import (
     translate,
 )
 from messaging.errors import LogLabError, NotFound
-from messaging.models import ConsumerGroup, RestConsumerInstance, Room, Topic
+from messaging.models import ConsumerGroup, RestConsumerInstance, Room, Topic, join_code_normalise
 from messaging.permissions import (
     CLIENTS_LOCKED,
     TooManyRequests,
     api_clients_allowed,
     api_produce_rate_check,
 )
-from messaging.services import RecordIn, records_produce, topic_create
 from messaging.services import rest_consumers as consumers
-from messaging.services.records import MAX_RECORDS_PER_CALL
-from messaging.services.rooms import join_code_normalise
-from messaging.services.topics import topic_configure
+from messaging.services.records import MAX_RECORDS_PER_CALL, RecordIn, records_produce
+from messaging.services.topics import topic_create_configured
 
 V2 = "application/vnd.kafka.v2+json"
 V3 = "application/json"
@@ -390,7 +387,7 @@ def v3_topics(request: HttpRequest, room: Room, cluster_id: str) -> HttpResponse
     _cluster_check(room, cluster_id)
     if request.method == "POST":
         return _v3_topic_create(request, room)
-    topics = Topic.objects.filter(room=room).order_by("name")
+    topics = selectors.room_topics(room=room)
     url = _url(request, room, "v3", "clusters", room.code, "topics")
     data = [_topic_data(request, room, t) for t in topics]
     return _v3(_collection("KafkaTopicList", url, data))
@@ -427,13 +424,8 @@ def _v3_topic_create(request: HttpRequest, room: Room) -> HttpResponse:
                 f"{', '.join(TOPIC_CONFIGS)}.",
             )
         changes[TOPIC_CONFIGS[entry["name"]]] = entry.get("value")
-    with (
-        transaction.atomic(),
-        service_errors(invalid=KAFKA_BAD_REQUEST, conflict=KAFKA_BAD_REQUEST),
-    ):
-        topic = topic_create(room=room, name=name, partitions=partitions)
-        if changes:
-            topic = topic_configure(topic=topic, **changes)
+    with service_errors(invalid=KAFKA_BAD_REQUEST, conflict=KAFKA_BAD_REQUEST):
+        topic = topic_create_configured(room=room, name=name, partitions=partitions, **changes)
     return _v3(_topic_data(request, room, topic), status=201)
 
 
@@ -503,7 +495,7 @@ def v3_records(request: HttpRequest, room: Room, cluster_id: str, topic: str) ->
 @kafka_api(version="v3", methods=("GET",))
 def v3_groups(request: HttpRequest, room: Room, cluster_id: str) -> HttpResponse:
     _cluster_check(room, cluster_id)
-    groups = ConsumerGroup.objects.filter(room=room).order_by("group_id")
+    groups = selectors.room_groups(room=room)
     url = _url(request, room, "v3", "clusters", room.code, "consumer-groups")
     data = [_group_data(request, room, g) for g in groups]
     return _v3(_collection("KafkaConsumerGroupList", url, data))
@@ -569,7 +561,7 @@ def v3_lags(request: HttpRequest, room: Room, cluster_id: str, group: str) -> Ht
 
 @kafka_api(version="v2", methods=("GET",))
 def topics(request: HttpRequest, room: Room) -> HttpResponse:
-    names = Topic.objects.filter(room=room).order_by("name").values_list("name", flat=True)
+    names = [topic.name for topic in selectors.room_topics(room=room)]
     return _v2(list(names))
 
 
@@ -785,6 +777,6 @@ def consumer_assignments(
     partitions: list[tuple[str, int]] = []
     if isinstance(found, RestConsumerInstance):
         found = consumers.rest_instance_touch(instance=found)
-        partitions = consumers.rest_instance_assignments(instance=found)
+        partitions = selectors.rest_instance_assignments(instance=found)
     return _v2({"partitions": [{"topic": t, "partition": p} for t, p in partitions]})
 

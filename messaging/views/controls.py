@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from messaging import selectors
-from messaging.errors import Invalid, NotFound
+from messaging.errors import Invalid
 from messaging.models import ConsumerGroup, Member, Producer, Room, Topic
 from messaging.permissions import (
     DRIVE,
@@ -24,7 +24,8 @@ from messaging.permissions import (
 from messaging.services import clock as clock_services
 from messaging.services import groups as group_services
 from messaging.services import simulation, topics
-from messaging.views import form_int, form_speed, handles_errors
+from messaging.views._htmx import form_speed
+from messaging.views.board import form_int, handles_errors
 
 
 def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:
@@ -35,12 +36,7 @@ def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:
 
 
 def _owned(model, room: Room, pk: int, what: str):
-    try:
-        if model is Member:
-            return Member.objects.select_related("group").get(pk=pk, group__room=room)
-        return model.objects.get(pk=pk, room=room)
-    except model.DoesNotExist:
-        raise NotFound(f"That {what} is not in this room (any more).") from None
+    return selectors.room_row_get(model=model, room=room, pk=pk, what=what)
 
 
 def clock_apply(room: Room, form) -> str:

@@ -1,7 +1,7 @@
-"""What LogLab's SQS endpoint (`messaging/sqs_api/`) asks for, answered in SQS's own terms.
+"""What LogLab's SQS endpoint (`api/sqs.py`) asks for, answered in SQS's own terms.
 
 The rules are the engine's (`messaging.engine.sqs`) and the page's services'
-(`messaging.services.queues`): these functions call them and turn a refusal into the error SQS
+(`messaging.services.sqs`): these functions call them and turn a refusal into the error SQS
 itself would answer, an `sqs.SqsError` carrying `code` (the JSON protocol's `__type`),
 `query_code` (the `x-amzn-query-error` header, boto3's `Error.Code`) and `http_status`. So the
 endpoint only translates the wire protocol, and a message sent with boto3 is stored, bounded
@@ -22,25 +22,22 @@ from collections.abc import Mapping, Sequence
 
 from django.db import transaction
 
+from messaging import selectors
 from messaging.engine import sqs
 from messaging.errors import LogLabError, NotFound
 from messaging.models import Room, SqsQueue
-from messaging.services.events import event_record
-from messaging.services.queues import (
-    MAX_BODY_BYTES,
-    _attributes_validate,
-    _locked_queue,
-    _sqs_store,
-    sqs_board_load,
+from messaging.selectors import sqs_state_load
+from messaging.services.sqs import (
     sqs_change_visibility,
     sqs_delete,
     sqs_purge,
+    sqs_queue_attributes_set,
     sqs_queue_create,
+    sqs_queue_delete,
     sqs_receive,
     sqs_send,
-    sqs_state_load,
 )
-from messaging.services.rooms import join_code_normalise
+from messaging.services.text import MAX_BODY_BYTES
 
 # ReceiveMessage's WaitTimeSeconds, as SQS bounds it (the engine knows only the attribute).
 MAX_WAIT_TIME_S = 20
@@ -168,16 +165,13 @@ def _batch_failure(entry_id: str, error: sqs.SqsError) -> sqs.BatchResultErrorEn
 
 def sqs_api_room(code: str) -> Room | None:
     """The room whose join code this is (any case, any dashes), or None."""
-    normalised = join_code_normalise(code or "")
-    if not normalised:
-        return None
-    return Room.objects.filter(code=normalised).first()
+    return selectors.room_find(code=code or "")
 
 
 def sqs_api_queue(*, room: Room, name: str) -> SqsQueue:
     # No queue name holds a NUL (and PostgreSQL cannot even be asked about one).
     valid = bool(name) and "\x00" not in name
-    queue = SqsQueue.objects.filter(room=room, name=name).first() if valid else None
+    queue = selectors.sqs_queue_find(room=room, name=name) if valid else None
     if queue is None:
         raise QueueDoesNotExist(NO_SUCH_QUEUE)
     return queue
@@ -204,15 +198,15 @@ def sqs_api_queue_names(
             f"Value {max_results} for parameter MaxResults is invalid. Reason: MaxResults must "
             f"be an integer between 1 and {MAX_LIST_RESULTS}."
         )
-    rows = SqsQueue.objects.filter(room=room).order_by("name")
     if prefix and "\x00" in prefix:
         return [], None  # no queue name holds a NUL
-    if prefix:
-        rows = rows.filter(name__startswith=prefix)
-    if next_token:
-        rows = rows.filter(name__gt=_token_name(next_token))
     limit = max_results or MAX_LIST_RESULTS
-    names = list(rows.values_list("name", flat=True)[: limit + 1])
+    names = selectors.sqs_queue_names(
+        room=room,
+        prefix=prefix or "",
+        after=_token_name(next_token) if next_token else None,
+        limit=limit + 1,
+    )
     token = None
     if len(names) > limit:
         names = names[:limit]
@@ -231,15 +225,11 @@ def _token_name(token: str) -> str:
     return name
 
 
-@transaction.atomic
 def sqs_api_queue_delete(*, queue: SqsQueue) -> None:
     """DeleteQueue: the queue and every message in it are gone. (AWS takes up to 60 s and
     refuses the name for 60 s more; here it is immediate.)"""
     with _translated():
-        room, row = _locked_queue(queue)
-    name = row.name
-    row.delete()
-    event_record(room=room, type="sqs.changed", payload={"queue": name, "action": "delete_queue"})
+        sqs_queue_delete(queue=queue)
 
 
 # --- attributes -------------------------------------------------------------------------------
@@ -247,7 +237,7 @@ def sqs_api_queue_delete(*, queue: SqsQueue) -> None:
 
 def sqs_api_queue_attributes(*, queue: SqsQueue, names: Sequence[str]) -> dict[str, str]:
     """GetQueueAttributes as of the room's clock (a read: nothing is stored)."""
-    row = SqsQueue.objects.select_related("room").filter(pk=queue.pk).first()
+    row = selectors.sqs_queue_fresh(queue=queue)
     if row is None:
         raise QueueDoesNotExist(NO_SUCH_QUEUE)
     state = sqs_state_load(row)
@@ -258,29 +248,10 @@ def sqs_api_queue_attributes(*, queue: SqsQueue, names: Sequence[str]) -> dict[s
     return sqs.get_queue_attributes(state, names)
 
 
-@transaction.atomic
 def sqs_api_queue_attributes_set(*, queue: SqsQueue, attributes: Mapping[str, str]) -> None:
     """SetQueueAttributes. A RedrivePolicy's dead-letter queue must exist, as on CreateQueue."""
     with _translated():
-        given = _attributes_validate(attributes)
-        room, row = _locked_queue(queue)
-    state = sqs_state_load(row)
-    state = sqs.set_queue_attributes(state, given, now_ms=room.sim_time_ms)
-    policy = state.attributes.redrive_policy
-    if (
-        policy is not None
-        and not SqsQueue.objects.filter(room=room, name=policy.dead_letter_queue_name).exists()
-    ):
-        raise sqs.InvalidParameterValue(
-            f"Value {policy.to_json()} for parameter RedrivePolicy is invalid. Reason: Dead "
-            "letter target does not exist."
-        )
-    _sqs_store(row, state, sqs_board_load(row))
-    event_record(
-        room=room,
-        type="sqs.changed",
-        payload={"queue": row.name, "action": "set_attributes", "attributes": sorted(given)},
-    )
+        sqs_queue_attributes_set(queue=queue, attributes=attributes)
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -339,7 +310,7 @@ def sqs_api_wait_seconds(*, queue: SqsQueue, requested: int | None) -> int:
     """ReceiveMessage's WaitTimeSeconds (0 to 20), or the queue's ReceiveMessageWaitTimeSeconds
     when the request has none."""
     if requested is None:
-        row = SqsQueue.objects.filter(pk=queue.pk).first()
+        row = selectors.sqs_queue_fresh(queue=queue)
         if row is None:
             raise QueueDoesNotExist(NO_SUCH_QUEUE)
         return sqs_state_load(row).attributes.receive_message_wait_time_seconds
@@ -357,7 +328,7 @@ def sqs_api_receivable(
     """Would a receive now get a message (or move one to the dead-letter queue)? The engine
     answers on a copy of the state: nothing is stored, no transaction is held. A long poll
     asks this until it is true or the wait is over. Bad parameters are refused here already."""
-    row = SqsQueue.objects.select_related("room").filter(pk=queue.pk).first()
+    row = selectors.sqs_queue_fresh(queue=queue)
     if row is None:
         raise QueueDoesNotExist(NO_SUCH_QUEUE)
     state = sqs_state_load(row)

@@ -11,13 +11,14 @@ from itertools import groupby
 
 from django.db import transaction
 
-from messaging import selectors
+from messaging import events, selectors
 from messaging.engine import delivery
-from messaging.engine.clock import DEFAULT_STEP_MS
+from messaging.engine.clock import DEFAULT_STEP_MS, format_duration
 from messaging.errors import Invalid, NotFound
 from messaging.lessons.spec import LessonSpec, Step
 from messaging.models import ConsumerGroup, Member, Producer, Room, SqsQueue, Topic
-from messaging.services import queues as queue_services
+from messaging.services import classic as classic_services
+from messaging.services import sqs as sqs_services
 from messaging.services.clock import room_clock_set
 from messaging.services.events import event_record, room_lock
 from messaging.services.groups import (
@@ -157,7 +158,6 @@ def step_describe(step: Step) -> str:
         return (f"Set {_consumer_words(a.get('consumer', 'last'))} of group {a['group']} to "
                 f"{a['rate']:g} records/s")
     if do == "advance":
-        from messaging.engine.clock import format_duration
 
         return f"Let {format_duration(a['ms'])} of simulated time pass"
     if do == "reset_offsets":
@@ -322,7 +322,6 @@ def _advance(room: Room, a: dict) -> str:
             now = Room.objects.values_list("sim_time_ms", flat=True).get(pk=room.pk)
             room_members_keep_alive(room=room, until_ms=now + size)
         room_step(room=room, step_ms=size)
-    from messaging.engine.clock import format_duration
 
     return f"{format_duration(a['ms'])} of simulated time passed."
 
@@ -385,7 +384,7 @@ def _sqs_send(room: Room, a: dict) -> str:
     count = a.get("count", 1)
     duplicates = 0
     for i in range(count):
-        result = queue_services.sqs_send(
+        result = sqs_services.sqs_send(
             queue=queue, body=_numbered(a["body"], count, i), message_group_id=a["group_id"],
             deduplication_id=a.get("dedup_id"),
         )
@@ -395,7 +394,7 @@ def _sqs_send(room: Room, a: dict) -> str:
 
 
 def _sqs_receive(room: Room, a: dict) -> str:
-    result = queue_services.sqs_receive(
+    result = sqs_services.sqs_receive(
         queue=_queue(room, a["queue"]), max_messages=a.get("max", 1), consumer=LESSON_CONSUMER
     )
     if not result.messages:
@@ -407,29 +406,29 @@ def _sqs_receive(room: Room, a: dict) -> str:
 
 def _sqs_delete(room: Room, a: dict) -> str:
     queue = _queue(room, a["queue"])
-    state = queue_services.sqs_state_load(queue)
+    state = selectors.sqs_state_load(queue)
     flying = [m for m in state.messages
               if m.in_flight and m.message_group_id == a["group_id"] and m.receipt_handle]
     if not flying:
         raise Invalid(f"Group {a['group_id']} has no message in flight in {a['queue']}.")
     for message in flying:
-        queue_services.sqs_delete(queue=queue, receipt_handle=message.receipt_handle or "")
+        sqs_services.sqs_delete(queue=queue, receipt_handle=message.receipt_handle or "")
     return f"Deleted {_plural(len(flying), 'message')} of group {a['group_id']}: gone for good."
 
 
 def _classic_declare(room: Room, a: dict) -> str:
-    queue_services.classic_queue_declare(room=room, name=a["queue"])
+    classic_services.classic_queue_declare(room=room, name=a["queue"])
     return f"Declared queue {a['queue']}."
 
 
 def _classic_exchange(room: Room, a: dict) -> str:
-    queue_services.classic_exchange_declare(room=room, name=a["exchange"],
+    classic_services.classic_exchange_declare(room=room, name=a["exchange"],
                                             exchange_type=a["type"])
     return f"Declared {a['type']} exchange {a['exchange']}."
 
 
 def _classic_bind(room: Room, a: dict) -> str:
-    queue_services.classic_bind(room=room, queue=a["queue"], exchange=a["exchange"],
+    classic_services.classic_bind(room=room, queue=a["queue"], exchange=a["exchange"],
                                 routing_key=a.get("routing_key", ""))
     return f"Bound {a['queue']} to {a['exchange']}."
 
@@ -438,7 +437,7 @@ def _classic_publish(room: Room, a: dict) -> str:
     count = a.get("count", 1)
     routed: set[str] = set()
     for i in range(count):
-        outcome = queue_services.classic_publish(
+        outcome = classic_services.classic_publish(
             room=room, exchange=a["exchange"], routing_key=a.get("routing_key", ""),
             body=_numbered(a["body"], count, i),
         )
@@ -449,7 +448,7 @@ def _classic_publish(room: Room, a: dict) -> str:
 
 
 def _classic_consume(room: Room, a: dict) -> str:
-    outcome = queue_services.classic_consume_and_ack(
+    outcome = classic_services.classic_consume_and_ack(
         room=room, queue=a["queue"], count=a.get("count", 1), consumer_prefix=LESSON_CONSUMER
     )
     got = len(outcome.deliveries)
@@ -528,7 +527,7 @@ def lesson_room_start(*, room: Room, spec: LessonSpec) -> None:
             attributes["ContentBasedDeduplication"] = q.get("content_based_deduplication", True)
         if "visibility_timeout" in q:
             attributes["VisibilityTimeout"] = str(q["visibility_timeout"])
-        queue_services.sqs_queue_create(room=room, name=q["name"], attributes=attributes)
+        sqs_services.sqs_queue_create(room=room, name=q["name"], attributes=attributes)
     for step in start.steps:
         step_apply(room=room, step=step)
-    event_record(room=room, type="lesson.started", payload={"lesson": spec.slug})
+    event_record(room=room, type=events.LESSON_STARTED, payload={"lesson": spec.slug})

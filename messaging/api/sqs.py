@@ -35,9 +35,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging.api.errors import buckets
+from messaging.api import sqs_actions as actions
 from messaging.engine import sqs
 from messaging.errors import LogLabError
+from messaging.infra.rates import buckets
 from messaging.models import Room, SqsQueue
 from messaging.permissions import (
     CLIENTS_LOCKED,
@@ -45,8 +46,7 @@ from messaging.permissions import (
     api_clients_allowed,
     api_produce_rate_check,
 )
-from messaging.services import sqs_api as services
-from messaging.services.queues import MAX_CONSUMER_LABEL_CHARS
+from messaging.services.sqs import MAX_CONSUMER_LABEL_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def _room_for(request: HttpRequest, path_code: str | None, access_key: str | Non
       is refused (a mix-up); any other access key id is just a name, and labels the messages
       this caller holds on the page.
     """
-    key_room = services.sqs_api_room(access_key) if access_key else None
+    key_room = actions.sqs_api_room(access_key) if access_key else None
     if path_code is None:
         if access_key is None:
             raise MissingAuthenticationToken(
@@ -323,7 +323,7 @@ def _room_for(request: HttpRequest, path_code: str | None, access_key: str | Non
         room, label = key_room, SDK_LABEL
         base = reverse("sqs_api")
     else:
-        room = services.sqs_api_room(path_code)
+        room = actions.sqs_api_room(path_code)
         if room is None:
             raise InvalidClientTokenId(
                 "The security token included in the request is invalid. LogLab: no room has "
@@ -346,7 +346,7 @@ def _room_for(request: HttpRequest, path_code: str | None, access_key: str | Non
 def _queue(caller: Caller, params: dict[str, Any]) -> SqsQueue:
     url = _str(params, "QueueUrl", required=True)
     assert url is not None
-    return services.sqs_api_queue(room=caller.room, name=_queue_name(url))
+    return actions.sqs_api_queue(room=caller.room, name=_queue_name(url))
 
 
 # --- the actions ------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ def _queue(caller: Caller, params: dict[str, Any]) -> SqsQueue:
 def create_queue(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     name = _str(params, "QueueName", required=True) or ""
     # Tags ("tags") are accepted and not kept: LogLab does not model them.
-    row = services.sqs_api_queue_create(
+    row = actions.sqs_api_queue_create(
         room=caller.room, name=name, attributes=_str_map(params, "Attributes")
     )
     return {"QueueUrl": caller.queue_url(row.name)}
@@ -363,12 +363,12 @@ def create_queue(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
 
 def get_queue_url(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     name = _str(params, "QueueName", required=True) or ""
-    row = services.sqs_api_queue(room=caller.room, name=name)
+    row = actions.sqs_api_queue(room=caller.room, name=name)
     return {"QueueUrl": caller.queue_url(row.name)}
 
 
 def list_queues(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-    names, token = services.sqs_api_queue_names(
+    names, token = actions.sqs_api_queue_names(
         room=caller.room,
         prefix=_str(params, "QueueNamePrefix"),
         max_results=_int(params, "MaxResults"),
@@ -384,7 +384,7 @@ def list_queues(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
 
 def _no_message_attributes(params: dict[str, Any]) -> None:
     if params.get("MessageAttributes") or params.get("MessageSystemAttributes"):
-        raise services.UnsupportedOperation(
+        raise actions.UnsupportedOperation(
             "LogLab does not model message attributes (MessageAttributes, "
             "MessageSystemAttributes): put what the consumer needs in the body."
         )
@@ -401,7 +401,7 @@ def send_message(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = _queue(caller, params)
     body = _str(params, "MessageBody", required=True) or ""
     _no_message_attributes(params)
-    result = services.sqs_api_send(
+    result = actions.sqs_api_send(
         queue=queue,
         body=body,
         message_group_id=_str(params, "MessageGroupId"),
@@ -434,7 +434,7 @@ def send_message_batch(caller: Caller, params: dict[str, Any]) -> dict[str, Any]
                 delay_seconds=_int(entry, "DelaySeconds"),
             )
         )
-    result = services.sqs_api_send_batch(queue=queue, entries=entries)
+    result = actions.sqs_api_send_batch(queue=queue, entries=entries)
     return {
         "Successful": [{"Id": item.id, **_send_answer(item.result)} for item in result.successful],
         "Failed": [_failed(entry) for entry in result.failed],
@@ -444,7 +444,7 @@ def send_message_batch(caller: Caller, params: dict[str, Any]) -> dict[str, Any]
 def delete_message(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = _queue(caller, params)
     handle = _str(params, "ReceiptHandle", required=True) or ""
-    services.sqs_api_delete(queue=queue, receipt_handle=handle)
+    actions.sqs_api_delete(queue=queue, receipt_handle=handle)
     return {}
 
 
@@ -456,7 +456,7 @@ def delete_message_batch(caller: Caller, params: dict[str, Any]) -> dict[str, An
         )
         for entry in _entries(params)
     ]
-    result = services.sqs_api_delete_batch(queue=queue, entries=entries)
+    result = actions.sqs_api_delete_batch(queue=queue, entries=entries)
     return {
         "Successful": [{"Id": entry_id} for entry_id in result.successful],
         "Failed": [_failed(entry) for entry in result.failed],
@@ -468,7 +468,7 @@ def change_message_visibility(caller: Caller, params: dict[str, Any]) -> dict[st
     handle = _str(params, "ReceiptHandle", required=True) or ""
     timeout = _int(params, "VisibilityTimeout", required=True)
     assert timeout is not None
-    services.sqs_api_change_visibility(queue=queue, receipt_handle=handle, timeout=timeout)
+    actions.sqs_api_change_visibility(queue=queue, receipt_handle=handle, timeout=timeout)
     return {}
 
 
@@ -485,7 +485,7 @@ def change_message_visibility_batch(caller: Caller, params: dict[str, Any]) -> d
                 visibility_timeout=timeout,
             )
         )
-    result = services.sqs_api_change_visibility_batch(queue=queue, entries=entries)
+    result = actions.sqs_api_change_visibility_batch(queue=queue, entries=entries)
     return {
         "Successful": [{"Id": entry_id} for entry_id in result.successful],
         "Failed": [_failed(entry) for entry in result.failed],
@@ -494,7 +494,7 @@ def change_message_visibility_batch(caller: Caller, params: dict[str, Any]) -> d
 
 def get_queue_attributes(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
     queue = _queue(caller, params)
-    attributes = services.sqs_api_queue_attributes(
+    attributes = actions.sqs_api_queue_attributes(
         queue=queue, names=_str_list(params, "AttributeNames")
     )
     return {"Attributes": attributes} if attributes else {}
@@ -504,17 +504,17 @@ def set_queue_attributes(caller: Caller, params: dict[str, Any]) -> dict[str, An
     queue = _queue(caller, params)
     if params.get("Attributes") is None:
         raise sqs.MissingParameter("The request must contain the parameter Attributes.")
-    services.sqs_api_queue_attributes_set(queue=queue, attributes=_str_map(params, "Attributes"))
+    actions.sqs_api_queue_attributes_set(queue=queue, attributes=_str_map(params, "Attributes"))
     return {}
 
 
 def purge_queue(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-    services.sqs_api_purge(queue=_queue(caller, params))
+    actions.sqs_api_purge(queue=_queue(caller, params))
     return {}
 
 
 def delete_queue(caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
-    services.sqs_api_queue_delete(queue=_queue(caller, params))
+    actions.sqs_api_queue_delete(queue=_queue(caller, params))
     return {}
 
 
@@ -529,18 +529,18 @@ async def receive_message(caller: Caller, params: dict[str, Any]) -> dict[str, A
     names = _str_list(params, "AttributeNames") + _str_list(params, "MessageSystemAttributeNames")
     _str_list(params, "MessageAttributeNames")  # accepted; LogLab keeps no message attributes
     _str(params, "ReceiveRequestAttemptId")  # accepted; receives are not deduplicated here
-    wait = await sync_to_async(services.sqs_api_wait_seconds)(
+    wait = await sync_to_async(actions.sqs_api_wait_seconds)(
         queue=queue, requested=_int(params, "WaitTimeSeconds")
     )
     if wait > 0:
         deadline = time.monotonic() + min(wait, LONG_POLL_MAX_S)
-        receivable = sync_to_async(services.sqs_api_receivable)
+        receivable = sync_to_async(actions.sqs_api_receivable)
         while not await receivable(queue=queue, max_messages=count, visibility_timeout=timeout):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             await asyncio.sleep(min(POLL_INTERVAL_S, remaining))
-    result = await sync_to_async(services.sqs_api_receive)(
+    result = await sync_to_async(actions.sqs_api_receive)(
         queue=queue, max_messages=count, visibility_timeout=timeout, consumer=caller.consumer
     )
     messages = []
@@ -551,7 +551,7 @@ async def receive_message(caller: Caller, params: dict[str, Any]) -> dict[str, A
             "MD5OfBody": message.md5_of_body,
             "Body": message.body,
         }
-        attributes = services.sqs_api_message_attributes(message, names)
+        attributes = actions.sqs_api_message_attributes(message, names)
         if attributes:
             item["Attributes"] = attributes
         messages.append(item)
@@ -617,7 +617,7 @@ async def _answer(request: HttpRequest, code: str | None) -> dict[str, Any]:
     if action in ACTIONS:
         return await sync_to_async(ACTIONS[action])(caller, params)
     if action in UNMODELLED:
-        raise services.UnsupportedOperation(
+        raise actions.UnsupportedOperation(
             f"LogLab does not model {action}. It answers "
             + ", ".join(sorted([*ACTIONS, *ASYNC_ACTIONS]))
             + "."
@@ -641,7 +641,7 @@ async def endpoint(
         return _error_response(error, request_id)
     except LogLabError as error:
         # A refusal the services did not put in SQS's terms yet.
-        return _error_response(services.sqs_error_from(error), request_id)
+        return _error_response(actions.sqs_error_from(error), request_id)
     except Exception:
         logger.exception("SQS endpoint: unexpected error (request %s)", request_id)
         internal = sqs.SqsError("We encountered an internal error. Please try again.")

@@ -29,9 +29,11 @@ from messaging.engine.clock import format_time
 from messaging.errors import Invalid, NotFound
 from messaging.models import ClassicBroker, Room, SqsQueue
 from messaging.permissions import DRIVE, RATE_ACTION, room_for_action
-from messaging.services import queues as services
+from messaging.services import classic as classic_services
+from messaging.services import mirror as mirror_services
+from messaging.services import sqs as sqs_services
 from messaging.services.clock import room_clock_step
-from messaging.views import handles_errors
+from messaging.views.board import handles_errors
 
 RESULT = "messaging/queues_partials.html#result"
 # Steps of simulated time the page offers, to watch visibility timeouts and dedup windows end.
@@ -148,8 +150,8 @@ def _sqs_cell(
 
 def queue_view(row: SqsQueue, now_ms: int) -> QueueView:
     """One queue as of the room's clock (advanced in memory only: the tick stores it)."""
-    queue = services.sqs_state_load(row)
-    board = services.sqs_board_load(row)
+    queue = selectors.sqs_state_load(row)
+    board = selectors.sqs_board_load(row)
     with contextlib.suppress(sqs.TimeWentBackwards):  # the queue is ahead: show it as is
         queue, _ = sqs.advance(queue, now_ms=now_ms)
     by_id = {m.message_id: m for m in queue.messages}
@@ -202,8 +204,8 @@ def queue_view(row: SqsQueue, now_ms: int) -> QueueView:
 
 
 def broker_view(row: ClassicBroker | None) -> BrokerView:
-    broker = services.classic_state_load(row)
-    keys = services.classic_board_load(row)["keys"]
+    broker = selectors.classic_state_load(row)
+    keys = selectors.classic_board_load(row)["keys"]
 
     def cell(message: classic.BrokerMessage, state: str, tag: int | None = None) -> Cell:
         return Cell(
@@ -257,9 +259,9 @@ def _clock(room: Room) -> dict[str, Any]:
     }
 
 
-def _queues_context(room: Room) -> dict[str, Any]:
-    rows = list(SqsQueue.objects.filter(room=room).order_by("created_at", "name"))
-    broker = ClassicBroker.objects.filter(room=room).first()
+def queues_context(room: Room) -> dict[str, Any]:
+    rows = selectors.sqs_queues(room=room)
+    broker = selectors.classic_broker_find(room=room)
     return {
         "room": room,
         "clock": _clock(room),
@@ -280,10 +282,10 @@ def _side_by_side_context(room: Room) -> dict[str, Any]:
     topic = room.mirror_topic
     if topic is None:
         return context
-    names = services.mirror_names(topic.name)
+    names = mirror_services.mirror_names(topic.name)
     kafka = next((view for view in board if view.topic.pk == topic.pk), None)
-    row = SqsQueue.objects.filter(room=room, name=names["fifo"]).first()
-    broker = broker_view(ClassicBroker.objects.filter(room=room).first())
+    row = selectors.sqs_queue_find(room=room, name=names["fifo"])
+    broker = broker_view(selectors.classic_broker_find(room=room))
     context["mirror"] = {
         "topic": topic,
         "names": names,
@@ -291,7 +293,7 @@ def _side_by_side_context(room: Room) -> dict[str, Any]:
         "fifo": queue_view(row, room.sim_time_ms) if row else None,
         "work": broker.queue(names["classic"]),
         "subscribers": [
-            q for q in (broker.queue(names[n]) for n in services.MIRROR_SUBSCRIBERS) if q
+            q for q in (broker.queue(names[n]) for n in mirror_services.MIRROR_SUBSCRIBERS) if q
         ],
     }
     return context
@@ -310,7 +312,7 @@ def queues_page(request: HttpRequest, code: str) -> HttpResponse:
     room = _room(code)
     if room.code != code:
         return redirect("queues", code=room.code)
-    return render(request, "messaging/queues.html", _queues_context(room))
+    return render(request, "messaging/queues.html", queues_context(room))
 
 
 @require_GET
@@ -318,7 +320,7 @@ def queues_page(request: HttpRequest, code: str) -> HttpResponse:
 def queues_fragment(request: HttpRequest, code: str) -> HttpResponse:
     """What a browser swaps in when something changed, or when it resyncs."""
     room = _room(code)
-    return render(request, "messaging/queues_partials.html#queues-live", _queues_context(room))
+    return render(request, "messaging/queues_partials.html#queues-live", queues_context(room))
 
 
 @require_GET
@@ -360,13 +362,13 @@ def _done(
 
 
 def _sqs_queue(room: Room, name: str) -> SqsQueue:
-    try:
-        return SqsQueue.objects.get(room=room, name=(name or "").strip())
-    except SqsQueue.DoesNotExist:
+    queue = selectors.sqs_queue_find(room=room, name=(name or "").strip())
+    if queue is None:
         raise NotFound(
             f"QueueDoesNotExist: there is no queue named '{(name or '').strip()[:80]}' in this "
             "room."
-        ) from None
+        )
+    return queue
 
 
 def _checkbox(request: HttpRequest, name: str) -> bool:
@@ -397,7 +399,7 @@ def sqs_queue_new(request: HttpRequest, code: str) -> HttpResponse:
         value = request.POST.get(form_name, "").strip()
         if value:
             attributes[aws_name] = value
-    queue = services.sqs_queue_create(room=room, name=name, attributes=attributes)
+    queue = sqs_services.sqs_queue_create(room=room, name=name, attributes=attributes)
     kind = "FIFO" if fifo else "standard"
     return _done(request, room, f"Queue {queue.name} is ready ({kind}).")
 
@@ -408,7 +410,7 @@ def sqs_send(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "produce")
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     group = request.POST.get("message_group_id")
-    result = services.sqs_send(
+    result = sqs_services.sqs_send(
         queue=queue,
         body=request.POST.get("body", ""),
         message_group_id=group,
@@ -436,7 +438,7 @@ def sqs_receive(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
     consumer = request.POST.get("consumer", "").strip()
-    result = services.sqs_receive(
+    result = sqs_services.sqs_receive(
         queue=queue,
         max_messages=request.POST.get("max_messages", "1").strip() or "1",
         visibility_timeout=request.POST.get("visibility_timeout", "").strip() or None,
@@ -486,7 +488,7 @@ def sqs_receive(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def room_now(room: Room) -> int:
-    return Room.objects.filter(pk=room.pk).values_list("sim_time_ms", flat=True).get()
+    return selectors.room_time_ms(room=room)
 
 
 @require_POST
@@ -494,7 +496,7 @@ def room_now(room: Room) -> int:
 def sqs_delete(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
-    result = services.sqs_delete(queue=queue, receipt_handle=request.POST.get("receipt_handle", ""))
+    result = sqs_services.sqs_delete(queue=queue, receipt_handle=request.POST.get("receipt_handle", ""))
     if result.deleted:
         text = f"Deleted from {queue.name}: gone for good (SQS has no replay)."
     else:
@@ -507,7 +509,7 @@ def sqs_delete(request: HttpRequest, code: str) -> HttpResponse:
 def sqs_change_visibility(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
-    change = services.sqs_change_visibility(
+    change = sqs_services.sqs_change_visibility(
         queue=queue,
         receipt_handle=request.POST.get("receipt_handle", ""),
         timeout=request.POST.get("timeout", "").strip(),
@@ -524,7 +526,7 @@ def sqs_change_visibility(request: HttpRequest, code: str) -> HttpResponse:
 def sqs_purge(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "settings")
     queue = _sqs_queue(room, request.POST.get("queue", ""))
-    result = services.sqs_purge(queue=queue)
+    result = sqs_services.sqs_purge(queue=queue)
     count = len(result.purged_message_ids)
     return _done(request, room, f"Purged {queue.name}: {count} message(s) deleted.")
 
@@ -538,7 +540,7 @@ def queues_clock_step(request: HttpRequest, code: str) -> HttpResponse:
         raise Invalid("Choose one of the offered steps of simulated time.", field="step_ms")
     room = room_clock_step(room=room, step_ms=step)
     # The room's step lets time reach the queues too; asking again finds nothing left to do.
-    services.sqs_tick(room=room)
+    sqs_services.sqs_tick(room=room)
     room.refresh_from_db()
     return _done(request, room, f"Simulated time is now {format_time(room.sim_time_ms)}.")
 
@@ -551,7 +553,7 @@ def queues_clock_step(request: HttpRequest, code: str) -> HttpResponse:
 def classic_publish(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "produce")
     exchange = request.POST.get("exchange", "")
-    outcome = services.classic_publish(
+    outcome = classic_services.classic_publish(
         room=room,
         exchange=exchange,
         routing_key=request.POST.get("routing_key", ""),
@@ -575,7 +577,7 @@ def classic_publish(request: HttpRequest, code: str) -> HttpResponse:
 def classic_consume(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "join")
     tag = request.POST.get("consumer_tag", "").strip()
-    outcome = services.classic_consume(
+    outcome = classic_services.classic_consume(
         room=room,
         queue=request.POST.get("queue", ""),
         consumer_tag=tag,
@@ -593,11 +595,11 @@ def _delivery_action(request: HttpRequest, code: str, action: str) -> HttpRespon
     tag = request.POST.get("consumer_tag", "")
     delivery_tag = request.POST.get("delivery_tag", "").strip()
     if action == "ack":
-        outcome = services.classic_ack(room=room, consumer_tag=tag, delivery_tag=delivery_tag)
+        outcome = classic_services.classic_ack(room=room, consumer_tag=tag, delivery_tag=delivery_tag)
         text = f"{tag} acked delivery {delivery_tag}: the message is deleted, nothing to replay."
     else:
         requeue = action == "requeue"
-        outcome = services.classic_nack(
+        outcome = classic_services.classic_nack(
             room=room, consumer_tag=tag, delivery_tag=delivery_tag, requeue=requeue
         )
         if requeue:
@@ -629,7 +631,7 @@ def classic_nack(request: HttpRequest, code: str) -> HttpResponse:
 def classic_close(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "crash")
     tag = request.POST.get("consumer_tag", "")
-    outcome = services.classic_close(room=room, consumer_tag=tag)
+    outcome = classic_services.classic_close(room=room, consumer_tag=tag)
     text = f"{tag}'s channel closed (a crash): {len(outcome.requeued)} unacked message(s) requeued"
     pushed = sorted({d.consumer_tag for d in outcome.deliveries})
     text += f" and redelivered to {', '.join(pushed)}." if pushed else "."
@@ -641,7 +643,7 @@ def classic_close(request: HttpRequest, code: str) -> HttpResponse:
 def classic_queue_new(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "settings")
     name = request.POST.get("name", "")
-    services.classic_queue_declare(
+    classic_services.classic_queue_declare(
         room=room, name=name, dead_letter_exchange=request.POST.get("dead_letter_exchange")
     )
     return _done(request, room, f"Queue '{name.strip()}' declared.")
@@ -653,7 +655,7 @@ def classic_exchange_new(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "settings")
     name = request.POST.get("name", "")
     kind = request.POST.get("type", "fanout")
-    services.classic_exchange_declare(room=room, name=name, exchange_type=kind)
+    classic_services.classic_exchange_declare(room=room, name=name, exchange_type=kind)
     return _done(request, room, f"Exchange '{name.strip()}' ({kind}) declared.")
 
 
@@ -662,7 +664,7 @@ def classic_exchange_new(request: HttpRequest, code: str) -> HttpResponse:
 def classic_bind(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "settings")
     queue, exchange = request.POST.get("queue", ""), request.POST.get("exchange", "")
-    services.classic_bind(
+    classic_services.classic_bind(
         room=room, queue=queue, exchange=exchange, routing_key=request.POST.get("routing_key", "")
     )
     return _done(request, room, f"Queue '{queue.strip()}' bound to exchange '{exchange.strip()}'.")
@@ -676,11 +678,11 @@ def classic_bind(request: HttpRequest, code: str) -> HttpResponse:
 def mirror(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "settings")
     if request.POST.get("enable", "true") == "false":
-        services.mirror_disable(room=room)
+        mirror_services.mirror_disable(room=room)
         return _done(request, room, "Mirroring is off; the queues keep what they hold.")
     topic = selectors.topic_get(room=room, name=request.POST.get("topic", "").strip())
-    names = services.mirror_names(topic.name)
-    services.mirror_enable(room=room, topic=topic)
+    names = mirror_services.mirror_names(topic.name)
+    mirror_services.mirror_enable(room=room, topic=topic)
     return _done(
         request,
         room,

@@ -8,12 +8,10 @@ with a display name; their browser session is who they are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 
 import qrcode
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,13 +20,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from qrcode.image.svg import SvgPathImage
 
 from messaging import selectors
-from messaging.controls import clock_apply
-from messaging.engine import offsets as offset_rules
 from messaging.errors import Invalid, LogLabError
-from messaging.models import Assignment, CommittedOffset, Room, Student
+from messaging.models import Room
 from messaging.permissions import STUDENT_ACTIONS, Forbidden, actor_for_request, student_permissions
 from messaging.services import classroom as classroom_services
-from messaging.views import handles_errors
+from messaging.views.board import handles_errors
+from messaging.views.controls import clock_apply
 
 
 def join_qr_svg(url: str) -> str:
@@ -62,86 +59,10 @@ def _owned_classroom(request: HttpRequest, code: str) -> tuple[Room, bool]:
     return room, True
 
 
-@dataclass(frozen=True)
-class RosterLine:
-    student: Student
-    online: bool
-    group: str  # "" when the student is not a consumer
-    member_id: str
-    partitions: list[str]  # "topic-partition", sorted
-    # Summed over their partitions, a partition with nothing committed counting its whole
-    # retained log (as the board's totals do); None when they own no partition.
-    lag: int | None
-    # Simulated seconds until the coordinator removes a consumer whose page went away.
-    leaves_in_s: int | None
-
-
-def classroom_roster(room: Room) -> list[RosterLine]:
-    """Who is in, online or not, in which group, with their partitions and lag: three queries
-    for the whole room, however many students (a room holds 200 and more)."""
-    students = list(
-        Student.objects.filter(room=room, removed_at__isnull=True)
-        .select_related("member__group")
-        .order_by("created_at", "pk")
-    )
-    member_ids = [s.member_id for s in students if s.member_id is not None]
-    owned: dict[int, list[tuple[str, int, int, int, int]]] = {}
-    committed: dict[tuple[int, int], int] = {}
-    if member_ids:
-        for a in Assignment.objects.filter(member_id__in=member_ids).values(
-            "member_id", "group_id", "partition_id", "partition__topic__name",
-            "partition__index", "partition__log_start_offset", "partition__log_end_offset",
-        ):
-            owned.setdefault(a["member_id"], []).append(
-                (a["partition__topic__name"], a["partition__index"], a["partition_id"],
-                 a["partition__log_start_offset"], a["partition__log_end_offset"])
-            )
-            committed.setdefault((a["group_id"], a["partition_id"]), -1)
-        for c in CommittedOffset.objects.filter(group__room=room).values(
-            "group_id", "partition_id", "offset"
-        ):
-            if (c["group_id"], c["partition_id"]) in committed:
-                committed[(c["group_id"], c["partition_id"])] = c["offset"]
-    seen_since = classroom_services.student_seen_since()
-    lines = []
-    for student in students:
-        member = student.member
-        recent = student.last_seen_at is not None and student.last_seen_at >= seen_since
-        if member is None:
-            lines.append(RosterLine(student, recent, "", "", [], None, None))
-            continue
-        parts = sorted(owned.get(member.pk, []))
-        lags = []
-        for _, _, pid, start, end in parts:
-            offset = committed.get((member.group_id, pid), -1)
-            lags.append(offset_rules.lag_or_backlog(start, end, offset if offset >= 0 else None))
-        online = recent and member.online and not member.crashed
-        leaves_in = None
-        if not online:
-            deadline = member.session_expires_at(member.group.session_timeout_ms)
-            leaves_in = max(0, -(-(deadline - room.sim_time_ms) // 1000))  # rounded up
-        lines.append(
-            RosterLine(
-                student=student,
-                online=online,
-                group=member.group.group_id,
-                member_id=member.member_id,
-                partitions=[f"{topic}-{index}" for topic, index, *_ in parts],
-                lag=sum(lags) if lags else None,
-                leaves_in_s=leaves_in,
-            )
-        )
-    return lines
-
-
 @require_GET
 @login_required
 def classroom_list(request: HttpRequest) -> HttpResponse:
-    rooms = (
-        Room.objects.filter(owner=request.user, kind=Room.Kind.CLASSROOM)
-        .annotate(student_count=Count("students"))
-        .order_by("-created_at")
-    )
+    rooms = selectors.classrooms_owned(owner=request.user)
     return render(request, "messaging/classroom_list.html", {"rooms": rooms})
 
 
@@ -198,7 +119,7 @@ def follow_choices(room: Room) -> list[tuple[str, str]]:
 
 
 def _roster(room: Room) -> dict:
-    lines = classroom_roster(room)
+    lines = selectors.classroom_roster(room)
     return {
         "roster": lines,
         "online_count": sum(1 for line in lines if line.online),
@@ -356,9 +277,9 @@ def student_join(request: HttpRequest, code: str) -> HttpResponse:
     if request.method == "GET":
         if room.code != code:
             return redirect("student_join", code=room.code)
-        if classroom_services.student_for_session(room=room, session_key=session_key):
+        if selectors.student_for_session(room=room, session_key=session_key):
             return redirect("student_me", code=room.code)
-        if classroom_services.student_removed(room=room, session_key=session_key):
+        if selectors.student_removed(room=room, session_key=session_key):
             return _removed(request, room)
         return render(request, "messaging/classroom_join.html", {"room": room})
 
@@ -368,7 +289,7 @@ def student_join(request: HttpRequest, code: str) -> HttpResponse:
         request.session["loglab_student"] = True
         request.session.save()
         session_key = request.session.session_key
-    if classroom_services.student_removed(room=room, session_key=session_key):
+    if selectors.student_removed(room=room, session_key=session_key):
         return _removed(request, room)
     try:
         classroom_services.student_join(room=room, display_name=name, session_key=session_key)
