@@ -39,8 +39,7 @@ run: setup
 chromium:
 	@scripts/ensure-chromium
 
-test: setup dev-deps chromium
-	$(BIN)/ruff check .
+test: setup dev-deps chromium lint
 	$(BIN)/pytest
 
 # The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).
@@ -49,9 +48,11 @@ test-postgres: dev-deps
 	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live \
 		tests/classroom tests/lessons
 
+# Style, then the architecture: lint-imports checks the layers of docs/architecture.md.
 lint: dev-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: setup dev-deps chromium
 	$(BIN)/python -m bench

@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from messaging.errors import NotFound
+from messaging.events import RESYNC
 from messaging.infra.broadcast import event_text, room_group_name
 from messaging.live.driver import drivers
 from messaging.models import STUDENT_SEEN_REFRESH_S, Room
