@@ -76,7 +76,11 @@ class Page:
 
         async with ready:
             connection = await connect(
-                url, origin=ORIGIN, open_timeout=30, ping_interval=None, max_queue=None,
+                url,
+                origin=ORIGIN,
+                open_timeout=30,
+                ping_interval=None,
+                max_queue=None,
                 additional_headers={"Cookie": f"sessionid={self.session}"},
             )
         self.connection = connection
@@ -112,10 +116,13 @@ def post(base: str, code: str, session: str, action: str) -> float:
     token = secrets.token_hex(16)  # a CSRF secret of our own: cookie and header must match
     body = urllib.parse.urlencode({"action": action, "group_id": GROUP}).encode()
     request = urllib.request.Request(
-        f"{base}/r/{code}/me/consumer/", data=body, method="POST",
+        f"{base}/r/{code}/me/consumer/",
+        data=body,
+        method="POST",
         headers={
             "Cookie": f"sessionid={session}; csrftoken={token}",
-            "X-CSRFToken": token, "HX-Request": "true",
+            "X-CSRFToken": token,
+            "HX-Request": "true",
             "Content-Type": "application/x-www-form-urlencoded",
         },
     )

@@ -109,8 +109,10 @@ class LessonAdminForm(forms.ModelForm):
             raise forms.ValidationError({"spec": str(error)}) from None
         if cleaned.get("slug") and parsed.slug != cleaned["slug"]:
             raise forms.ValidationError(
-                {"spec": f"The spec's slug is {parsed.slug!r} but the lesson's is "
-                         f"{cleaned['slug']!r}: they must be the same."}
+                {
+                    "spec": f"The spec's slug is {parsed.slug!r} but the lesson's is "
+                    f"{cleaned['slug']!r}: they must be the same."
+                }
             )
         return cleaned
 

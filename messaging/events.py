@@ -28,32 +28,45 @@ class EventType:
 _DECLARED = (
     EventType(
         "resync",
-        {"reason": "why the whole state changed (undo, lesson.start, lesson.reset)",
-         "label": "the undone step, after an undo"},
+        {
+            "reason": "why the whole state changed (undo, lesson.start, lesson.reset)",
+            "label": "the undone step, after an undo",
+        },
         "the state changed wholesale: every page fetches it again",
     ),
     EventType(
         "step",
-        {"clock": "the room clock (now_ms, display, running, speed)",
-         "produced": "records.produced payloads of the autoplay producers",
-         "groups": "each group's moves: positions, commits, ledger lines",
-         "student": "the student whose button made the step (a student's step has no clock)"},
+        {
+            "clock": "the room clock (now_ms, display, running, speed)",
+            "produced": "records.produced payloads of the autoplay producers",
+            "groups": "each group's moves: positions, commits, ledger lines",
+            "student": "the student whose button made the step (a student's step has no clock)",
+        },
         "one coalesced tick of the simulation, or one student's processed record",
     ),
     EventType(
         "records.produced",
-        {"topic": "topic name", "producer": "who produced", "partitions": "partition count",
-         "records": "each record: partition, offset, key, value preview, reason",
-         "more": "records produced but not listed", "explain": "why a lone keyed record went "
-         "where it went, in the partitioner's words"},
+        {
+            "topic": "topic name",
+            "producer": "who produced",
+            "partitions": "partition count",
+            "records": "each record: partition, offset, key, value preview, reason",
+            "more": "records produced but not listed",
+            "explain": "why a lone keyed record went where it went, in the partitioner's words",
+        },
         "records appended to a topic's partitions",
     ),
     EventType(
         "records.deleted",
-        {"topic": "topic name", "partition": "partition index",
-         "log_start_offset": "the new log start offset", "offsets": "deleted offsets (capped)",
-         "count": "how many were deleted", "reasons": "count per reason (retention, compaction)",
-         "segments_deleted": "base offsets of deleted segments"},
+        {
+            "topic": "topic name",
+            "partition": "partition index",
+            "log_start_offset": "the new log start offset",
+            "offsets": "deleted offsets (capped)",
+            "count": "how many were deleted",
+            "reasons": "count per reason (retention, compaction)",
+            "segments_deleted": "base offsets of deleted segments",
+        },
         "the log cleaner deleted records",
     ),
     EventType(
@@ -78,15 +91,25 @@ _DECLARED = (
     ),
     EventType(
         "group.created",
-        {"group": "group id", "topics": "subscribed topics", "assignor": "assignor name",
-         "protocol": "eager or cooperative", "delivery": "delivery semantics"},
+        {
+            "group": "group id",
+            "topics": "subscribed topics",
+            "assignor": "assignor name",
+            "protocol": "eager or cooperative",
+            "delivery": "delivery semantics",
+        },
         "a consumer group was created",
     ),
     EventType(
         "group.changed",
-        {"group": "group id", "state": "the coordinator's state", "generation": "generation id",
-         "narration": "what happened, in words", "removed": "members removed",
-         "plan": "the rebalance plan, step by step, or null"},
+        {
+            "group": "group id",
+            "state": "the coordinator's state",
+            "generation": "generation id",
+            "narration": "what happened, in words",
+            "removed": "members removed",
+            "plan": "the rebalance plan, step by step, or null",
+        },
         "the group coordinator moved: joins, leaves, rebalances",
     ),
     EventType(
@@ -96,44 +119,66 @@ _DECLARED = (
     ),
     EventType(
         "member.crashed",
-        {"group": "group id", "member": "member id",
-         "session_expires_at_ms": "room time when the coordinator removes it"},
+        {
+            "group": "group id",
+            "member": "member id",
+            "session_expires_at_ms": "room time when the coordinator removes it",
+        },
         "a consumer crashed: it stops heartbeating",
     ),
     EventType(
         "member.presence",
-        {"group": "group id", "member": "member id", "online": "whether its page is open",
-         "session_expires_at_ms": "room time when the coordinator removes it"},
+        {
+            "group": "group id",
+            "member": "member id",
+            "online": "whether its page is open",
+            "session_expires_at_ms": "room time when the coordinator removes it",
+        },
         "a student's page opened or closed",
     ),
     EventType(
         "offset.committed",
-        {"group": "group id", "topic": "topic name", "partition": "partition index",
-         "offset": "the committed offset", "lag": "log end minus committed"},
+        {
+            "group": "group id",
+            "topic": "topic name",
+            "partition": "partition index",
+            "offset": "the committed offset",
+            "lag": "log end minus committed",
+        },
         "a group committed an offset",
     ),
     EventType(
         "offsets.reset",
-        {"group": "group id", "option": "the --reset-offsets option", "value": "its value",
-         "offsets": "the new offset per partition"},
+        {
+            "group": "group id",
+            "option": "the --reset-offsets option",
+            "value": "its value",
+            "offsets": "the new offset per partition",
+        },
         "kafka-consumer-groups --reset-offsets ran",
     ),
     EventType(
         "clock.changed",
-        {"now_ms": "room time", "display": "room time in words", "running": "running or paused",
-         "speed": "room seconds per real second"},
+        {
+            "now_ms": "room time",
+            "display": "room time in words",
+            "running": "running or paused",
+            "speed": "room seconds per real second",
+        },
         "the room clock was paused, resumed or sped up",
     ),
     EventType(
         "sqs.changed",
-        {"queue": "queue name", "action": "what happened (create, send, receive, tick, mirror…)",
-         "...": "details of the action"},
+        {
+            "queue": "queue name",
+            "action": "what happened (create, send, receive, tick, mirror…)",
+            "...": "details of the action",
+        },
         "an SQS queue changed",
     ),
     EventType(
         "classic.changed",
-        {"action": "what happened (publish, consume, ack, nack…)",
-         "...": "details of the action"},
+        {"action": "what happened (publish, consume, ack, nack…)", "...": "details of the action"},
         "the classic broker changed",
     ),
     EventType(
@@ -143,14 +188,23 @@ _DECLARED = (
     ),
     EventType(
         "rest.consumer.subscribed",
-        {"group": "group id", "instance": "instance name", "member": "member id",
-         "topics": "subscribed topics"},
+        {
+            "group": "group id",
+            "instance": "instance name",
+            "member": "member id",
+            "topics": "subscribed topics",
+        },
         "a REST Proxy consumer instance subscribed",
     ),
     EventType(
         "rest.records.fetched",
-        {"group": "group id", "instance": "instance name", "member": "member id",
-         "records": "how many", "positions": "new position per partition"},
+        {
+            "group": "group id",
+            "instance": "instance name",
+            "member": "member id",
+            "records": "how many",
+            "positions": "new position per partition",
+        },
         "a REST Proxy consumer instance fetched records",
     ),
     EventType(
@@ -160,8 +214,12 @@ _DECLARED = (
     ),
     EventType(
         "rest.consumer.expired",
-        {"group": "group id", "instance": "instance name", "member": "member id",
-         "timeout_ms": "the instance timeout"},
+        {
+            "group": "group id",
+            "instance": "instance name",
+            "member": "member id",
+            "timeout_ms": "the instance timeout",
+        },
         "a REST Proxy consumer instance timed out",
     ),
     EventType(
@@ -187,9 +245,14 @@ _DECLARED = (
     ),
     EventType(
         "lesson.stage",
-        {"lesson": "lesson slug, or null when the class lesson stopped", "stage": "stage index",
-         "stages": "stage count", "kind": "step, prediction or text", "step": "solution step",
-         "prediction": "prediction id"},
+        {
+            "lesson": "lesson slug, or null when the class lesson stopped",
+            "stage": "stage index",
+            "stages": "stage count",
+            "kind": "step, prediction or text",
+            "step": "solution step",
+            "prediction": "prediction id",
+        },
         "a lesson run for a classroom moved to its next stage",
     ),
     EventType(

@@ -175,8 +175,7 @@ class Partition(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["topic", "index"], name="partition_unique_in_topic"),
             models.CheckConstraint(
-                condition=Q(log_start_offset__gte=0)
-                & Q(log_start_offset__lte=F("log_end_offset")),
+                condition=Q(log_start_offset__gte=0) & Q(log_start_offset__lte=F("log_end_offset")),
                 name="partition_log_start_le_log_end",
             ),
         ]
@@ -385,9 +384,7 @@ class CommittedOffset(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["group", "partition"], name="committed_offset_unique"
-            ),
+            models.UniqueConstraint(fields=["group", "partition"], name="committed_offset_unique"),
             models.CheckConstraint(
                 condition=Q(offset__gte=0), name="committed_offset_non_negative"
             ),

@@ -106,8 +106,7 @@ def room_permission_check(
         raise Forbidden("Only the instructor can do that in this classroom.")
     if not student_permissions(room).get(action, False):
         raise Forbidden(
-            f"The instructor has locked this: students cannot {STUDENT_ACTIONS[action]} "
-            "right now."
+            f"The instructor has locked this: students cannot {STUDENT_ACTIONS[action]} right now."
         )
     if member is not None and (actor.student is None or actor.student.member_id != member.pk):
         raise Forbidden("You can only do that to your own consumer.")
@@ -177,9 +176,7 @@ def api_produce_rate_check(*, request: HttpRequest, room: Room, count: int) -> N
     )
 
 
-def student_rate_check(
-    *, room: Room, actor: Actor, kind: str, cost: int = 1
-) -> None:
+def student_rate_check(*, room: Room, actor: Actor, kind: str, cost: int = 1) -> None:
     """Students' actions are rate limited (the instructor's and sandboxes' are not)."""
     if actor.kind != "student" or actor.student is None or room.kind != Room.Kind.CLASSROOM:
         return

@@ -120,9 +120,7 @@ def board_topics(*, room: Room) -> list[TopicView]:
     """Every topic of the room with the newest records of each partition: one query for the
     partitions and one for all the records drawn, however many partitions there are."""
     topics = list(Topic.objects.filter(room=room).order_by("created_at", "name"))
-    partitions = list(
-        Partition.objects.filter(topic__room=room).order_by("topic_id", "index")
-    )
+    partitions = list(Partition.objects.filter(topic__room=room).order_by("topic_id", "index"))
     window = Q(pk__in=[])
     for p in partitions:
         first = max(p.log_start_offset, p.log_end_offset - BOARD_CELLS_PER_PARTITION)
@@ -243,8 +241,8 @@ def board_groups(*, room: Room) -> list[GroupView]:
     queries per group."""
 
     views = []
-    groups = ConsumerGroup.objects.filter(room=room).prefetch_related("topics").order_by(
-        "created_at"
+    groups = (
+        ConsumerGroup.objects.filter(room=room).prefetch_related("topics").order_by("created_at")
     )
     for group in groups:
         topics = sorted(t.name for t in group.topics.all())
@@ -300,8 +298,9 @@ def board_groups(*, room: Room) -> list[GroupView]:
                     .order_by("-id")[:LEDGER_SHOWN]
                 ),
                 total_lag=sum(
-                    offset_rules.lag_or_backlog(p.log_start_offset, p.log_end_offset,
-                                                committed.get(p.pk))
+                    offset_rules.lag_or_backlog(
+                        p.log_start_offset, p.log_end_offset, committed.get(p.pk)
+                    )
                     for p in partitions
                 ),
             )
@@ -364,9 +363,7 @@ def group_state_load(group: ConsumerGroup) -> coordinator.ConsumerGroup:
     owned: dict[int, list[coordinator.TopicPartition]] = {m.pk: [] for m in members}
     for assignment in Assignment.objects.filter(group=group).select_related("partition__topic"):
         owned[assignment.member_id].append(
-            coordinator.TopicPartition(
-                assignment.partition.topic.name, assignment.partition.index
-            )
+            coordinator.TopicPartition(assignment.partition.topic.name, assignment.partition.index)
         )
     return coordinator.ConsumerGroup(
         config=group.coordinator_config(),
@@ -456,12 +453,22 @@ def classroom_roster(room: Room) -> list[RosterLine]:
     committed: dict[tuple[int, int], int] = {}
     if member_ids:
         for a in Assignment.objects.filter(member_id__in=member_ids).values(
-            "member_id", "group_id", "partition_id", "partition__topic__name",
-            "partition__index", "partition__log_start_offset", "partition__log_end_offset",
+            "member_id",
+            "group_id",
+            "partition_id",
+            "partition__topic__name",
+            "partition__index",
+            "partition__log_start_offset",
+            "partition__log_end_offset",
         ):
             owned.setdefault(a["member_id"], []).append(
-                (a["partition__topic__name"], a["partition__index"], a["partition_id"],
-                 a["partition__log_start_offset"], a["partition__log_end_offset"])
+                (
+                    a["partition__topic__name"],
+                    a["partition__index"],
+                    a["partition_id"],
+                    a["partition__log_start_offset"],
+                    a["partition__log_end_offset"],
+                )
             )
             committed.setdefault((a["group_id"], a["partition_id"]), -1)
         for c in CommittedOffset.objects.filter(group__room=room).values(
@@ -558,9 +565,7 @@ def records_waiting(starts: dict[int, int]) -> dict[int, list[Record]]:
 
 def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPanel]:
     assignments = member_assignments(member=member)
-    committed = group_committed(
-        group=group, partition_ids=[a.partition_id for a in assignments]
-    )
+    committed = group_committed(group=group, partition_ids=[a.partition_id for a in assignments])
     starts: list[tuple[int | None, str, str]] = []
     for a in assignments:
         p = a.partition
@@ -570,7 +575,8 @@ def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPa
             try:
                 start = offset_rules.starting_position(
                     committed.get(p.pk) if position is None else position,
-                    p.log_start_offset, p.log_end_offset,
+                    p.log_start_offset,
+                    p.log_end_offset,
                     group.auto_offset_reset,  # type: ignore[arg-type]
                     partition=f"{p.topic.name}-{p.index}",
                 )
@@ -579,8 +585,11 @@ def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPa
                 position, error = None, str(failure)
         starts.append((position, reason, error))
     waiting_by_partition = records_waiting(
-        {a.partition_id: position for a, (position, _, _) in zip(assignments, starts, strict=True)
-         if position is not None}
+        {
+            a.partition_id: position
+            for a, (position, _, _) in zip(assignments, starts, strict=True)
+            if position is not None
+        }
     )
     panels = []
     for a, (position, reason, error) in zip(assignments, starts, strict=True):
@@ -593,7 +602,9 @@ def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPa
         # consumer (the committed offset if retention kept it, else auto.offset.reset).
         try:
             restart: int | None = offset_rules.starting_position(
-                done, p.log_start_offset, p.log_end_offset,
+                done,
+                p.log_start_offset,
+                p.log_end_offset,
                 group.auto_offset_reset,  # type: ignore[arg-type]
             ).offset
         except offset_rules.OffsetError:
@@ -618,9 +629,11 @@ def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPa
                 ],
                 waiting_total=offset_rules.lag(p.log_end_offset, position) or 0,
                 uncommitted=max(0, a.position - restart)
-                if restart is not None and a.position is not None else 0,
+                if restart is not None and a.position is not None
+                else 0,
                 committed_unprocessed=max(0, done - a.position)
-                if done is not None and a.position is not None else 0,
+                if done is not None and a.position is not None
+                else 0,
             )
         )
     return panels

@@ -62,8 +62,11 @@ urlpatterns = [
     path(QUEUES, queues.queues_page, name="queues"),
     path(QUEUES + "fragment/", queues.queues_fragment, name="queues_fragment"),
     path(QUEUES + "side-by-side/", queues.side_by_side, name="side_by_side"),
-    path(QUEUES + "side-by-side/fragment/", queues.side_by_side_fragment,
-         name="side_by_side_fragment"),
+    path(
+        QUEUES + "side-by-side/fragment/",
+        queues.side_by_side_fragment,
+        name="side_by_side_fragment",
+    ),
     path(QUEUES + "side-by-side/mirror/", queues.mirror, name="queues_mirror"),
     path(QUEUES + "clock/step/", queues.queues_clock_step, name="queues_clock_step"),
     path(QUEUES + "sqs/new/", queues.sqs_queue_new, name="sqs_queue_new"),
@@ -78,8 +81,9 @@ urlpatterns = [
     path(QUEUES + "classic/nack/", queues.classic_nack, name="classic_nack"),
     path(QUEUES + "classic/close/", queues.classic_close, name="classic_close"),
     path(QUEUES + "classic/queues/new/", queues.classic_queue_new, name="classic_queue_new"),
-    path(QUEUES + "classic/exchanges/new/", queues.classic_exchange_new,
-         name="classic_exchange_new"),
+    path(
+        QUEUES + "classic/exchanges/new/", queues.classic_exchange_new, name="classic_exchange_new"
+    ),
     path(QUEUES + "classic/bind/", queues.classic_bind, name="classic_bind"),
     # Instructors and classrooms. /accounts/login/ is Django's default LOGIN_URL.
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -88,23 +92,30 @@ urlpatterns = [
     path("classrooms/", classroom.classroom_list, name="classroom_list"),
     path("classrooms/new/", classroom.classroom_new, name="classroom_new"),
     path(ROOM + "present/", classroom.classroom_present, name="classroom_present"),
-    path(ROOM + "present/students/", classroom.classroom_present_students,
-         name="classroom_present_students"),
+    path(
+        ROOM + "present/students/",
+        classroom.classroom_present_students,
+        name="classroom_present_students",
+    ),
     path(ROOM + "present/clock/", classroom.classroom_clock, name="classroom_clock"),
     path(ROOM + "present/locks/", classroom.classroom_locks, name="classroom_locks"),
     path(ROOM + "present/follow/", classroom.classroom_follow, name="classroom_follow"),
     path(ROOM + "present/enlist/", classroom.classroom_enlist, name="classroom_enlist"),
     path(ROOM + "present/reset/", classroom.classroom_reset, name="classroom_reset"),
-    path(ROOM + "present/students/<int:pk>/remove/", classroom.classroom_student_remove,
-         name="classroom_student_remove"),
+    path(
+        ROOM + "present/students/<int:pk>/remove/",
+        classroom.classroom_student_remove,
+        name="classroom_student_remove",
+    ),
     path(ROOM + "me/", student.student_me, name="student_me"),
     path(ROOM + "me/consumer/", student.student_consumer, name="student_consumer"),
     path("j/<str:code>/", classroom.student_join, name="student_join"),
     # Lessons
     path("lessons/", lessons.lesson_list, name="lesson_list"),
     path("lessons/progress.json", lesson_progress.progress_export, name="lesson_progress_export"),
-    path("lessons/progress/import/", lesson_progress.progress_import,
-         name="lesson_progress_import"),
+    path(
+        "lessons/progress/import/", lesson_progress.progress_import, name="lesson_progress_import"
+    ),
     path("lessons/<slug:slug>/", lessons.lesson_start, name="lesson_start"),
     path(LESSON, lessons.lesson_room, name="lesson_room"),
     path(LESSON + "panel/", lessons.lesson_panel, name="lesson_panel"),

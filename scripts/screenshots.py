@@ -30,9 +30,7 @@ def main() -> None:
         manage("migrate", "--noinput", env=env)
         manage("seed_demo", env=env)
         manage("lessons_load", env=env)
-        subprocess.run(
-            [sys.executable, "-c", FILL_ROOM], cwd=ROOT, env=env, check=True
-        )
+        subprocess.run([sys.executable, "-c", FILL_ROOM], cwd=ROOT, env=env, check=True)
         with serve(env) as url:
             shoot(url)
 

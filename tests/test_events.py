@@ -17,9 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_it_declares_a_constant_for_each_type_and_no_other():
     constants = {
-        value
-        for name, value in vars(events).items()
-        if name.isupper() and isinstance(value, str)
+        value for name, value in vars(events).items() if name.isupper() and isinstance(value, str)
     }
     assert constants == set(events.EVENT_TYPES)
 
@@ -32,7 +30,9 @@ def test_it_refuses_an_undeclared_type():
 
 def test_it_gives_the_browser_every_type_with_its_constant_name():
     html = Template("{% load loglab %}{% event_types_json %}").render(Context())
-    found = re.search(r'<script id="loglab-event-types" type="application/json">(.*)</script>', html)
+    found = re.search(
+        r'<script id="loglab-event-types" type="application/json">(.*)</script>', html
+    )
     assert found, html[:200]
     listed = json.loads(found.group(1))
     assert set(listed) == set(events.EVENT_TYPES)

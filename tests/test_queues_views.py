@@ -87,9 +87,7 @@ def test_side_by_side_shows_the_mirrored_topic_in_all_three(client, room):
 
     # The visibility timeouts run on the room's clock: time can be let pass from here too.
     assert f'action="/r/{room.code}/queues/clock/step/"' in html
-    response = client.post(
-        url(room, "clock/step/"), {"step_ms": "30000", "back": "side_by_side"}
-    )
+    response = client.post(url(room, "clock/step/"), {"step_ms": "30000", "back": "side_by_side"})
     assert response.headers["Location"] == url(room, "side-by-side/")
     room.refresh_from_db()
     assert room.sim_time_ms == 30_000

@@ -35,8 +35,12 @@ def test_it_says_what_is_exact_and_what_is_simplified(client):
     assert 'href="/about/"' in client.get("/").content.decode()
     page = client.get("/about/").content.decode()
     assert "murmur2" in page and "cooperative-sticky" in page
-    for simplification in ("Rebalances finish in one step", "metadata.max.age.ms",
-                           "Segments roll by record count", "KIP-848"):
+    for simplification in (
+        "Rebalances finish in one step",
+        "metadata.max.age.ms",
+        "Segments roll by record count",
+        "KIP-848",
+    ):
         assert simplification in page
     assert client.post("/about/").status_code == 405
 
@@ -77,8 +81,9 @@ def test_it_answers_404_for_an_unknown_topic(client, room):
         ({"value": "v" * 10241}, 400, b"at most 10 KB"),
     ],
 )
-def test_it_refuses_bad_records_with_a_reason_and_changes_nothing(client, room, data, status,
-                                                                  reason):
+def test_it_refuses_bad_records_with_a_reason_and_changes_nothing(
+    client, room, data, status, reason
+):
     for htmx in (True, False):
         response = produce(client, room, htmx=htmx, **data)
         assert response.status_code == status

@@ -262,9 +262,7 @@ def _produce(request: HttpRequest, room: Room, topic_name: str, records: list[Re
             raise ApiError(INVALID_PAYLOAD, error.message) from None
         raise ApiError(TOO_MANY_REQUESTS, error.message, retry_after=1.0) from None
     with service_errors(not_found=TOPIC_NOT_FOUND, invalid=INVALID_PAYLOAD):
-        return records_produce(
-            room=room, topic_name=topic_name, records=records, producer=PRODUCER
-        )
+        return records_produce(room=room, topic_name=topic_name, records=records, producer=PRODUCER)
 
 
 # --- v3: the cluster, its topics and groups ---------------------------------------------------
@@ -677,9 +675,7 @@ def consumer_instance(request: HttpRequest, room: Room, group: str, name: str) -
 
 
 @kafka_api(version="v2", methods=("GET", "POST"))
-def consumer_subscription(
-    request: HttpRequest, room: Room, group: str, name: str
-) -> HttpResponse:
+def consumer_subscription(request: HttpRequest, room: Room, group: str, name: str) -> HttpResponse:
     found = _instance(room, group, name)
     if request.method == "GET":
         if isinstance(found, RestConsumerInstance):
@@ -770,13 +766,10 @@ def consumer_offsets(request: HttpRequest, room: Room, group: str, name: str) ->
 
 
 @kafka_api(version="v2", methods=("GET",))
-def consumer_assignments(
-    request: HttpRequest, room: Room, group: str, name: str
-) -> HttpResponse:
+def consumer_assignments(request: HttpRequest, room: Room, group: str, name: str) -> HttpResponse:
     found = _instance(room, group, name)
     partitions: list[tuple[str, int]] = []
     if isinstance(found, RestConsumerInstance):
         found = consumers.rest_instance_touch(instance=found)
         partitions = selectors.rest_instance_assignments(instance=found)
     return _v2({"partitions": [{"topic": t, "partition": p} for t, p in partitions]})
-

@@ -143,8 +143,6 @@ def _success_response(answer: dict[str, Any], request_id: str) -> HttpResponse:
 # --- the rate limit ---------------------------------------------------------------------------
 
 
-
-
 def _throttle(request: HttpRequest, access_key: str | None) -> None:
     rate = float(getattr(settings, "LOGLAB_SQS_API_RATE_PER_SECOND", DEFAULT_RATE_PER_SECOND))
     key = f"key:{access_key.upper()}" if access_key else f"ip:{request.META.get('REMOTE_ADDR')}"

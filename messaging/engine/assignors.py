@@ -409,7 +409,9 @@ def _constrained_assign(
     # Step 2: deal the rest round-robin over members below min_quota, then those at it.
     taken = {tp for tps in assignment.values() for tp in tps}
     unassigned = [
-        tp for topic, count in counts.items() for tp in _topic_partitions(topic, count)
+        tp
+        for topic, count in counts.items()
+        for tp in _topic_partitions(topic, count)
         if tp not in taken
     ]
     under_min.sort()
@@ -686,8 +688,7 @@ def _transferring(
 
 def _withhold(assignment: Assignment, moving: Mapping[TopicPartition, str]) -> Assignment:
     return {
-        member: [tp for tp in tps if moving.get(tp) != member]
-        for member, tps in assignment.items()
+        member: [tp for tp in tps if moving.get(tp) != member] for member, tps in assignment.items()
     }
 
 

@@ -365,9 +365,7 @@ def cancel(broker: Broker, consumer_tag: str, queue: str) -> Broker:
     """``basic.cancel``: the consumer gets no more pushes; what it holds stays unacked."""
     target = get_queue(broker, queue)
     ring = tuple(tag for tag in target.consumer_ring if tag != consumer_tag)
-    queues = tuple(
-        replace(q, consumer_ring=ring) if q.name == queue else q for q in broker.queues
-    )
+    queues = tuple(replace(q, consumer_ring=ring) if q.name == queue else q for q in broker.queues)
     return replace(broker, queues=queues)
 
 

@@ -99,9 +99,7 @@ def check_speed(speed: float) -> float:
     if isinstance(speed, bool) or not isinstance(speed, int | float) or math.isnan(speed):
         raise ValueError(f"speed must be a number between {MIN_SPEED}x and {MAX_SPEED}x")
     if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise ValueError(
-            f"speed {speed}x is out of range: allowed {MIN_SPEED}x to {MAX_SPEED:g}x"
-        )
+        raise ValueError(f"speed {speed}x is out of range: allowed {MIN_SPEED}x to {MAX_SPEED:g}x")
     return float(speed)
 
 

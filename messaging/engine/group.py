@@ -889,9 +889,7 @@ def _cooperative_rounds(
         if not any(revoked.values()):
             return dict(progress.owned)
         claims = {m: (progress.generation, list(tps)) for m, tps in progress.owned.items()}
-    raise RuntimeError(
-        f"cooperative rebalance did not settle in {MAX_COOPERATIVE_ROUNDS} rounds"
-    )
+    raise RuntimeError(f"cooperative rebalance did not settle in {MAX_COOPERATIVE_ROUNDS} rounds")
 
 
 def _cooperative_changes(
@@ -908,9 +906,7 @@ def _cooperative_changes(
     for member, held in owned.items():
         wanted = set(_tps(target.get(member, ())))
         revoked[member] = _tps(set(held) - wanted)
-        assigned[member] = _tps(
-            tp for tp in wanted - set(held) if holder.get(tp) in (None, member)
-        )
+        assigned[member] = _tps(tp for tp in wanted - set(held) if holder.get(tp) in (None, member))
     return revoked, assigned
 
 
@@ -973,9 +969,7 @@ def _admit(
     """
     member_id = f"{request.client_id}-{group.next_member_number}"
     counted = replace(group, next_member_number=group.next_member_number + 1)
-    known = (
-        group.static_member(request.group_instance_id) if request.group_instance_id else None
-    )
+    known = group.static_member(request.group_instance_id) if request.group_instance_id else None
     if known is None:
         member = Member(
             member_id=member_id,
@@ -1108,9 +1102,7 @@ def idle_members(group: ConsumerGroup) -> dict[str, str]:
     """Members holding no partition, each with the reason in plain words."""
     if group.state is not GroupState.STABLE:
         return {}
-    return _idle(
-        group.members, group.assignment(), group.partition_counts(), group.config.assignor
-    )
+    return _idle(group.members, group.assignment(), group.partition_counts(), group.config.assignor)
 
 
 def describe(group: ConsumerGroup) -> dict[str, Any]:
@@ -1202,8 +1194,7 @@ def _cooperative_compute_narration(
     generation: int, leader: str | None, moves: Mapping[str, str]
 ) -> str:
     text = (
-        f"Generation {generation}: leader {leader} computes the assignment with "
-        "cooperative-sticky."
+        f"Generation {generation}: leader {leader} computes the assignment with cooperative-sticky."
     )
     if not moves:
         return text

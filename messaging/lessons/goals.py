@@ -165,7 +165,9 @@ def _partition_count(r: _Room, a: dict) -> tuple[bool, str]:
 def _key_partitions(r: _Room, a: dict) -> tuple[bool, str]:
     spread = (
         Record.objects.filter(partition__topic=r.topic(a["topic"]), key=a["key"])
-        .values("partition_id").distinct().count()
+        .values("partition_id")
+        .distinct()
+        .count()
     )
     return _counted(spread, f"partition(s) hold '{a['key']}'", a)
 
@@ -180,16 +182,21 @@ def _records(r: _Room, a: dict) -> tuple[bool, str]:
 
 
 def _log_start(r: _Room, a: dict) -> tuple[bool, str]:
-    highest = Partition.objects.filter(topic=r.topic(a["topic"])).aggregate(
-        top=Max("log_start_offset")
-    )["top"] or 0
+    highest = (
+        Partition.objects.filter(topic=r.topic(a["topic"])).aggregate(top=Max("log_start_offset"))[
+            "top"
+        ]
+        or 0
+    )
     return highest >= a["min"], f"highest log start offset {highest} now, need at least {a['min']}"
 
 
 def _distinct_keys(r: _Room, a: dict) -> tuple[bool, str]:
     repeated = (
         Record.objects.filter(partition__topic=r.topic(a["topic"]), key__isnull=False)
-        .values("partition_id", "key").annotate(copies=Count("id")).filter(copies__gt=1)
+        .values("partition_id", "key")
+        .annotate(copies=Count("id"))
+        .filter(copies__gt=1)
         .count()
     )
     if repeated:
@@ -210,9 +217,12 @@ def _group_lag(r: _Room, a: dict) -> tuple[bool, str]:
 
 
 def _committed(r: _Room, a: dict) -> tuple[bool, str]:
-    total = CommittedOffset.objects.filter(group=r.group(a["group"])).aggregate(
-        total=Sum("offset")
-    )["total"] or 0
+    total = (
+        CommittedOffset.objects.filter(group=r.group(a["group"])).aggregate(total=Sum("offset"))[
+            "total"
+        ]
+        or 0
+    )
     return _counted(total, "(committed offsets summed)", a)
 
 
@@ -226,7 +236,8 @@ def _consumed(r: _Room, a: dict) -> tuple[bool, str]:
     count = (
         ProcessedRecord.objects.filter(group=group)
         .exclude(status=ProcessedRecord.Status.SKIPPED)
-        .filter(Exists(same_key)).count()
+        .filter(Exists(same_key))
+        .count()
     )
     return _counted(count, f"times '{a['key']}' was processed", a)
 
@@ -244,16 +255,17 @@ def _groups_reading(r: _Room, a: dict) -> tuple[bool, str]:
     processed = ProcessedRecord.objects.filter(
         group=OuterRef("pk"), partition__topic=topic
     ).exclude(status=ProcessedRecord.Status.SKIPPED)
-    count = ConsumerGroup.objects.filter(room=r.room, topics=topic).filter(
-        Exists(processed)
-    ).count()
+    count = (
+        ConsumerGroup.objects.filter(room=r.room, topics=topic).filter(Exists(processed)).count()
+    )
     return count >= a["min"], f"{count} group(s) reading {topic.name} now, need at least {a['min']}"
 
 
 def _sqs_in_flight(r: _Room, a: dict) -> tuple[bool, str]:
     queue = r.queue(a["queue"])
     flying = [
-        m for m in queue.messages
+        m
+        for m in queue.messages
         if m.in_flight and ("group_id" not in a or m.message_group_id == a["group_id"])
     ]
     return _counted(len(flying), "in flight", a)
@@ -300,9 +312,12 @@ def _classic_delivered(r: _Room, a: dict) -> tuple[bool, str]:
 
 def lesson_started_seq(room: Room) -> int:
     """The seq of the room's last "lesson.started" event: goals count events after it."""
-    return RoomEvent.objects.filter(room=room, type=events.LESSON_STARTED).aggregate(
-        seq=Max("seq")
-    )["seq"] or 0
+    return (
+        RoomEvent.objects.filter(room=room, type=events.LESSON_STARTED).aggregate(seq=Max("seq"))[
+            "seq"
+        ]
+        or 0
+    )
 
 
 def _event(r: _Room, a: dict) -> tuple[bool, str]:

@@ -171,56 +171,79 @@ COUNT = _i(0, BIG)
 
 STEP_ARGS: dict[str, dict[str, Arg]] = {
     "produce": {
-        "topic": TOPIC, "key": KEY, "value": _s(empty_ok=True), "tombstone": BOOL,
-        "partition": _i(0, MAX_PARTITIONS - 1), "count": _i(1, MAX_COUNT),
+        "topic": TOPIC,
+        "key": KEY,
+        "value": _s(empty_ok=True),
+        "tombstone": BOOL,
+        "partition": _i(0, MAX_PARTITIONS - 1),
+        "count": _i(1, MAX_COUNT),
     },
     "create_topic": {"name": _s(required=True), "partitions": _i(1, MAX_PARTITIONS, True)},
     "add_partitions": {"topic": TOPIC, "partitions": _i(2, MAX_PARTITIONS, True)},
     "configure_topic": {
-        "topic": TOPIC, "retention_ms": _i(-1, MAX_RETENTION_MS),
-        "cleanup_policy": _s(choices=CLEANUP_POLICIES), "segment_records": _i(1, 10_000),
+        "topic": TOPIC,
+        "retention_ms": _i(-1, MAX_RETENTION_MS),
+        "cleanup_policy": _s(choices=CLEANUP_POLICIES),
+        "segment_records": _i(1, 10_000),
     },
     "create_group": {
-        "group": GROUP, "topics": Arg("strs", True), "assignor": _s(choices=ASSIGNORS),
-        "protocol": _s(choices=PROTOCOLS), "delivery": _s(choices=DELIVERIES),
+        "group": GROUP,
+        "topics": Arg("strs", True),
+        "assignor": _s(choices=ASSIGNORS),
+        "protocol": _s(choices=PROTOCOLS),
+        "delivery": _s(choices=DELIVERIES),
         "auto_offset_reset": _s(choices=OFFSET_RESETS),
         "session_timeout_ms": _i(6_000, 1_800_000),
     },
     "join": {
-        "group": GROUP, "client_id": _s(max_len=64), "count": _i(1, MAX_COUNT),
-        "instance_id": _s(max_len=64), "rate": _f(0, 100),
+        "group": GROUP,
+        "client_id": _s(max_len=64),
+        "count": _i(1, MAX_COUNT),
+        "instance_id": _s(max_len=64),
+        "rate": _f(0, 100),
     },
     "leave": {"group": GROUP, "consumer": CONSUMER},
     "crash": {"group": GROUP, "consumer": CONSUMER},
     "speed": {"group": GROUP, "consumer": CONSUMER, "rate": _f(0, 100, True)},
     "advance": {"ms": _i(1, MAX_ADVANCE_MS, True)},
     "reset_offsets": {
-        "group": GROUP, "option": _s(required=True, choices=RESET_OPTIONS),
+        "group": GROUP,
+        "option": _s(required=True, choices=RESET_OPTIONS),
         "value": _i(-BIG, BIG),
     },
     "produce_with_fault": {
-        "topic": TOPIC, "key": KEY, "value": _s(empty_ok=True),
-        "acks": _s(required=True, choices=ACKS), "idempotence": BOOL,
+        "topic": TOPIC,
+        "key": KEY,
+        "value": _s(empty_ok=True),
+        "acks": _s(required=True, choices=ACKS),
+        "idempotence": BOOL,
         "fault": _s(required=True, choices=FAULTS),
     },
     "producer": {"name": _s(required=True), "running": BOOL, "rate": _f(0, 200)},
     "sqs_send": {
-        "queue": QUEUE, "group_id": _s(required=True, max_len=128),
-        "body": _s(required=True, empty_ok=False), "dedup_id": _s(max_len=128),
+        "queue": QUEUE,
+        "group_id": _s(required=True, max_len=128),
+        "body": _s(required=True, empty_ok=False),
+        "dedup_id": _s(max_len=128),
         "count": _i(1, 100),
     },
     "sqs_receive": {"queue": QUEUE, "max": _i(1, 10)},
     "sqs_delete": {"queue": QUEUE, "group_id": _s(required=True, max_len=128)},
     "classic_declare": {"queue": QUEUE},
     "classic_exchange": {
-        "exchange": _s(required=True), "type": _s(required=True, choices=EXCHANGE_TYPES),
+        "exchange": _s(required=True),
+        "type": _s(required=True, choices=EXCHANGE_TYPES),
     },
     "classic_bind": {
-        "queue": QUEUE, "exchange": _s(required=True), "routing_key": _s(empty_ok=True),
+        "queue": QUEUE,
+        "exchange": _s(required=True),
+        "routing_key": _s(empty_ok=True),
     },
     "classic_publish": {
-        "exchange": _s(required=True, empty_ok=True), "routing_key": _s(empty_ok=True),
-        "body": _s(required=True), "count": _i(1, 100),
+        "exchange": _s(required=True, empty_ok=True),
+        "routing_key": _s(empty_ok=True),
+        "body": _s(required=True),
+        "count": _i(1, 100),
     },
     "classic_consume": {"queue": QUEUE, "count": _i(1, 100)},
 }
@@ -259,48 +282,81 @@ NEEDS_MIN_OR_MAX = {kind for kind, args in GOAL_ARGS.items() if args.get("max") 
 QUIZ_ARGS: dict[str, dict[str, Arg]] = {
     "partition_for_key": {"key": _s(required=True, max_len=256), "partitions": _i(2, 1000, True)},
     "idle_consumers": {
-        "partitions": _i(1, MAX_QUIZ_SIZE, True), "consumers": _i(1, MAX_QUIZ_SIZE, True),
+        "partitions": _i(1, MAX_QUIZ_SIZE, True),
+        "consumers": _i(1, MAX_QUIZ_SIZE, True),
     },
     "range_share": {
-        "partitions": _i(1, MAX_QUIZ_SIZE, True), "consumers": _i(1, MAX_QUIZ_SIZE, True),
+        "partitions": _i(1, MAX_QUIZ_SIZE, True),
+        "consumers": _i(1, MAX_QUIZ_SIZE, True),
     },
     "choice": {
-        "id": _s(max_len=64), "question": _s(required=True, max_len=500),
-        "choices": Arg("strs", True), "answer": _i(0, MAX_CHOICES - 1, True),
+        "id": _s(max_len=64),
+        "question": _s(required=True, max_len=500),
+        "choices": Arg("strs", True),
+        "answer": _i(0, MAX_CHOICES - 1, True),
         "explain": _s(empty_ok=True, max_len=1000),
     },
 }
 
 START_ARGS: dict[str, dict[str, Arg]] = {
     "topics": {
-        "name": _s(required=True), "partitions": _i(1, MAX_PARTITIONS),
-        "retention_ms": _i(-1, MAX_RETENTION_MS), "cleanup_policy": _s(choices=CLEANUP_POLICIES),
+        "name": _s(required=True),
+        "partitions": _i(1, MAX_PARTITIONS),
+        "retention_ms": _i(-1, MAX_RETENTION_MS),
+        "cleanup_policy": _s(choices=CLEANUP_POLICIES),
         "segment_records": _i(1, 10_000),
     },
     "groups": {
-        "group": GROUP, "topics": Arg("strs", True), "assignor": _s(choices=ASSIGNORS),
-        "protocol": _s(choices=PROTOCOLS), "delivery": _s(choices=DELIVERIES),
-        "auto_offset_reset": _s(choices=OFFSET_RESETS), "consumers": _i(0, MAX_COUNT),
-        "client_id": _s(max_len=64), "rate": _f(0, 100),
+        "group": GROUP,
+        "topics": Arg("strs", True),
+        "assignor": _s(choices=ASSIGNORS),
+        "protocol": _s(choices=PROTOCOLS),
+        "delivery": _s(choices=DELIVERIES),
+        "auto_offset_reset": _s(choices=OFFSET_RESETS),
+        "consumers": _i(0, MAX_COUNT),
+        "client_id": _s(max_len=64),
+        "rate": _f(0, 100),
         "session_timeout_ms": _i(6_000, 1_800_000),
     },
     "records": {
-        "topic": TOPIC, "key": KEY, "value": _s(empty_ok=True), "tombstone": BOOL,
-        "partition": _i(0, MAX_PARTITIONS - 1), "count": _i(1, MAX_COUNT),
+        "topic": TOPIC,
+        "key": KEY,
+        "value": _s(empty_ok=True),
+        "tombstone": BOOL,
+        "partition": _i(0, MAX_PARTITIONS - 1),
+        "count": _i(1, MAX_COUNT),
     },
     "producers": {
-        "name": _s(required=True, max_len=40), "topic": TOPIC, "key_mode": _s(choices=KEY_MODES),
-        "keys": Arg("strs"), "rate": _f(0, 200), "running": BOOL,
+        "name": _s(required=True, max_len=40),
+        "topic": TOPIC,
+        "key_mode": _s(choices=KEY_MODES),
+        "keys": Arg("strs"),
+        "rate": _f(0, 200),
+        "running": BOOL,
     },
     "sqs_queues": {
-        "name": _s(required=True, max_len=80), "visibility_timeout": _i(0, 43_200),
+        "name": _s(required=True, max_len=80),
+        "visibility_timeout": _i(0, 43_200),
         "content_based_deduplication": BOOL,
     },
 }
 
 TOP_LEVEL = {
-    "slug", "title", "order", "summary", "points", "intro", "view", "start", "goals", "hints",
-    "solution", "wrong", "predictions", "quiz", "takeaway",
+    "slug",
+    "title",
+    "order",
+    "summary",
+    "points",
+    "intro",
+    "view",
+    "start",
+    "goals",
+    "hints",
+    "solution",
+    "wrong",
+    "predictions",
+    "quiz",
+    "takeaway",
 }
 
 
@@ -343,8 +399,9 @@ class _Checker:
         if arg.type == "str":
             text = self.text(value, location, limit=arg.max_len, empty_ok=arg.empty_ok)
             if arg.choices and text not in arg.choices:
-                self.fail(location, f"must be one of {', '.join(map(repr, arg.choices))} "
-                                    f"(found {text!r})")
+                self.fail(
+                    location, f"must be one of {', '.join(map(repr, arg.choices))} (found {text!r})"
+                )
             return text
         if arg.type == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -366,8 +423,11 @@ class _Checker:
             if value == "last":
                 return value
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                self.fail(location, "a consumer is its 1-based place in the group's live "
-                                    f"members in join order, or \"last\" (found {value!r})")
+                self.fail(
+                    location,
+                    "a consumer is its 1-based place in the group's live "
+                    f'members in join order, or "last" (found {value!r})',
+                )
             return value
         if arg.type == "strs":
             items = self.array(value, location, limit=MAX_START_ITEMS)
@@ -378,8 +438,10 @@ class _Checker:
             items = self.array(value, location, limit=MAX_COUNT)
             if arg.required and not items:
                 self.fail(location, "must not be empty")
-            return [self.value(Arg("int", low=arg.low, high=arg.high), v, f"{location}[{i}]")
-                    for i, v in enumerate(items)]
+            return [
+                self.value(Arg("int", low=arg.low, high=arg.high), v, f"{location}[{i}]")
+                for i, v in enumerate(items)
+            ]
         raise AssertionError(arg.type)
 
     def bounds(self, arg: Arg, value: float, location: str) -> None:
@@ -388,13 +450,23 @@ class _Checker:
         if arg.high is not None and value > arg.high:
             self.fail(location, f"must be at most {_num(arg.high)} (found {_num(value)})")
 
-    def args(self, given: dict[str, Any], schema: dict[str, Arg], location: str,
-             *, what: str, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+    def args(
+        self,
+        given: dict[str, Any],
+        schema: dict[str, Arg],
+        location: str,
+        *,
+        what: str,
+        ignore: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
         unknown = sorted(set(given) - set(schema) - set(ignore))
         if unknown:
             allowed = ", ".join(sorted(schema)) or "nothing else"
-            self.fail(location, f"unknown key {unknown[0]!r} for {what} (it takes: {allowed})"
-                                f"{_misplaced(unknown[0])}")
+            self.fail(
+                location,
+                f"unknown key {unknown[0]!r} for {what} (it takes: {allowed})"
+                f"{_misplaced(unknown[0])}",
+            )
         out: dict[str, Any] = {}
         for name, arg in schema.items():
             if name not in given:
@@ -427,20 +499,29 @@ class _Checker:
 
     def step_rules(self, do: str, args: dict[str, Any], where: str) -> None:
         if do == "configure_topic" and not (set(args) - {"topic"}):
-            self.fail(where, "configure_topic needs at least one of retention_ms, "
-                             "cleanup_policy, segment_records")
+            self.fail(
+                where,
+                "configure_topic needs at least one of retention_ms, "
+                "cleanup_policy, segment_records",
+            )
         if do == "join" and args.get("instance_id") and args.get("count", 1) > 1:
-            self.fail(where, "a group.instance.id names one consumer: use count = 1 with "
-                             "instance_id")
+            self.fail(
+                where, "a group.instance.id names one consumer: use count = 1 with instance_id"
+            )
         if do == "produce_with_fault" and args.get("idempotence") and args["acks"] != "all":
             # Kafka's own ConfigException for this combination.
-            self.fail(where, "idempotence = true needs acks = \"all\" (Kafka refuses it: "
-                             "\"Must set acks to all in order to use the idempotent producer\")")
+            self.fail(
+                where,
+                'idempotence = true needs acks = "all" (Kafka refuses it: '
+                '"Must set acks to all in order to use the idempotent producer")',
+            )
         if do in ("produce", "produce_with_fault") and args.get("tombstone") and "value" in args:
             self.fail(where, "a tombstone has no value: give 'value' or 'tombstone', not both")
-        if do == "reset_offsets" and args["option"] in (
-            "to-offset", "shift-by", "by-duration", "to-datetime"
-        ) and "value" not in args:
+        if (
+            do == "reset_offsets"
+            and args["option"] in ("to-offset", "shift-by", "by-duration", "to-datetime")
+            and "value" not in args
+        ):
             self.fail(where, f"--{args['option']} needs a 'value'")
         if do == "producer" and set(args) == {"name"}:
             self.fail(where, "producer needs 'running' or 'rate'")
@@ -455,8 +536,11 @@ class _Checker:
         given = self.table(value, location)
         unknown = sorted(set(given) - {"id", "text", "check"})
         if unknown:
-            self.fail(location, f"unknown key {unknown[0]!r} for a goal (it takes: check, id, "
-                                f"text){_misplaced(unknown[0])}")
+            self.fail(
+                location,
+                f"unknown key {unknown[0]!r} for a goal (it takes: check, id, "
+                f"text){_misplaced(unknown[0])}",
+            )
         for name in ("id", "text", "check"):
             if name not in given:
                 self.fail(location, f"a goal needs {name!r}")
@@ -468,10 +552,12 @@ class _Checker:
             self.fail(where, "a check needs 'kind'")
         kind = self.text(check.pop("kind"), f"{where}.kind")
         if kind not in GOAL_ARGS:
-            self.fail(f"{where}.kind", f"unknown goal kind {kind!r} (kinds: "
-                                       f"{', '.join(GOAL_ARGS)})")
-        args = self.args(check, GOAL_ARGS[kind], f"{where} (kind = {kind!r})",
-                         what=f"goal kind {kind!r}")
+            self.fail(
+                f"{where}.kind", f"unknown goal kind {kind!r} (kinds: {', '.join(GOAL_ARGS)})"
+            )
+        args = self.args(
+            check, GOAL_ARGS[kind], f"{where} (kind = {kind!r})", what=f"goal kind {kind!r}"
+        )
         if kind in NEEDS_MIN_OR_MAX:
             self.min_max(args, f"{where} (kind = {kind!r})", what=f"goal kind {kind!r}")
         return Goal(id=goal_id, text=text, kind=kind, args=args)
@@ -480,34 +566,49 @@ class _Checker:
         choices = self.array(given.get("choices"), f"{location}.choices", limit=MAX_CHOICES)
         if len(choices) < 2:
             self.fail(f"{location}.choices", "at least 2 choices")
-        texts = tuple(self.text(c, f"{location}.choices[{i}]", limit=300)
-                      for i, c in enumerate(choices))
+        texts = tuple(
+            self.text(c, f"{location}.choices[{i}]", limit=300) for i, c in enumerate(choices)
+        )
         if len(set(texts)) != len(texts):
             self.fail(f"{location}.choices", "two choices read the same")
         answer = given.get("answer")
         if isinstance(answer, bool) or not isinstance(answer, int):
-            self.fail(f"{location}.answer", "the answer is the 0-based index of the right "
-                                            f"choice (found {_type_name(answer)})")
+            self.fail(
+                f"{location}.answer",
+                f"the answer is the 0-based index of the right choice (found {_type_name(answer)})",
+            )
         if not 0 <= answer < len(texts):  # type: ignore[operator]
-            self.fail(f"{location}.answer", f"must be between 0 and {len(texts) - 1} "
-                                            f"(found {answer})")
+            self.fail(
+                f"{location}.answer", f"must be between 0 and {len(texts) - 1} (found {answer})"
+            )
         return texts, answer  # type: ignore[return-value]
 
     def prediction(self, value: object, location: str, *, steps: int) -> Prediction:
         given = self.table(value, location)
-        schema = {"id": _s(True, max_len=64), "before_step": _i(0, MAX_STEPS, True),
-                  "question": _s(True, max_len=500), "choices": Arg("strs", True),
-                  "answer": _i(0, MAX_CHOICES - 1, True),
-                  "explain": _s(empty_ok=True, max_len=1000)}
+        schema = {
+            "id": _s(True, max_len=64),
+            "before_step": _i(0, MAX_STEPS, True),
+            "question": _s(True, max_len=500),
+            "choices": Arg("strs", True),
+            "answer": _i(0, MAX_CHOICES - 1, True),
+            "explain": _s(empty_ok=True, max_len=1000),
+        }
         args = self.args(given, schema, location, what="a prediction")
         choices, answer = self.choices(given, location)
         if args["before_step"] >= steps:
-            self.fail(f"{location}.before_step",
-                      f"the solution has {steps} step(s), numbered from 0: before_step must "
-                      f"be at most {steps - 1} (found {args['before_step']})")
-        return Prediction(id=args["id"], before_step=args["before_step"],
-                          question=args["question"], choices=choices, answer=answer,
-                          explain=args.get("explain", ""))
+            self.fail(
+                f"{location}.before_step",
+                f"the solution has {steps} step(s), numbered from 0: before_step must "
+                f"be at most {steps - 1} (found {args['before_step']})",
+            )
+        return Prediction(
+            id=args["id"],
+            before_step=args["before_step"],
+            question=args["question"],
+            choices=choices,
+            answer=answer,
+            explain=args.get("explain", ""),
+        )
 
     def quiz_item(self, value: object, location: str) -> QuizItem:
         given = dict(self.table(value, location))
@@ -515,8 +616,9 @@ class _Checker:
             self.fail(location, "a quiz item needs 'kind'")
         kind = self.text(given.pop("kind"), f"{location}.kind")
         if kind not in QUIZ_ARGS:
-            self.fail(f"{location}.kind", f"unknown quiz kind {kind!r} (kinds: "
-                                          f"{', '.join(QUIZ_ARGS)})")
+            self.fail(
+                f"{location}.kind", f"unknown quiz kind {kind!r} (kinds: {', '.join(QUIZ_ARGS)})"
+            )
         where = f"{location} (kind = {kind!r})"
         args = self.args(given, QUIZ_ARGS[kind], where, what=f"quiz kind {kind!r}")
         if kind == "choice":
@@ -530,24 +632,33 @@ class _Checker:
         known = set(START_ARGS) | {"clock_speed", "steps"}
         unknown = sorted(set(given) - known)
         if unknown:
-            self.fail("start", f"unknown key {unknown[0]!r} (start takes: "
-                               f"{', '.join(sorted(known))})")
+            self.fail(
+                "start", f"unknown key {unknown[0]!r} (start takes: {', '.join(sorted(known))})"
+            )
         parts: dict[str, tuple[dict[str, Any], ...]] = {}
         for name, schema in START_ARGS.items():
             items = self.array(given.get(name, []), f"start.{name}", limit=MAX_START_ITEMS * 5)
             parts[name] = tuple(
-                self.args(self.table(item, f"start.{name}[{i}]"), schema,
-                          f"start.{name}[{i}]", what=f"start.{name}")
+                self.args(
+                    self.table(item, f"start.{name}[{i}]"),
+                    schema,
+                    f"start.{name}[{i}]",
+                    what=f"start.{name}",
+                )
                 for i, item in enumerate(items)
             )
         for i, producer in enumerate(parts["producers"]):
             if producer.get("key_mode", "set") != "null" and not producer.get("keys"):
-                self.fail(f"start.producers[{i}]", "a producer with key_mode "
-                          f"{producer.get('key_mode', 'set')!r} needs 'keys'")
+                self.fail(
+                    f"start.producers[{i}]",
+                    f"a producer with key_mode {producer.get('key_mode', 'set')!r} needs 'keys'",
+                )
         for i, record in enumerate(parts["records"]):
             if record.get("tombstone") and "value" in record:
-                self.fail(f"start.records[{i}]", "a tombstone has no value: give 'value' or "
-                                                 "'tombstone', not both")
+                self.fail(
+                    f"start.records[{i}]",
+                    "a tombstone has no value: give 'value' or 'tombstone', not both",
+                )
         speed = None
         if "clock_speed" in given:
             speed = self.value(_f(0.25, 20), given["clock_speed"], "start.clock_speed")
@@ -567,15 +678,23 @@ def _misplaced(key: str) -> str:
         return ""
     # The usual TOML slip: a top-level key written after a [[goals]] or [[solution]] header
     # belongs to that header's last table.
-    return (f"; {key!r} is a top-level key: in TOML every key after a [[...]] header belongs "
-            "to that table, so move it above the first [[...]] header")
+    return (
+        f"; {key!r} is a top-level key: in TOML every key after a [[...]] header belongs "
+        "to that table, so move it above the first [[...]] header"
+    )
 
 
 def _type_name(value: object) -> str:
     if value is None:
         return "nothing"
-    return {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
-            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _num(value: float) -> str:
@@ -588,8 +707,17 @@ def _validate(data: object, path: str) -> LessonSpec:
     unknown = sorted(set(given) - TOP_LEVEL)
     if unknown:
         check.fail("", f"unknown key {unknown[0]!r} (a lesson has: {', '.join(sorted(TOP_LEVEL))})")
-    for name in ("slug", "title", "order", "summary", "intro", "start", "goals", "solution",
-                 "wrong"):
+    for name in (
+        "slug",
+        "title",
+        "order",
+        "summary",
+        "intro",
+        "start",
+        "goals",
+        "solution",
+        "wrong",
+    ):
         if name not in given:
             check.fail("", f"a lesson needs {name!r}")
     slug = check.text(given["slug"], "slug", limit=64)
@@ -600,8 +728,11 @@ def _validate(data: object, path: str) -> LessonSpec:
         if match is None:
             check.fail("", "a lesson file is named NN-slug.toml (for example 01-the-log.toml)")
         elif match["slug"] != slug:
-            check.fail("slug", f"the file is named for {match['slug']!r} but the slug is "
-                               f"{slug!r}: they must be the same")
+            check.fail(
+                "slug",
+                f"the file is named for {match['slug']!r} but the slug is "
+                f"{slug!r}: they must be the same",
+            )
     order = check.value(_i(0, 10_000), given["order"], "order")
     solution = check.steps(given["solution"], "solution", required=True)
     goals_raw = check.array(given["goals"], "goals", limit=MAX_GOALS)
@@ -611,8 +742,9 @@ def _validate(data: object, path: str) -> LessonSpec:
     check.unique([g.id for g in goals], "goals", "goals")
     predictions = tuple(
         check.prediction(p, f"predictions[{i}]", steps=len(solution))
-        for i, p in enumerate(check.array(given.get("predictions", []), "predictions",
-                                          limit=MAX_PREDICTIONS))
+        for i, p in enumerate(
+            check.array(given.get("predictions", []), "predictions", limit=MAX_PREDICTIONS)
+        )
     )
     check.unique([p.id for p in predictions], "predictions", "predictions")
     view = check.value(_s(choices=VIEWS), given.get("view", "board"), "view")
@@ -622,8 +754,10 @@ def _validate(data: object, path: str) -> LessonSpec:
     )
     for i, point in enumerate(points):
         if not POINT_RE.match(point):
-            check.fail(f"points[{i}]", f"a point id uses lowercase letters, digits, dots and "
-                                       f"dashes (found {point!r})")
+            check.fail(
+                f"points[{i}]",
+                f"a point id uses lowercase letters, digits, dots and dashes (found {point!r})",
+            )
     hints = tuple(
         check.text(h, f"hints[{i}]", limit=1000)
         for i, h in enumerate(check.array(given.get("hints", []), "hints", limit=MAX_HINTS))
@@ -647,8 +781,9 @@ def _validate(data: object, path: str) -> LessonSpec:
         wrong=check.steps(given["wrong"], "wrong", required=True),
         predictions=predictions,
         quiz=quiz,
-        takeaway=check.text(given.get("takeaway", ""), "takeaway", limit=MAX_PARAGRAPHS,
-                            empty_ok=True),
+        takeaway=check.text(
+            given.get("takeaway", ""), "takeaway", limit=MAX_PARAGRAPHS, empty_ok=True
+        ),
         path=path,
     )
 
@@ -705,8 +840,12 @@ def spec_to_dict(spec: LessonSpec) -> dict[str, Any]:
         "wrong": [_step_to_dict(s) for s in spec.wrong],
         "predictions": [
             {
-                "id": p.id, "before_step": p.before_step, "question": p.question,
-                "choices": list(p.choices), "answer": p.answer, "explain": p.explain,
+                "id": p.id,
+                "before_step": p.before_step,
+                "question": p.question,
+                "choices": list(p.choices),
+                "answer": p.answer,
+                "explain": p.explain,
             }
             for p in spec.predictions
         ],

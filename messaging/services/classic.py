@@ -107,7 +107,9 @@ def classic_broker_apply(
             "routed_to": list(outcome.routed_to),
             "requeued": len(outcome.requeued),
         }
-    event_record(room=room, type=events.CLASSIC_CHANGED, payload={"action": action, **payload, **extra})
+    event_record(
+        room=room, type=events.CLASSIC_CHANGED, payload={"action": action, **payload, **extra}
+    )
     return broker, outcome
 
 
@@ -298,5 +300,3 @@ def classic_close(*, room: Room, consumer_tag: str) -> classic.Outcome:
         lambda b: classic.close_channel(b, consumer_tag),
     )
     return outcome
-
-

@@ -135,7 +135,7 @@ def student_consumer_join(*, student: Student, group_id: str):
 
 @transaction.atomic
 def classroom_students_enlist(*, room: Room, group_id: str) -> list:
-    """"Everyone join group G": every student who is not consuming joins `group_id`, in one
+    """ "Everyone join group G": every student who is not consuming joins `group_id`, in one
     join window (one rebalance, as consumers started together make). A student whose page is
     closed joins too, and times out like any consumer that stops heartbeating."""
 
@@ -145,16 +145,19 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
     except ConsumerGroup.DoesNotExist:
         raise NotFound(f"There is no consumer group '{group_id}' in this room.") from None
     students = list(
-        Student.objects.filter(room=room, member__isnull=True, removed_at__isnull=True)
-        .order_by("created_at", "pk")
+        Student.objects.filter(room=room, member__isnull=True, removed_at__isnull=True).order_by(
+            "created_at", "pk"
+        )
     )
     if not students:
         raise Invalid("Every student who joined the room is already in a group.")
     members, _result = members_join_named(
         group=group,
         joiners=[
-            (_client_id(s.display_name),
-             NewMember(display_name=s.display_name, kind=Member.Kind.STUDENT))
+            (
+                _client_id(s.display_name),
+                NewMember(display_name=s.display_name, kind=Member.Kind.STUDENT),
+            )
             for s in students
         ],
     )
@@ -231,11 +234,13 @@ def follow_path_validate(room: Room, raw: str) -> str:
     if not path:
         return ""
     prefix = f"/r/{room.code}/"
-    if len(path) > 200 or not path.startswith(prefix) or any(
-        part in path for part in ("//", "..", "\\", "?", "#")
+    if (
+        len(path) > 200
+        or not path.startswith(prefix)
+        or any(part in path for part in ("//", "..", "\\", "?", "#"))
     ):
         raise Invalid(f"Students can follow a page of this room only (under {prefix}).")
-    page = path[len(prefix):]
+    page = path[len(prefix) :]
     if page.startswith(("present", "lesson/present")):
         raise Invalid("The presenter view is yours alone: students cannot follow you there.")
     # Only the pages a student reads: not a form's POST address, a fragment or a JSON state.
@@ -246,7 +251,7 @@ def follow_path_validate(room: Room, raw: str) -> str:
 
 @transaction.atomic
 def room_follow_set(*, room: Room, path: str) -> Room:
-    """"Follow me": send every student's screen to `path` (a page of this room), or stop."""
+    """ "Follow me": send every student's screen to `path` (a page of this room), or stop."""
     room = _classroom_locked(room)
     room.follow_path = follow_path_validate(room, path)
     room.save(update_fields=["follow_path"])
@@ -282,7 +287,6 @@ def student_remove(*, room: Room, student_id: int) -> Student:
     """The instructor removes a student: their consumer leaves its group (which rebalances),
     and their session can no longer act in the room or join it again. Their name stays taken.
     """
-
 
     room = _classroom_locked(room)
     student = (

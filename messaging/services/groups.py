@@ -96,7 +96,9 @@ def group_create(
     try:
         # The engine knows which combinations Kafka accepts (cooperative needs
         # cooperative-sticky; session.timeout.ms within the broker's bounds).
-        state = coordinator.new_group(group.coordinator_config(), selectors.partition_counts(subscribed))
+        state = coordinator.new_group(
+            group.coordinator_config(), selectors.partition_counts(subscribed)
+        )
     except ValueError as error:
         raise Invalid(str(error)) from None
     group.known_partitions = [list(item) for item in state.topics]
@@ -144,7 +146,11 @@ def group_state_store(
     group.member_counter = state.next_member_number
     group.save(
         update_fields=[
-            "state", "generation", "leader_member_id", "known_partitions", "member_counter"
+            "state",
+            "generation",
+            "leader_member_id",
+            "known_partitions",
+            "member_counter",
         ]
     )
 
@@ -219,7 +225,9 @@ def _commit_before_revoke(
     losing = [
         a
         for a in Assignment.objects.filter(
-            group=group, member__kind=Member.Kind.SIMULATED, member__crashed=False,
+            group=group,
+            member__kind=Member.Kind.SIMULATED,
+            member__crashed=False,
             position__isnull=False,
         ).select_related("partition__topic", "member")
         if eager
@@ -258,9 +266,7 @@ def _assignments_store(
         if partition_id not in wanted or wanted[partition_id].pk != a.member_id
     ]
     Assignment.objects.filter(pk__in=stale).delete()
-    Assignment.objects.filter(group=group).exclude(pk__in=stale).update(
-        generation=state.generation
-    )
+    Assignment.objects.filter(group=group).exclude(pk__in=stale).update(generation=state.generation)
     kept = {pid for pid, a in current.items() if a.pk not in stale}
     Assignment.objects.bulk_create(
         Assignment(group=group, member=member, partition_id=pid, generation=state.generation)
@@ -317,9 +323,7 @@ def member_join(
     """A consumer with `client_id` joins the group: JoinGroup, then whatever rebalance follows."""
     client_id = client_id.strip()
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
-        raise Invalid(
-            f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id"
-        )
+        raise Invalid(f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id")
     if group_instance_id is not None:
         group_instance_id = group_instance_id.strip()
         if not group_instance_id or len(group_instance_id) > MAX_CLIENT_ID_CHARS:
@@ -356,9 +360,7 @@ def members_join(
     group, so they make one rebalance and one generation, not one each."""
     client_id = client_id.strip()
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
-        raise Invalid(
-            f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id"
-        )
+        raise Invalid(f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id")
     if count < 1:
         raise Invalid("Add at least one consumer.")
     return members_join_named(group=group, joiners=[(client_id, NewMember())] * count)
@@ -386,7 +388,8 @@ def members_join_named(
     new_ids = [m.member_id for m in result.group.members if m.member_id not in before]
     newcomers = {
         member_id: NewMember(
-            display_name=extra.display_name or member_id, kind=extra.kind,
+            display_name=extra.display_name or member_id,
+            kind=extra.kind,
             records_per_second=extra.records_per_second,
         )
         for member_id, (_, extra) in zip(new_ids, joiners, strict=True)
@@ -486,9 +489,7 @@ def offset_commit(
     """Store the offset of the NEXT record the group will read (last processed + 1)."""
     room, group = _locked(group)
     try:
-        target = Partition.objects.get(
-            topic__room=room, topic__name=topic_name, index=partition
-        )
+        target = Partition.objects.get(topic__room=room, topic__name=topic_name, index=partition)
     except Partition.DoesNotExist:
         raise NotFound(f"There is no partition {topic_name}-{partition}.") from None
     if not group.topics.filter(pk=target.topic_id).exists():
@@ -558,7 +559,8 @@ def group_offsets_reset(
         timestamps: tuple[tuple[int, int], ...] = ()
         if needs_times:
             timestamps = tuple(
-                Record.objects.filter(partition=p).order_by("offset")
+                Record.objects.filter(partition=p)
+                .order_by("offset")
                 .values_list("offset", "timestamp_ms")
             )
         lines.append(
@@ -572,8 +574,13 @@ def group_offsets_reset(
         )
     try:
         plan = offset_rules.reset_offsets(
-            group.group_id, group.state, lines, option, value,  # type: ignore[arg-type]
-            now_ms=room.sim_time_ms, execute=execute,
+            group.group_id,
+            group.state,
+            lines,
+            option,
+            value,  # type: ignore[arg-type]
+            now_ms=room.sim_time_ms,
+            execute=execute,
         )
     except offset_rules.GroupNotEmptyError as error:
         raise Conflict(str(error)) from None
@@ -583,7 +590,8 @@ def group_offsets_reset(
         by_name = {f"{p.topic.name}-{p.index}": p for p in partitions}
         for name, offset in plan.new_offsets().items():
             CommittedOffset.objects.update_or_create(
-                group=group, partition=by_name[name],
+                group=group,
+                partition=by_name[name],
                 defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
             )
         event_record(
@@ -599,9 +607,7 @@ def group_offsets_reset(
     return plan
 
 
-def member_cursors(
-    owned: list[Assignment], committed: dict[int, int]
-) -> list[consumption.Cursor]:
+def member_cursors(owned: list[Assignment], committed: dict[int, int]) -> list[consumption.Cursor]:
     """Where a member stands on each partition it owns, as the engine reads it."""
     return [
         consumption.Cursor(
@@ -619,6 +625,7 @@ def member_cursors(
 def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int) -> None:
     for partition_id, offset in commits.items():
         CommittedOffset.objects.update_or_create(
-            group=group, partition_id=partition_id,
+            group=group,
+            partition_id=partition_id,
             defaults={"offset": offset, "committed_at_ms": now_ms},
         )

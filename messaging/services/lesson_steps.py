@@ -140,8 +140,11 @@ def step_describe(step: Step) -> str:
     if do == "add_partitions":
         return f"Grow topic {a['topic']} to {a['partitions']} partitions"
     if do == "configure_topic":
-        names = {"retention_ms": "retention.ms", "cleanup_policy": "cleanup.policy",
-                 "segment_records": "segment records"}
+        names = {
+            "retention_ms": "retention.ms",
+            "cleanup_policy": "cleanup.policy",
+            "segment_records": "segment records",
+        }
         settings = ", ".join(f"{names[k]}={v}" for k, v in a.items() if k != "topic")
         return f"Set {settings} on topic {a['topic']}"
     if do == "create_group":
@@ -155,21 +158,27 @@ def step_describe(step: Step) -> str:
     if do == "crash":
         return f"Crash {_consumer_words(a.get('consumer', 'last'))} of group {a['group']}"
     if do == "speed":
-        return (f"Set {_consumer_words(a.get('consumer', 'last'))} of group {a['group']} to "
-                f"{a['rate']:g} records/s")
+        return (
+            f"Set {_consumer_words(a.get('consumer', 'last'))} of group {a['group']} to "
+            f"{a['rate']:g} records/s"
+        )
     if do == "advance":
-
         return f"Let {format_duration(a['ms'])} of simulated time pass"
     if do == "reset_offsets":
         value = f" {a['value']}" if "value" in a else ""
         return f"Reset the offsets of group {a['group']} --{a['option']}{value}"
     if do == "produce_with_fault":
         idem = a.get("idempotence", a["acks"] == "all")
-        fault = {"none": "nothing goes wrong", "lose_request": "the request is lost",
-                 "lose_ack": "the acknowledgement is lost",
-                 "leader_failover": "the leader dies before a follower copies it"}[a["fault"]]
-        return (f"Send {_who(a.get('key'))} to {a['topic']} with acks={a['acks']}, "
-                f"enable.idempotence={'true' if idem else 'false'}; {fault}")
+        fault = {
+            "none": "nothing goes wrong",
+            "lose_request": "the request is lost",
+            "lose_ack": "the acknowledgement is lost",
+            "leader_failover": "the leader dies before a follower copies it",
+        }[a["fault"]]
+        return (
+            f"Send {_who(a.get('key'))} to {a['topic']} with acks={a['acks']}, "
+            f"enable.idempotence={'true' if idem else 'false'}; {fault}"
+        )
     if do == "producer":
         parts = []
         if "running" in a:
@@ -179,8 +188,9 @@ def step_describe(step: Step) -> str:
         return f"{' and '.join(parts).capitalize()} producer {a['name']}"
     if do == "sqs_send":
         count = a.get("count", 1)
-        return (f"Send {_plural(count, 'message')} with MessageGroupId {a['group_id']} to "
-                f"{a['queue']}")
+        return (
+            f"Send {_plural(count, 'message')} with MessageGroupId {a['group_id']} to {a['queue']}"
+        )
     if do == "sqs_receive":
         return f"Receive up to {_plural(a.get('max', 1), 'message')} from {a['queue']}"
     if do == "sqs_delete":
@@ -195,8 +205,10 @@ def step_describe(step: Step) -> str:
     if do == "classic_publish":
         exchange = f"exchange {a['exchange']}" if a["exchange"] else "the default exchange"
         count = a.get("count", 1)
-        return (f"Publish {_plural(count, 'message')} to {exchange} with routing key "
-                f"{a.get('routing_key', '')!r}")
+        return (
+            f"Publish {_plural(count, 'message')} to {exchange} with routing key "
+            f"{a.get('routing_key', '')!r}"
+        )
     if do == "classic_consume":
         return f"Consume and ack {_plural(a.get('count', 1), 'message')} from {a['queue']}"
     raise AssertionError(do)
@@ -216,8 +228,9 @@ def step_apply(*, room: Room, step: Step) -> str:
 
 
 def _produce(room: Room, a: dict) -> str:
-    produced = records_produce(room=room, topic_name=a["topic"], records=_records(a),
-                               producer=LESSON_CONSUMER)
+    produced = records_produce(
+        room=room, topic_name=a["topic"], records=_records(a), producer=LESSON_CONSUMER
+    )
     places = sorted({f"{p.topic}-{p.partition}" for p in produced})
     return f"Produced {_plural(len(produced), 'record')} to {', '.join(places)}."
 
@@ -246,8 +259,7 @@ def group_defaults(a: dict) -> dict:
     """A group's settings with Kafka's defaults, where the protocol follows the assignor (and
     the other way round): cooperative rebalancing needs the cooperative-sticky assignor."""
     protocol = a.get("protocol")
-    assignor = a.get("assignor") or ("cooperative-sticky" if protocol == "cooperative"
-                                     else "range")
+    assignor = a.get("assignor") or ("cooperative-sticky" if protocol == "cooperative" else "range")
     protocol = protocol or ("cooperative" if assignor == "cooperative-sticky" else "eager")
     out = {
         "assignor": assignor,
@@ -281,8 +293,10 @@ def _join(room: Room, a: dict) -> str:
         if a.get("rate", 1.0) != member.records_per_second:
             member_set_speed(member=member, records_per_second=a["rate"])
     group.refresh_from_db()
-    return (f"{_plural(count, 'consumer')} joined {group.group_id}; the group is "
-            f"{group.state}, generation {group.generation}.")
+    return (
+        f"{_plural(count, 'consumer')} joined {group.group_id}; the group is "
+        f"{group.state}, generation {group.generation}."
+    )
 
 
 def _leave(room: Room, a: dict) -> str:
@@ -295,8 +309,10 @@ def _crash(room: Room, a: dict) -> str:
     group = _group(room, a["group"])
     member = consumer_resolve(group, a.get("consumer", "last"))
     member_crash(member=member)
-    return (f"{member} crashed. The coordinator notices only when session.timeout.ms "
-            f"({group.session_timeout_ms // 1000} s) has passed without a heartbeat.")
+    return (
+        f"{member} crashed. The coordinator notices only when session.timeout.ms "
+        f"({group.session_timeout_ms // 1000} s) has passed without a heartbeat."
+    )
 
 
 def _speed(room: Room, a: dict) -> str:
@@ -327,8 +343,9 @@ def _advance(room: Room, a: dict) -> str:
 
 
 def _reset_offsets(room: Room, a: dict) -> str:
-    plan = group_offsets_reset(group=_group(room, a["group"]), option=a["option"],
-                               value=a.get("value"), execute=True)
+    plan = group_offsets_reset(
+        group=_group(room, a["group"]), option=a["option"], value=a.get("value"), execute=True
+    )
     offsets = ", ".join(f"{tp} -> {o}" for tp, o in plan.new_offsets().items())
     return f"Offsets of {a['group']} reset: {offsets}."
 
@@ -357,7 +374,8 @@ def _produce_with_fault(room: Room, a: dict) -> str:
     attempts = _plural(len(outcome.attempts), "attempt")
     if kept:
         records_produce(
-            room=room, topic_name=a["topic"],
+            room=room,
+            topic_name=a["topic"],
             records=[RecordIn(key=a.get("key"), value=a.get("value", "event"))] * kept,
             producer=f"acks={a['acks']}",
         )
@@ -374,8 +392,7 @@ def _producer(room: Room, a: dict) -> str:
         producer = Producer.objects.get(room=room, name=a["name"])
     except Producer.DoesNotExist:
         raise NotFound(f"There is no producer called '{a['name']}'.") from None
-    producer_update(producer=producer, records_per_second=a.get("rate"),
-                    running=a.get("running"))
+    producer_update(producer=producer, records_per_second=a.get("rate"), running=a.get("running"))
     return step_describe(Step("producer", a)) + "."
 
 
@@ -385,7 +402,9 @@ def _sqs_send(room: Room, a: dict) -> str:
     duplicates = 0
     for i in range(count):
         result = sqs_services.sqs_send(
-            queue=queue, body=_numbered(a["body"], count, i), message_group_id=a["group_id"],
+            queue=queue,
+            body=_numbered(a["body"], count, i),
+            message_group_id=a["group_id"],
             deduplication_id=a.get("dedup_id"),
         )
         duplicates += result.duplicate
@@ -400,15 +419,20 @@ def _sqs_receive(room: Room, a: dict) -> str:
     if not result.messages:
         return f"Nothing to receive from {a['queue']}."
     groups = sorted({m.message_group_id or "" for m in result.messages})
-    return (f"Received {_plural(len(result.messages), 'message')} (groups "
-            f"{', '.join(groups)}); they stay in flight until deleted.")
+    return (
+        f"Received {_plural(len(result.messages), 'message')} (groups "
+        f"{', '.join(groups)}); they stay in flight until deleted."
+    )
 
 
 def _sqs_delete(room: Room, a: dict) -> str:
     queue = _queue(room, a["queue"])
     state = selectors.sqs_state_load(queue)
-    flying = [m for m in state.messages
-              if m.in_flight and m.message_group_id == a["group_id"] and m.receipt_handle]
+    flying = [
+        m
+        for m in state.messages
+        if m.in_flight and m.message_group_id == a["group_id"] and m.receipt_handle
+    ]
     if not flying:
         raise Invalid(f"Group {a['group_id']} has no message in flight in {a['queue']}.")
     for message in flying:
@@ -422,14 +446,16 @@ def _classic_declare(room: Room, a: dict) -> str:
 
 
 def _classic_exchange(room: Room, a: dict) -> str:
-    classic_services.classic_exchange_declare(room=room, name=a["exchange"],
-                                            exchange_type=a["type"])
+    classic_services.classic_exchange_declare(
+        room=room, name=a["exchange"], exchange_type=a["type"]
+    )
     return f"Declared {a['type']} exchange {a['exchange']}."
 
 
 def _classic_bind(room: Room, a: dict) -> str:
-    classic_services.classic_bind(room=room, queue=a["queue"], exchange=a["exchange"],
-                                routing_key=a.get("routing_key", ""))
+    classic_services.classic_bind(
+        room=room, queue=a["queue"], exchange=a["exchange"], routing_key=a.get("routing_key", "")
+    )
     return f"Bound {a['queue']} to {a['exchange']}."
 
 
@@ -438,7 +464,9 @@ def _classic_publish(room: Room, a: dict) -> str:
     routed: set[str] = set()
     for i in range(count):
         outcome = classic_services.classic_publish(
-            room=room, exchange=a["exchange"], routing_key=a.get("routing_key", ""),
+            room=room,
+            exchange=a["exchange"],
+            routing_key=a.get("routing_key", ""),
             body=_numbered(a["body"], count, i),
         )
         routed.update(outcome.routed_to)
@@ -454,8 +482,10 @@ def _classic_consume(room: Room, a: dict) -> str:
     got = len(outcome.deliveries)
     if not got:
         return f"{a['queue']} had nothing ready to consume."
-    return (f"Consumed and acked {_plural(got, 'message')} from {a['queue']}: deleted, "
-            "nothing to replay.")
+    return (
+        f"Consumed and acked {_plural(got, 'message')} from {a['queue']}: deleted, "
+        "nothing to replay."
+    )
 
 
 _APPLY = {
@@ -493,30 +523,43 @@ def lesson_room_start(*, room: Room, spec: LessonSpec) -> None:
     "lesson.started" event: goals that count events count from there."""
     room = room_lock(room=room)
     if room.topics.exists() or room.groups.exists() or room.sqs_queues.exists():
-        raise Invalid("A lesson starts from an empty room; this one already holds topics, "
-                      "groups or queues.")
+        raise Invalid(
+            "A lesson starts from an empty room; this one already holds topics, groups or queues."
+        )
     start = spec.start
     if start.clock_speed is not None:
         room_clock_set(room=room, speed=start.clock_speed)
     for t in start.topics:
         topic = topic_create(room=room, name=t["name"], partitions=t.get("partitions", 1))
         if {"retention_ms", "cleanup_policy", "segment_records"} & set(t):
-            topic_configure(topic=topic, retention_ms=t.get("retention_ms"),
-                            cleanup_policy=t.get("cleanup_policy"),
-                            segment_records=t.get("segment_records"))
+            topic_configure(
+                topic=topic,
+                retention_ms=t.get("retention_ms"),
+                cleanup_policy=t.get("cleanup_policy"),
+                segment_records=t.get("segment_records"),
+            )
     for g in start.groups:
         group_create(room=room, group_id=g["group"], topics=g["topics"], **group_defaults(g))
         if g.get("consumers", 1):
-            _join(room, {"group": g["group"], "count": g.get("consumers", 1),
-                         **{k: g[k] for k in ("client_id", "rate") if k in g}})
+            _join(
+                room,
+                {
+                    "group": g["group"],
+                    "count": g.get("consumers", 1),
+                    **{k: g[k] for k in ("client_id", "rate") if k in g},
+                },
+            )
     for topic_name, records in groupby(start.records, key=lambda r: r["topic"]):
         batch = [r for item in records for r in _records(item)]
-        records_produce(room=room, topic_name=topic_name, records=batch,
-                        producer=LESSON_CONSUMER)
+        records_produce(room=room, topic_name=topic_name, records=batch, producer=LESSON_CONSUMER)
     for p in start.producers:
         producer = producer_create(
-            room=room, name=p["name"], topic_name=p["topic"], key_mode=p.get("key_mode", "set"),
-            keys=p.get("keys", []), records_per_second=p.get("rate", 1.0),
+            room=room,
+            name=p["name"],
+            topic_name=p["topic"],
+            key_mode=p.get("key_mode", "set"),
+            keys=p.get("keys", []),
+            records_per_second=p.get("rate", 1.0),
         )
         if not p.get("running", True):
             producer_update(producer=producer, running=False)

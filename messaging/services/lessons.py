@@ -232,7 +232,10 @@ def classroom_prediction_answer(
     event_record(
         room=room,
         type=events.LESSON_PREDICTED,
-        payload={"question": prediction.id, "count": selectors.prediction_answers_count(room, prediction)},
+        payload={
+            "question": prediction.id,
+            "count": selectors.prediction_answers_count(room, prediction),
+        },
     )
     return answer
 
@@ -312,9 +315,7 @@ def _row_progress(row: LessonProgress) -> Progress:
 def _account_store(user, slug: str, progress: Progress) -> Progress:
     """Merge `progress` into the account's row and return the whole; a refresh of the panel
     that learned nothing new writes nothing."""
-    row, _ = LessonProgress.objects.select_for_update().get_or_create(
-        user=user, lesson_slug=slug
-    )
+    row, _ = LessonProgress.objects.select_for_update().get_or_create(user=user, lesson_slug=slug)
     before = _row_progress(row)
     merged = before.merge(progress)
     if merged == before:
@@ -409,19 +410,22 @@ def progress_parse(raw: bytes) -> dict[str, Progress]:
         if not isinstance(goals, list) or len(goals) > len(spec.goals):
             raise _import_error(f"'goals_met' of '{slug}' must be a list of goal numbers.")
         met = [
-            _whole(g, f"a goal number of '{slug}'", low=0, high=len(spec.goals) - 1)
-            for g in goals
+            _whole(g, f"a goal number of '{slug}'", low=0, high=len(spec.goals) - 1) for g in goals
         ]
         completed = item.get("completed", False)
         if not isinstance(completed, bool):
             raise _import_error(f"'completed' of '{slug}' must be true or false.")
         quiz_size = len(spec.quiz)
-        total = _whole(item.get("quiz_total", 0), f"'quiz_total' of '{slug}'", low=0,
-                       high=quiz_size)
-        correct = _whole(item.get("quiz_correct", 0), f"'quiz_correct' of '{slug}'", low=0,
-                         high=total)
+        total = _whole(
+            item.get("quiz_total", 0), f"'quiz_total' of '{slug}'", low=0, high=quiz_size
+        )
+        correct = _whole(
+            item.get("quiz_correct", 0), f"'quiz_correct' of '{slug}'", low=0, high=total
+        )
         result[slug] = Progress(
-            goals_met=sorted(set(met)), completed=completed, quiz_correct=correct,
+            goals_met=sorted(set(met)),
+            completed=completed,
+            quiz_correct=correct,
             quiz_total=total,
         )
     return result

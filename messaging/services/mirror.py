@@ -127,7 +127,9 @@ def mirror_enable(*, room: Room, topic: Topic) -> dict[str, str]:
             deliveries.extend(started.deliveries)
         return broker, classic.Outcome(deliveries=tuple(deliveries))
 
-    classic_broker_apply(room, "mirror_on", {"topic": topic.name, "queue": names["classic"]}, topology)
+    classic_broker_apply(
+        room, "mirror_on", {"topic": topic.name, "queue": names["classic"]}, topology
+    )
     room.mirror_topic = topic
     room.save(update_fields=["mirror_topic"])
     event_record(
@@ -297,4 +299,3 @@ def _mirror_to_classic(
                 if record.get("key") is not None and outcome.message_id is not None:
                     board["keys"][outcome.message_id] = record["key"]
     classic_broker_store(row, broker, board)
-

@@ -211,7 +211,5 @@ def produced_payload(topic: Topic, producer: str, produced: list[ProducedRecord]
     }
     if len(produced) == 1 and produced[0].reason == "key" and produced[0].key is not None:
         # One record: say exactly why it went where it went, in the engine's words.
-        payload["explain"] = partitioner.explain_key(produced[0].key, topic.partition_count)[
-            "text"
-        ]
+        payload["explain"] = partitioner.explain_key(produced[0].key, topic.partition_count)["text"]
     return payload

@@ -138,9 +138,7 @@ def instance_config_validate(
     if name is None:
         name = f"rest-consumer-{secrets.token_hex(4)}"
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_CHARS:
-        raise Invalid(
-            f"An instance name has 1 to {MAX_NAME_CHARS} characters here.", field="name"
-        )
+        raise Invalid(f"An instance name has 1 to {MAX_NAME_CHARS} characters here.", field="name")
     if not NAME_RE.match(name):
         raise Invalid(
             "An instance name may use only ASCII letters, digits, '.', '_' and '-' here: it "
@@ -185,7 +183,10 @@ def _pending(room: Room, group_id: str, name: str, now: datetime) -> PendingInst
     """
     last = (
         RoomEvent.objects.filter(
-            room=room, type__in=events.REST_CONSUMER_LIFECYCLE, payload__group=group_id, payload__instance=name
+            room=room,
+            type__in=events.REST_CONSUMER_LIFECYCLE,
+            payload__group=group_id,
+            payload__instance=name,
         )
         .order_by("-seq")
         .first()
@@ -263,7 +264,11 @@ def rest_instance_create(*, room: Room, group_id: str, config: InstanceConfig) -
             f"group ('{config.name}' in '{group_id}').",
             field="instance",
         )
-    event_record(room=room, type=events.REST_CONSUMER_CREATED, payload={"group": group_id, **config.as_payload()})
+    event_record(
+        room=room,
+        type=events.REST_CONSUMER_CREATED,
+        payload={"group": group_id, **config.as_payload()},
+    )
     return config
 
 
@@ -304,9 +309,7 @@ def rest_instance_subscribe(
         )
     elif (reads := _group_topics(group)) != wanted:
         raise _already_subscribed(group_id, reads, wanted)
-    member, _ = member_join(
-        group=group, client_id=name, display_name=name, kind=Member.Kind.REST
-    )
+    member, _ = member_join(group=group, client_id=name, display_name=name, kind=Member.Kind.REST)
     # The learner's code consumes for this member, not the room's simulation.
     Member.objects.filter(pk=member.pk).update(records_per_second=0)
     instance = RestConsumerInstance.objects.create(
@@ -368,7 +371,9 @@ def rest_records_fetch(
             candidate = committed.get(p.pk) if position is None else position
             try:
                 start = offset_rules.starting_position(
-                    candidate, p.log_start_offset, p.log_end_offset,
+                    candidate,
+                    p.log_start_offset,
+                    p.log_end_offset,
                     instance.auto_offset_reset,  # type: ignore[arg-type]
                     partition=f"{p.topic.name}-{p.index}",
                 )
@@ -417,8 +422,10 @@ def rest_records_fetch(
         for a in owned:
             if a.position is not None and a.position != committed.get(a.partition_id):
                 offset_commit(
-                    group=group, topic_name=a.partition.topic.name,
-                    partition=a.partition.index, offset=a.position,
+                    group=group,
+                    topic_name=a.partition.topic.name,
+                    partition=a.partition.index,
+                    offset=a.position,
                 )
     if moved:
         event_record(

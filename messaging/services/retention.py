@@ -44,8 +44,9 @@ def partition_log(partition: Partition, config: cleaner.LogConfig) -> cleaner.Pa
     """The stored partition as the engine's PartitionLog, segment by segment."""
     by_segment: dict[int, list[cleaner.Record]] = defaultdict(list)
     rows = Record.objects.filter(partition=partition).order_by("offset")
-    for row in rows.only("offset", "timestamp_ms", "key", "value", "size_bytes",
-                         "segment_base", "delete_horizon_ms"):
+    for row in rows.only(
+        "offset", "timestamp_ms", "key", "value", "size_bytes", "segment_base", "delete_horizon_ms"
+    ):
         by_segment[row.segment_base].append(
             cleaner.Record(
                 offset=row.offset,
@@ -80,9 +81,10 @@ def _cleaning_due(partition: Partition, config: cleaner.LogConfig, now_ms: int) 
         return False
     records = Record.objects.filter(partition=partition)
     if config.deletes:
-        if config.retention_ms >= 0 and records.filter(
-            timestamp_ms__lt=now_ms - config.retention_ms
-        ).exists():
+        if (
+            config.retention_ms >= 0
+            and records.filter(timestamp_ms__lt=now_ms - config.retention_ms).exists()
+        ):
             return True
         if config.retention_bytes >= 0:
             return True

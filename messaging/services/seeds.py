@@ -33,8 +33,12 @@ def room_seed_sandbox(*, room: Room) -> Room:
 
     topic_create(room=room, name="orders", partitions=3)
     producer_create(
-        room=room, name="checkout-svc", topic_name="orders", key_mode="set",
-        keys=["alice", "bob", "carol", "dave"], records_per_second=2,
+        room=room,
+        name="checkout-svc",
+        topic_name="orders",
+        key_mode="set",
+        keys=["alice", "bob", "carol", "dave"],
+        records_per_second=2,
     )
     billing = group_create(
         room=room, group_id="billing", topics=["orders"], auto_offset_reset="earliest"
@@ -42,8 +46,12 @@ def room_seed_sandbox(*, room: Room) -> Room:
     for _ in range(2):
         member_join(group=billing, client_id="billing")
     analytics = group_create(
-        room=room, group_id="analytics", topics=["orders"], assignor="cooperative-sticky",
-        protocol="cooperative", auto_offset_reset="earliest",
+        room=room,
+        group_id="analytics",
+        topics=["orders"],
+        assignor="cooperative-sticky",
+        protocol="cooperative",
+        auto_offset_reset="earliest",
     )
     member_join(group=analytics, client_id="etl")
     return room

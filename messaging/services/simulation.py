@@ -105,10 +105,16 @@ def producer_create(
     if room.producers.count() >= MAX_PRODUCERS_PER_ROOM:
         raise Invalid(f"A room has at most {MAX_PRODUCERS_PER_ROOM} producers.")
     producer = Producer.objects.create(
-        room=room, name=name, topic=topic, key_mode=key_mode, keys=keys,
+        room=room,
+        name=name,
+        topic=topic,
+        key_mode=key_mode,
+        keys=keys,
         records_per_second=rate,
     )
-    event_record(room=room, type=events.PRODUCER_CHANGED, payload={"producer": name, "action": "add"})
+    event_record(
+        room=room, type=events.PRODUCER_CHANGED, payload={"producer": name, "action": "add"}
+    )
     return producer
 
 
@@ -126,7 +132,9 @@ def producer_update(
         producer.running = running
     producer.save()
     event_record(
-        room=room, type=events.PRODUCER_CHANGED, payload={"producer": producer.name, "action": "set"}
+        room=room,
+        type=events.PRODUCER_CHANGED,
+        payload={"producer": producer.name, "action": "set"},
     )
     return producer
 
@@ -136,7 +144,9 @@ def producer_delete(*, producer: Producer) -> None:
     room = room_lock(room=producer.room_id)
     name = producer.name
     Producer.objects.filter(pk=producer.pk).delete()
-    event_record(room=room, type=events.PRODUCER_CHANGED, payload={"producer": name, "action": "remove"})
+    event_record(
+        room=room, type=events.PRODUCER_CHANGED, payload={"producer": name, "action": "remove"}
+    )
 
 
 def _producer_keys(producer: Producer, count: int) -> list[str | None]:
@@ -170,8 +180,11 @@ def _run_producers(room: Room, step_ms: int) -> list[dict]:
                 for i, key in enumerate(keys)
             ]
             out = records_produce(
-                room=room, topic_name=producer.topic.name, records=records,
-                producer=producer.name, emit_event=False,
+                room=room,
+                topic_name=producer.topic.name,
+                records=records,
+                producer=producer.name,
+                emit_event=False,
             )
             producer.produced += len(out)
             produced.append(produced_payload(producer.topic, producer.name, out))
@@ -229,13 +242,20 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         budget, carry = _earned(member.budget_carry, member.records_per_second, step_ms)
         Member.objects.filter(pk=member_pk).update(budget_carry=carry)
         result = consumption.consume(
-            group_services.member_cursors(owned, committed), settings, budget=budget, now_ms=room.sim_time_ms,
+            group_services.member_cursors(owned, committed),
+            settings,
+            budget=budget,
+            now_ms=room.sim_time_ms,
             last_auto_commit_ms=group.last_auto_commit_ms,
         )
         auto_committed = auto_committed or result.auto_committed
         moves.add(
             member_moves_apply(
-                room=room, group=group, member=member, owned=owned, result=result,
+                room=room,
+                group=group,
+                member=member,
+                owned=owned,
+                result=result,
                 highest=highest,
             )
         )
@@ -245,7 +265,10 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
             ConsumerGroup.objects.filter(pk=group.pk).update(last_auto_commit_ms=room.sim_time_ms)
         return None
     return group_moves_store(
-        room=room, group=group, assignments=assignments, moves=moves,
+        room=room,
+        group=group,
+        assignments=assignments,
+        moves=moves,
         auto_committed=auto_committed,
     )
 
@@ -279,14 +302,16 @@ def group_moves_store(
     return {
         "group": group.group_id,
         "processed": [
-            {"member": r.member_id, "tp": _tp(partitions[r.partition_id]),
-             "offset": r.offset, "status": r.status}
+            {
+                "member": r.member_id,
+                "tp": _tp(partitions[r.partition_id]),
+                "offset": r.offset,
+                "status": r.status,
+            }
             for r in moves.ledger[-LEDGER_EVENT_LIMIT:]
         ],
         "more": max(0, len(moves.ledger) - LEDGER_EVENT_LIMIT),
-        "positions": {
-            _tp(a.partition): a.position for a in assignments if a.position is not None
-        },
+        "positions": {_tp(a.partition): a.position for a in assignments if a.position is not None},
         "commits": [
             {
                 "tp": _tp(partitions[pid]),
@@ -340,17 +365,25 @@ def member_moves_apply(
     for start in result.starts:
         assignment = by_name[start.partition]
         lost = consumption.skipped_offsets(
-            highest.get(assignment.partition_id), start.offset,
+            highest.get(assignment.partition_id),
+            start.offset,
             assignment.partition.log_start_offset,
         )
         moves.ledger.extend(
             _ledger(group, assignment, offset, member, "skipped", room) for offset in lost
         )
         moves.skipped += len(lost)
-        moves.starts.append({"member": member.member_id, "tp": start.partition,
-                             "offset": start.offset, "reason": start.reason})
-    moves.stuck.extend({"member": member.member_id, "tp": s.partition, "error": s.error}
-                       for s in result.stuck)
+        moves.starts.append(
+            {
+                "member": member.member_id,
+                "tp": start.partition,
+                "offset": start.offset,
+                "reason": start.reason,
+            }
+        )
+    moves.stuck.extend(
+        {"member": member.member_id, "tp": s.partition, "error": s.error} for s in result.stuck
+    )
     seen = _already_processed(group, result.processed, by_name)
     for tp, offset in result.processed:
         assignment = by_name[tp]
@@ -360,9 +393,7 @@ def member_moves_apply(
         moves.ledger.append(_ledger(group, assignment, offset, member, status, room))
     for cursor in result.cursors:
         assignment = by_name[cursor.partition]
-        if (assignment.position, assignment.polled_until) != (
-            cursor.position, cursor.polled_until
-        ):
+        if (assignment.position, assignment.polled_until) != (cursor.position, cursor.polled_until):
             assignment.position, assignment.polled_until = cursor.position, cursor.polled_until
             assignment.save(update_fields=["position", "polled_until"])
     moves.commits = {by_name[tp].partition_id: offset for tp, offset in result.commits.items()}
@@ -371,8 +402,12 @@ def member_moves_apply(
 
 def _ledger(group, assignment, offset, member, status, room) -> ProcessedRecord:
     return ProcessedRecord(
-        group=group, partition_id=assignment.partition_id, offset=offset,
-        member_id=member.member_id, status=status, at_ms=room.sim_time_ms,
+        group=group,
+        partition_id=assignment.partition_id,
+        offset=offset,
+        member_id=member.member_id,
+        status=status,
+        at_ms=room.sim_time_ms,
     )
 
 
@@ -404,7 +439,7 @@ def _already_processed(group, processed, by_name) -> set[tuple[int, int]]:
 
 def _ledger_trim(group: ConsumerGroup) -> None:
     ids = ProcessedRecord.objects.filter(group=group).order_by("-id").values_list("id", flat=True)
-    cutoff = list(ids[LEDGER_KEEP:LEDGER_KEEP + 1])
+    cutoff = list(ids[LEDGER_KEEP : LEDGER_KEEP + 1])
     if cutoff:
         ProcessedRecord.objects.filter(group=group, id__lte=cutoff[0]).delete()
 
@@ -476,15 +511,18 @@ def room_drive(*, room: Room, owner: str, wall_ms: int) -> bool:
     lock keeps an idle watched room from taking the database's write lock ten times a second.
     """
 
-    seen = Room.objects.filter(pk=room.pk).values(
-        "driver_owner", "driver_lease_until", "clock_running"
-    ).first()
+    seen = (
+        Room.objects.filter(pk=room.pk)
+        .values("driver_owner", "driver_lease_until", "clock_running")
+        .first()
+    )
     if seen is None:
         raise NotFound("That room does not exist (it may have expired).")
     now = timezone.now()
-    lease_fresh = seen["driver_lease_until"] is not None and (
-        seen["driver_lease_until"] - now
-    ).total_seconds() > LEASE_SECONDS / 2
+    lease_fresh = (
+        seen["driver_lease_until"] is not None
+        and (seen["driver_lease_until"] - now).total_seconds() > LEASE_SECONDS / 2
+    )
     if seen["driver_owner"] not in ("", owner) and lease_fresh:
         return False
     if seen["driver_owner"] == owner and lease_fresh and not seen["clock_running"]:
@@ -494,8 +532,6 @@ def room_drive(*, room: Room, owner: str, wall_ms: int) -> bool:
 
 @transaction.atomic
 def _room_drive_locked(*, room: Room, owner: str, wall_ms: int) -> bool:
-
-
 
     room = room_lock(room=room)
     now = timezone.now()
@@ -507,8 +543,10 @@ def _room_drive_locked(*, room: Room, owner: str, wall_ms: int) -> bool:
     if held_by_other:
         return False
     renew_by = now + timedelta(seconds=LEASE_SECONDS / 2)
-    if room.driver_owner != owner or room.driver_lease_until is None or (
-        room.driver_lease_until < renew_by
+    if (
+        room.driver_owner != owner
+        or room.driver_lease_until is None
+        or (room.driver_lease_until < renew_by)
     ):
         room.driver_owner = owner
         room.driver_lease_until = now + timedelta(seconds=LEASE_SECONDS)

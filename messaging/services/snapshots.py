@@ -115,10 +115,7 @@ def room_state_dump(*, room: Room) -> dict[str, Any]:
             f"This room holds {total} records and ledger lines, more than the "
             f"{SNAPSHOT_MAX_ROWS} a snapshot keeps."
         )
-    rows = {
-        _label(model): _rows_serialize(queryset)
-        for model, queryset in querysets
-    }
+    rows = {_label(model): _rows_serialize(queryset) for model, queryset in querysets}
     return {
         "version": SNAPSHOT_VERSION,
         "last_seq": room.last_seq,

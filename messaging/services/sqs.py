@@ -216,7 +216,11 @@ def sqs_send(
             }
         )
     _sqs_changed(
-        room, row, state, board, "send",
+        room,
+        row,
+        state,
+        board,
+        "send",
         group=group,
         duplicate=result.duplicate,
         dedup_id=result.message_deduplication_id,
@@ -282,7 +286,11 @@ def sqs_receive(
             "at_ms": now,
         }
     _sqs_changed(
-        room, row, state, board, "receive",
+        room,
+        row,
+        state,
+        board,
+        "receive",
         consumer=consumer,
         received=len(result.messages),
         groups=sorted({m.message_group_id or "" for m in result.messages}),
@@ -331,7 +339,11 @@ def sqs_delete(*, queue: SqsQueue, receipt_handle: str) -> sqs.DeleteResult:
     except sqs.SqsError as error:
         raise _sqs_error("DeleteMessage", error) from None
     _sqs_changed(
-        room, row, state, sqs_board_load(row), "delete",
+        room,
+        row,
+        state,
+        sqs_board_load(row),
+        "delete",
         deleted=result.deleted,
         group=groups.get(result.message_id or ""),
     )
@@ -365,7 +377,11 @@ def sqs_purge(*, queue: SqsQueue) -> sqs.PurgeResult:
     except sqs.SqsError as error:
         raise _sqs_error("PurgeQueue", error) from None
     _sqs_changed(
-        room, row, state, sqs_board_load(row), "purge",
+        room,
+        row,
+        state,
+        sqs_board_load(row),
+        "purge",
         purged=len(result.purged_message_ids),
     )
     return result

@@ -145,29 +145,38 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
         line = ledger_rows[-1]  # the processed record's line comes after any skipped ones
         record = Record.objects.filter(partition_id=line.partition_id, offset=offset).first()
         processed = Processed(
-            tp=tp, offset=offset, status=line.status,
-            key=record.key if record else None, value=record.value if record else None,
+            tp=tp,
+            offset=offset,
+            status=line.status,
+            key=record.key if record else None,
+            value=record.value if record else None,
         )
     part = group_moves_store(
-        room=room, group=group, assignments=assignments, moves=moves,
+        room=room,
+        group=group,
+        assignments=assignments,
+        moves=moves,
         auto_committed=result.auto_committed,
     )
     # One group's part of a "step" event, as the simulation's step records it; no clock: a
     # student's click does not move the room's time.
     event_record(
-        room=room, type=events.STEP,
+        room=room,
+        type=events.STEP,
         payload={"student": member.member_id, "produced": [], "groups": [part]},
     )
     if processed is None:
         reading = ", ".join(f"{s['tp']} at offset {s['offset']}" for s in starts)
         message = (
             f"Your consumer starts reading {reading}. Nothing to process yet: wait for records."
-            if starts else "Nothing to process yet: your offsets were committed."
+            if starts
+            else "Nothing to process yet: your offsets were committed."
         )
         return ProcessResult(processed=None, message=message)
     what = (
         "processed it AGAIN: the group had processed it before (a duplicate)"
-        if processed.status == "duplicate" else "processed it"
+        if processed.status == "duplicate"
+        else "processed it"
     )
     return ProcessResult(
         processed=processed, message=f"{processed.tp} offset {processed.offset}: you {what}."
@@ -190,8 +199,10 @@ def _uncommitted(member: Member, group: ConsumerGroup) -> list[Assignment]:
 def _commit_positions(group: ConsumerGroup, assignments: list[Assignment]) -> list[str]:
     for a in assignments:
         offset_commit(
-            group=group, topic_name=a.partition.topic.name,
-            partition=a.partition.index, offset=a.position,
+            group=group,
+            topic_name=a.partition.topic.name,
+            partition=a.partition.index,
+            offset=a.position,
         )
     return [f"{_tp(a)} at {a.position}" for a in assignments]
 
@@ -236,8 +247,9 @@ def student_consumer_crash(*, student: Student, actor: Actor) -> None:
     room, student, member, _ = _own_member(student=student)
     room_permission_check(room=room, actor=actor, action="crash", member=member)
     if member.crashed:
-        raise Conflict("Your consumer has already crashed: the group removes it at its session "
-                       "timeout.")
+        raise Conflict(
+            "Your consumer has already crashed: the group removes it at its session timeout."
+        )
     member_crash(member=member)
 
 
@@ -257,8 +269,9 @@ def student_consumer_leave(*, student: Student, actor: Actor) -> list[str]:
     room, student, member, group = _own_member(student=student)
     room_permission_check(room=room, actor=actor, action="join", member=member)
     if member.crashed:
-        raise Conflict("Your consumer has crashed: it is gone at its session timeout, it cannot "
-                       "leave cleanly.")
+        raise Conflict(
+            "Your consumer has crashed: it is gone at its session timeout, it cannot leave cleanly."
+        )
     committed: list[str] = []
     if (
         group.delivery == ConsumerGroup.Delivery.AT_LEAST_ONCE
@@ -286,8 +299,11 @@ def student_presence_changed(*, room_pk: int, session_key: str, online: bool) ->
         ).update(last_seen_at=timezone.now())
     member = (
         Member.objects.select_related("group")
-        .filter(student__room_id=room_pk, student__session_key=session_key,
-                student__removed_at__isnull=True)
+        .filter(
+            student__room_id=room_pk,
+            student__session_key=session_key,
+            student__removed_at__isnull=True,
+        )
         .first()
     )
     if member is None or member.online == online:

@@ -90,9 +90,7 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
             field="partitions",
         )
     before = topic.partition_count
-    Partition.objects.bulk_create(
-        Partition(topic=topic, index=i) for i in range(before, count)
-    )
+    Partition.objects.bulk_create(Partition(topic=topic, index=i) for i in range(before, count))
     topic.partition_count = count
     topic.save(update_fields=["partition_count"])
     event_record(
@@ -140,9 +138,10 @@ def topic_configure(
                 "cleanup.policy is one of delete, compact or compact,delete.",
                 field="cleanup_policy",
             )
-        if "compact" in cleanup_policy and Record.objects.filter(
-            partition__topic=topic, key__isnull=True
-        ).exists():
+        if (
+            "compact" in cleanup_policy
+            and Record.objects.filter(partition__topic=topic, key__isnull=True).exists()
+        ):
             # Kafka would accept the change and its cleaner would drop these records; saying
             # so here is kinder than a silent loss.
             changed["note"] = "records without a key will be dropped by the log cleaner"

@@ -22,9 +22,7 @@ def _error_response(request: HttpRequest, error: LogLabError) -> HttpResponse:
     template = "messaging/error.html"
     if request.htmx:
         template = "messaging/partials.html#form-result"
-    return render(
-        request, template, {"error": error.message, "ok": None}, status=error.status
-    )
+    return render(request, template, {"error": error.message, "ok": None}, status=error.status)
 
 
 def handles_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

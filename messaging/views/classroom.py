@@ -86,7 +86,10 @@ def classroom_present(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("classroom_present", code=room.code)
     url = join_url(request, room)
     context = {
-        **_controls_context(room), **_roster(room), "join_url": url, "qr_svg": join_qr_svg(url)
+        **_controls_context(room),
+        **_roster(room),
+        "join_url": url,
+        "qr_svg": join_qr_svg(url),
     }
     return render(request, "messaging/classroom_present.html", context)
 
@@ -172,7 +175,9 @@ def instructor_control(view: Callable[[HttpRequest, Room], HttpResponse]):
                 raise
             context = {**_controls_context(room), "error": error.message, "ok_text": None}
             return render(
-                request, "messaging/classroom_present.html#controls", context,
+                request,
+                "messaging/classroom_present.html#controls",
+                context,
                 status=error.status,
             )
 
@@ -197,8 +202,10 @@ def classroom_locks(request: HttpRequest, room: Room) -> HttpResponse:
         room=room, permissions={action: action in ticked for action in STUDENT_ACTIONS}
     )
     locked = [STUDENT_ACTIONS[a] for a, ok in allowed.items() if not ok]
-    text = "Students may do everything." if not locked else (
-        "Locked: students cannot " + "; ".join(locked) + "."
+    text = (
+        "Students may do everything."
+        if not locked
+        else ("Locked: students cannot " + "; ".join(locked) + ".")
     )
     return _controls_done(request, room, text)
 
@@ -207,7 +214,7 @@ def classroom_locks(request: HttpRequest, room: Room) -> HttpResponse:
 @handles_errors
 @instructor_control
 def classroom_enlist(request: HttpRequest, room: Room) -> HttpResponse:
-    """"Everyone join group G": the students not consuming yet join it, in one rebalance."""
+    """ "Everyone join group G": the students not consuming yet join it, in one rebalance."""
     group_id = request.POST.get("group_id", "")
     members = classroom_services.classroom_students_enlist(room=room, group_id=group_id)
     count = len(members)
@@ -223,7 +230,8 @@ def classroom_follow(request: HttpRequest, room: Room) -> HttpResponse:
     room = classroom_services.room_follow_set(room=room, path=request.POST.get("path", ""))
     text = (
         f"Every student's screen now shows {room.follow_path}."
-        if room.follow_path else "Follow-me is off: students move freely."
+        if room.follow_path
+        else "Follow-me is off: students move freely."
     )
     return _controls_done(request, room, text)
 

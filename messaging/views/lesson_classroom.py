@@ -34,37 +34,43 @@ def _classroom_context(request: HttpRequest, room: Room) -> dict[str, Any]:
     spec, moments, moment = current
     prediction = moment.prediction
     step = spec.solution[moment.step] if moment.step is not None else None
-    context.update({
-        "lesson": room.lesson,
-        "spec": spec,
-        "moment": moment,
-        "stage": room.lesson_stage,
-        "stages": len(moments),
-        "at_end": room.lesson_stage >= len(moments) - 1,
-        "next_kind": moments[min(room.lesson_stage + 1, len(moments) - 1)].kind,
-        "intro": text_blocks(spec.intro),
-        "takeaway": inline_parts(spec.takeaway),
-        "step_parts": inline_parts(step_describe(step)) if step is not None else None,
-        "step_number": (moment.step or 0) + 1,
-        "step_count": len(spec.solution),
-    })
+    context.update(
+        {
+            "lesson": room.lesson,
+            "spec": spec,
+            "moment": moment,
+            "stage": room.lesson_stage,
+            "stages": len(moments),
+            "at_end": room.lesson_stage >= len(moments) - 1,
+            "next_kind": moments[min(room.lesson_stage + 1, len(moments) - 1)].kind,
+            "intro": text_blocks(spec.intro),
+            "takeaway": inline_parts(spec.takeaway),
+            "step_parts": inline_parts(step_describe(step)) if step is not None else None,
+            "step_number": (moment.step or 0) + 1,
+            "step_count": len(spec.solution),
+        }
+    )
     if prediction is not None:
         mine = selectors.student_prediction(room, actor.student, prediction)
-        context.update({
-            "prediction": prediction,
-            "question": inline_parts(prediction.question),
-            "choices": [{"index": i, "parts": inline_parts(text), "mine": i == mine}
-                        for i, text in enumerate(prediction.choices)],
-            "mine": mine,
-            "tally": [
-                {**row, "parts": inline_parts(row["text"])}
-                for row in selectors.prediction_tally(room, prediction)
-            ],
-            "answers": selectors.prediction_answers_count(room, prediction),
-            "revealed": moment.kind == "reveal",
-            "answer": inline_parts(prediction.choices[prediction.answer]),
-            "explain": inline_parts(prediction.explain),
-        })
+        context.update(
+            {
+                "prediction": prediction,
+                "question": inline_parts(prediction.question),
+                "choices": [
+                    {"index": i, "parts": inline_parts(text), "mine": i == mine}
+                    for i, text in enumerate(prediction.choices)
+                ],
+                "mine": mine,
+                "tally": [
+                    {**row, "parts": inline_parts(row["text"])}
+                    for row in selectors.prediction_tally(room, prediction)
+                ],
+                "answers": selectors.prediction_answers_count(room, prediction),
+                "revealed": moment.kind == "reveal",
+                "answer": inline_parts(prediction.choices[prediction.answer]),
+                "explain": inline_parts(prediction.explain),
+            }
+        )
     return context
 
 
@@ -113,8 +119,7 @@ def _presented(request: HttpRequest, room: Room) -> HttpResponse:
 def lesson_run(request: HttpRequest, code: str) -> HttpResponse:
     room = selectors.room_get(code=code)
     lesson = selectors.lesson_get(slug=request.POST.get("lesson", ""))
-    services.classroom_lesson_run(room=room, actor=actor_for_request(request, room),
-                                  lesson=lesson)
+    services.classroom_lesson_run(room=room, actor=actor_for_request(request, room), lesson=lesson)
     return _presented(request, room)
 
 

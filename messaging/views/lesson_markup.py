@@ -42,48 +42,86 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
     times = int(a.get("count", 1) or 1)
     if view == "queues":
         forms = {
-            "sqs_send": lambda: {"form": "sqs_send", "fields": {
-                "queue": a["queue"], "body": a.get("body", ""),
-                "message_group_id": a.get("group_id", ""),
-                "deduplication_id": a.get("dedup_id", "")}, "times": times},
-            "sqs_receive": lambda: {"form": "sqs_receive", "fields": {
-                "queue": a["queue"], "max_messages": a.get("max", 1)}},
-            "sqs_delete": lambda: {"form": "sqs_delete", "queue": a["queue"],
-                                   "group": a["group_id"]},
-            "classic_declare": lambda: {"form": "classic_queue_new",
-                                        "fields": {"name": a["queue"]}},
-            "classic_exchange": lambda: {"form": "classic_exchange_new",
-                                         "fields": {"name": a["exchange"], "type": a["type"]}},
-            "classic_bind": lambda: {"form": "classic_bind", "fields": {
-                "queue": a["queue"], "exchange": a["exchange"],
-                "routing_key": a.get("routing_key", "")}},
-            "classic_publish": lambda: {"form": "classic_publish", "fields": {
-                "exchange": a.get("exchange", ""), "routing_key": a.get("routing_key", ""),
-                "body": a.get("body", "")}, "times": times},
+            "sqs_send": lambda: {
+                "form": "sqs_send",
+                "fields": {
+                    "queue": a["queue"],
+                    "body": a.get("body", ""),
+                    "message_group_id": a.get("group_id", ""),
+                    "deduplication_id": a.get("dedup_id", ""),
+                },
+                "times": times,
+            },
+            "sqs_receive": lambda: {
+                "form": "sqs_receive",
+                "fields": {"queue": a["queue"], "max_messages": a.get("max", 1)},
+            },
+            "sqs_delete": lambda: {
+                "form": "sqs_delete",
+                "queue": a["queue"],
+                "group": a["group_id"],
+            },
+            "classic_declare": lambda: {
+                "form": "classic_queue_new",
+                "fields": {"name": a["queue"]},
+            },
+            "classic_exchange": lambda: {
+                "form": "classic_exchange_new",
+                "fields": {"name": a["exchange"], "type": a["type"]},
+            },
+            "classic_bind": lambda: {
+                "form": "classic_bind",
+                "fields": {
+                    "queue": a["queue"],
+                    "exchange": a["exchange"],
+                    "routing_key": a.get("routing_key", ""),
+                },
+            },
+            "classic_publish": lambda: {
+                "form": "classic_publish",
+                "fields": {
+                    "exchange": a.get("exchange", ""),
+                    "routing_key": a.get("routing_key", ""),
+                    "body": a.get("body", ""),
+                },
+                "times": times,
+            },
             # Two presses on the page: basic.consume with a prefetch of `count`, then an Ack
             # for each delivery (the page's script picks whichever comes next).
-            "classic_consume": lambda: {"form": "classic_consume", "queue": a["queue"],
-                                        "fields": {"queue": a["queue"],
-                                                   "consumer_tag": f"{a['queue']}-reader"[:64],
-                                                   "prefetch_count": times},
-                                        "times": times},
+            "classic_consume": lambda: {
+                "form": "classic_consume",
+                "queue": a["queue"],
+                "fields": {
+                    "queue": a["queue"],
+                    "consumer_tag": f"{a['queue']}-reader"[:64],
+                    "prefetch_count": times,
+                },
+                "times": times,
+            },
             "advance": lambda: (
                 {"form": "queues_clock", "button": str(a["ms"])}
-                if str(a["ms"]) in ("1000", "10000", "30000", "300000") else None
+                if str(a["ms"]) in ("1000", "10000", "30000", "300000")
+                else None
             ),
         }
         make = forms.get(do)
         return make() if make else None
     if do == "produce" and not a.get("tombstone"):
-        fields = {"topic": a["topic"], "key": a.get("key", ""), "value": a.get("value", ""),
-                  "partition": a.get("partition", "")}
+        fields = {
+            "topic": a["topic"],
+            "key": a.get("key", ""),
+            "value": a.get("value", ""),
+            "partition": a.get("partition", ""),
+        }
         return {"form": "produce", "fields": fields, "times": times}
     if do == "create_topic":
-        return {"form": "topic_new", "fields": {"name": a["name"],
-                                                "partitions": a["partitions"]}}
+        return {"form": "topic_new", "fields": {"name": a["name"], "partitions": a["partitions"]}}
     if do == "add_partitions":
-        return {"form": "partitions_add", "topic": a["topic"],
-                "fields": {"partitions": a["partitions"]}}
+        return {
+            "form": "partitions_add",
+            "topic": a["topic"],
+            "fields": {"partitions": a["partitions"]},
+        }
     if do == "configure_topic":
         fields = {}
         if "retention_ms" in a:
@@ -94,23 +132,32 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
                 fields[name] = a[name]
         return {"form": "topic_config", "topic": a["topic"], "fields": fields}
     if do == "create_group":
-
         settings = group_defaults(a)
         if "session_timeout_ms" in settings:
             return None  # the board's form has no session.timeout.ms
-        return {"form": "group_new", "fields": {
-            "group_id": a["group"], "topics": list(a["topics"]),
-            "assignor": settings["assignor"], "protocol": settings["protocol"],
-            "delivery": settings["delivery"], "auto_offset_reset": settings["auto_offset_reset"],
-        }}
+        return {
+            "form": "group_new",
+            "fields": {
+                "group_id": a["group"],
+                "topics": list(a["topics"]),
+                "assignor": settings["assignor"],
+                "protocol": settings["protocol"],
+                "delivery": settings["delivery"],
+                "auto_offset_reset": settings["auto_offset_reset"],
+            },
+        }
     if do == "join" and a.get("rate", 1.0) == 1.0:
         fields = {"client_id": a.get("client_id") or a["group"]}
         if a.get("instance_id"):
             fields["group_instance_id"] = a["instance_id"]
         return {"form": "member_new", "group": a["group"], "fields": fields, "times": times}
     if do in ("leave", "crash", "speed"):
-        fill = {"form": "member", "group": a["group"], "consumer": a.get("consumer", "last"),
-                "button": do}
+        fill = {
+            "form": "member",
+            "group": a["group"],
+            "consumer": a.get("consumer", "last"),
+            "button": do,
+        }
         if do == "speed":
             fill["fields"] = {"rate": a["rate"]}
         return fill
@@ -120,6 +167,9 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
         value = a.get("value", "")
         if a["option"] == "by-duration" and value != "":
             value = int(value) // 1000  # the form asks for seconds
-        return {"form": "offsets_reset", "group": a["group"],
-                "fields": {"option": a["option"], "value": value, "execute": "1"}}
+        return {
+            "form": "offsets_reset",
+            "group": a["group"],
+            "fields": {"option": a["option"], "value": value, "execute": "1"},
+        }
     return None

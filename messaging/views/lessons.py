@@ -75,18 +75,22 @@ def lesson_list_context(request: HttpRequest) -> dict[str, Any]:
     items = []
     for number, lesson in enumerate(selectors.lessons_all(), start=1):
         mine = progress.get(lesson.slug, services.Progress())
-        state = "done" if mine.completed else (
-            "started" if mine.started or lesson.slug in rooms else "new"
+        state = (
+            "done"
+            if mine.completed
+            else ("started" if mine.started or lesson.slug in rooms else "new")
         )
-        items.append({
-            "number": number,
-            "lesson": lesson,
-            "summary": lesson.spec.get("summary", ""),
-            "state": state,
-            "progress": mine,
-            "goals": len(lesson.spec.get("goals", [])),
-            "goals_met": len(mine.goals_met),
-        })
+        items.append(
+            {
+                "number": number,
+                "lesson": lesson,
+                "summary": lesson.spec.get("summary", ""),
+                "state": state,
+                "progress": mine,
+                "goals": len(lesson.spec.get("goals", [])),
+                "goals_met": len(mine.goals_met),
+            }
+        )
     done = sum(1 for item in items if item["state"] == "done")
     return {
         "items": items,
@@ -137,7 +141,9 @@ def _lesson_room(code: str) -> Room:
 def _progress_seen(request: HttpRequest, lesson: Lesson, statuses, complete: bool):
     met = [index for index, status in enumerate(statuses) if status.met]
     return services.progress_record(
-        user=request.user, session=request.session, slug=lesson.slug,
+        user=request.user,
+        session=request.session,
+        slug=lesson.slug,
         progress=services.Progress(goals_met=met, completed=complete),
     )
 
@@ -154,29 +160,35 @@ def _panel_context(request: HttpRequest, room: Room) -> dict[str, Any]:
     predictions = []
     for prediction in spec.predictions:
         choice = answered.get(prediction.id)
-        predictions.append({
-            "p": prediction,
-            "question": inline_parts(prediction.question),
-            "choices": [{"index": i, "parts": inline_parts(text)}
-                        for i, text in enumerate(prediction.choices)],
-            "answered": choice,
-            "right": choice == prediction.answer,
-            "answer": inline_parts(prediction.choices[prediction.answer]),
-            "explain": inline_parts(prediction.explain),
-        })
+        predictions.append(
+            {
+                "p": prediction,
+                "question": inline_parts(prediction.question),
+                "choices": [
+                    {"index": i, "parts": inline_parts(text)}
+                    for i, text in enumerate(prediction.choices)
+                ],
+                "answered": choice,
+                "right": choice == prediction.answer,
+                "answer": inline_parts(prediction.choices[prediction.answer]),
+                "explain": inline_parts(prediction.explain),
+            }
+        )
     open_question = next((p for p in predictions if p["answered"] is None), None)
     waiting = {p["p"].before_step for p in predictions if p["answered"] is None}
     steps = []
     for index, step in enumerate(spec.solution):
         fill = step_fill(step, spec.view)
-        steps.append({
-            "index": index,
-            "number": index + 1,
-            "parts": inline_parts(step_describe(step)),
-            "fill": json.dumps(fill) if fill else "",
-            "times": (fill or {}).get("times", 1),
-            "asks_first": index in waiting,
-        })
+        steps.append(
+            {
+                "index": index,
+                "number": index + 1,
+                "parts": inline_parts(step_describe(step)),
+                "fill": json.dumps(fill) if fill else "",
+                "times": (fill or {}).get("times", 1),
+                "asks_first": index in waiting,
+            }
+        )
     hints_shown = min(int(ui.get("hints", 0)), len(spec.hints))
     quiz = _quiz_context(spec, ui) if complete else None
     goals = [
@@ -218,16 +230,20 @@ def _quiz_context(spec, ui: dict[str, Any]) -> dict[str, Any]:
     questions = []
     for question in quiz_questions(spec):
         mine = (result or {}).get("answers", {}).get(question.id)
-        questions.append({
-            "q": question,
-            "question": inline_parts(question.question),
-            "choices": [{"index": i, "parts": inline_parts(text), "mine": i == mine}
-                        for i, text in enumerate(question.choices)],
-            "graded": question.id in graded,
-            "right": graded.get(question.id, False),
-            "answer": inline_parts(question.choices[question.answer]),
-            "explain": inline_parts(question.explain),
-        })
+        questions.append(
+            {
+                "q": question,
+                "question": inline_parts(question.question),
+                "choices": [
+                    {"index": i, "parts": inline_parts(text), "mine": i == mine}
+                    for i, text in enumerate(question.choices)
+                ],
+                "graded": question.id in graded,
+                "right": graded.get(question.id, False),
+                "answer": inline_parts(question.choices[question.answer]),
+                "explain": inline_parts(question.explain),
+            }
+        )
     return {"questions": questions, "result": result}
 
 
@@ -272,10 +288,14 @@ def lesson_room(request: HttpRequest, code: str) -> HttpResponse:
     room = _lesson_room(code)
     context = _panel_context(request, room)
     if context["spec"].view == "queues":
-
-        return render(request, "messaging/lesson_queues.html", {
-            **queues_context(room), **context,
-        })
+        return render(
+            request,
+            "messaging/lesson_queues.html",
+            {
+                **queues_context(room),
+                **context,
+            },
+        )
     return render(request, "messaging/lesson_board.html", {**board_context(room), **context})
 
 
@@ -410,7 +430,9 @@ def lesson_quiz(request: HttpRequest, code: str) -> HttpResponse:
     }
     _ui_store(request, room, ui)
     services.progress_record(
-        user=request.user, session=request.session, slug=room.lesson.slug,
+        user=request.user,
+        session=request.session,
+        slug=room.lesson.slug,
         progress=services.Progress(quiz_correct=result.correct, quiz_total=result.total),
     )
     return _after_panel_action(request, room)
@@ -420,5 +442,3 @@ def lesson_quiz(request: HttpRequest, code: str) -> HttpResponse:
 
 
 # --- a lesson run for a classroom ---------------------------------------------------------------
-
-

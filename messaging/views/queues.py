@@ -496,7 +496,9 @@ def room_now(room: Room) -> int:
 def sqs_delete(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "join", rate=RATE_ACTION)
     queue = _sqs_queue(room, request.POST.get("queue", ""))
-    result = sqs_services.sqs_delete(queue=queue, receipt_handle=request.POST.get("receipt_handle", ""))
+    result = sqs_services.sqs_delete(
+        queue=queue, receipt_handle=request.POST.get("receipt_handle", "")
+    )
     if result.deleted:
         text = f"Deleted from {queue.name}: gone for good (SQS has no replay)."
     else:
@@ -595,7 +597,9 @@ def _delivery_action(request: HttpRequest, code: str, action: str) -> HttpRespon
     tag = request.POST.get("consumer_tag", "")
     delivery_tag = request.POST.get("delivery_tag", "").strip()
     if action == "ack":
-        outcome = classic_services.classic_ack(room=room, consumer_tag=tag, delivery_tag=delivery_tag)
+        outcome = classic_services.classic_ack(
+            room=room, consumer_tag=tag, delivery_tag=delivery_tag
+        )
         text = f"{tag} acked delivery {delivery_tag}: the message is deleted, nothing to replay."
     else:
         requeue = action == "requeue"

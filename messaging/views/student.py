@@ -32,7 +32,6 @@ from messaging.views.board import handles_errors
 RECENT_SHOWN = 8
 
 
-
 def _me_context(room: Room, student: Student, **extra) -> dict:
     member = student.member
     group = member.group if member is not None else None
@@ -43,8 +42,11 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
         "member": member,
         "group": group,
         "allowed": allowed,
-        "locked": [words for action, words in STUDENT_ACTIONS.items()
-                   if action in ("join", "crash", "produce") and not allowed[action]],
+        "locked": [
+            words
+            for action, words in STUDENT_ACTIONS.items()
+            if action in ("join", "crash", "produce") and not allowed[action]
+        ],
         "groups": selectors.room_groups(room=room),
         "topics": selectors.room_topics(room=room),
         "group_topic_ids": selectors.group_topic_ids(group=group) if group else set(),
@@ -72,9 +74,7 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
 
 
 def _student(request: HttpRequest, room: Room) -> Student | None:
-    return selectors.student_for_session(
-        room=room, session_key=request.session.session_key
-    )
+    return selectors.student_for_session(room=room, session_key=request.session.session_key)
 
 
 def _was_removed(request: HttpRequest, room: Room) -> bool:
@@ -112,7 +112,9 @@ def _act(request: HttpRequest, room: Room, student: Student, action: str) -> str
     # Who asks, whether the lock is open, and the student's rate allowance: checked here first
     # so a refusal costs no lock; the services check the permission again under the room lock.
     actor = request_act(
-        request, room, "crash" if action == "crash" else "join",
+        request,
+        room,
+        "crash" if action == "crash" else "join",
         rate=RATE_FOR_ACTION["join"] if action in ("join", "leave") else RATE_ACTION,
     )
     if action == "process":
@@ -122,8 +124,10 @@ def _act(request: HttpRequest, room: Room, student: Student, action: str) -> str
         return f"Committed {', '.join(commits)}: the group resumes there after a rebalance."
     if action == "crash":
         student_consumers.student_consumer_crash(student=student, actor=actor)
-        return ("Your consumer crashed: no commit, no goodbye. The group notices only when "
-                "session.timeout.ms runs out.")
+        return (
+            "Your consumer crashed: no commit, no goodbye. The group notices only when "
+            "session.timeout.ms runs out."
+        )
     if action == "leave":
         commits = student_consumers.student_consumer_leave(student=student, actor=actor)
         committed = f" close() committed {', '.join(commits)}, then" if commits else ""
@@ -156,12 +160,16 @@ def student_consumer(request: HttpRequest, code: str) -> HttpResponse:
     student.refresh_from_db()
     if request.htmx:
         return render(
-            request, "messaging/classroom_me.html#me", _me_context(room, student, **extra),
+            request,
+            "messaging/classroom_me.html#me",
+            _me_context(room, student, **extra),
             status=status,
         )
     if status != 200:
         return render(
-            request, "messaging/classroom_me.html", _me_context(room, student, **extra),
+            request,
+            "messaging/classroom_me.html",
+            _me_context(room, student, **extra),
             status=status,
         )
     return redirect("student_me", code=room.code)

@@ -75,25 +75,29 @@ class RestProxy:
 
     # REST Proxy's steps, as its documentation writes them.
     def create_topic(self, name, partitions):
-        return self.ok("POST", f"{self.v3}/topics",
-                       {"topic_name": name, "partitions_count": partitions},
-                       content_type="application/json")
+        return self.ok(
+            "POST",
+            f"{self.v3}/topics",
+            {"topic_name": name, "partitions_count": partitions},
+            content_type="application/json",
+        )
 
     def produce(self, topic, records, content_type=JSON_V2):
-        return self.ok("POST", f"/topics/{topic}", {"records": records},
-                       content_type=content_type)["offsets"]
+        return self.ok("POST", f"/topics/{topic}", {"records": records}, content_type=content_type)[
+            "offsets"
+        ]
 
     def consumer(self, group, name, **config):
         body = {"name": name, "format": "json", "auto.offset.reset": "earliest", **config}
         return self.ok("POST", f"/consumers/{group}", body)
 
     def subscribe(self, group, name, topics):
-        return self.ok("POST", f"/consumers/{group}/instances/{name}/subscription",
-                       {"topics": topics})
+        return self.ok(
+            "POST", f"/consumers/{group}/instances/{name}/subscription", {"topics": topics}
+        )
 
     def records(self, group, name, accept=JSON_V2, query=""):
-        return self.ok("GET", f"/consumers/{group}/instances/{name}/records{query}",
-                       accept=accept)
+        return self.ok("GET", f"/consumers/{group}/instances/{name}/records{query}", accept=accept)
 
     def assignments(self, group, name):
         answer = self.ok("GET", f"/consumers/{group}/instances/{name}/assignments")
@@ -141,8 +145,10 @@ def test_it_produces_keyed_records_where_the_java_producer_puts_them(kafka):
     # Binary embedded format: the key's bytes are the key, as with the StringSerializer.
     binary = kafka.produce(
         "payments",
-        [{"key": base64.b64encode(k.encode()).decode(), "value": base64.b64encode(b"v").decode()}
-         for k in keys],
+        [
+            {"key": base64.b64encode(k.encode()).decode(), "value": base64.b64encode(b"v").decode()}
+            for k in keys
+        ],
         content_type=BINARY_V2,
     )
     assert [o["partition"] for o in binary] == [partition_for_key(k.encode(), 6) for k in keys]
@@ -155,17 +161,20 @@ def test_it_produces_keyed_records_where_the_java_producer_puts_them(kafka):
     assert Record.objects.filter(partition__topic__name="payments", key='"customer-0"').exists()
     # v3 STRING keys are sent as they are.
     for key in keys[:5]:
-        answer = kafka.ok("POST", f"{kafka.v3}/topics/payments/records",
-                          {"key": {"type": "STRING", "data": key},
-                           "value": {"type": "JSON", "data": {"n": 2}}},
-                          content_type="application/json")
+        answer = kafka.ok(
+            "POST",
+            f"{kafka.v3}/topics/payments/records",
+            {"key": {"type": "STRING", "data": key}, "value": {"type": "JSON", "data": {"n": 2}}},
+            content_type="application/json",
+        )
         assert answer["partition_id"] == partition_for_key(key.encode(), 6)
         assert answer["error_code"] == 200
     # Offsets within each partition are 0, 1, 2, ... in produce order.
     for partition in range(6):
         offsets = list(
             Record.objects.filter(partition__topic__name="payments", partition__index=partition)
-            .order_by("offset").values_list("offset", flat=True)
+            .order_by("offset")
+            .values_list("offset", flat=True)
         )
         assert offsets == list(range(len(offsets)))
 
@@ -173,7 +182,9 @@ def test_it_produces_keyed_records_where_the_java_producer_puts_them(kafka):
 def test_it_runs_two_consumers_of_one_group_from_produce_to_zero_lag(kafka, room):
     topic = kafka.create_topic("payments", 6)
     assert (topic["kind"], topic["partitions_count"], topic["cluster_id"]) == (
-        "KafkaTopic", 6, room.code
+        "KafkaTopic",
+        6,
+        room.code,
     )
     partitions = kafka.ok("GET", f"{kafka.v3}/topics/payments/partitions")
     assert [p["partition_id"] for p in partitions["data"]] == list(range(6))
@@ -196,7 +207,8 @@ def test_it_runs_two_consumers_of_one_group_from_produce_to_zero_lag(kafka, room
     group = ConsumerGroup.objects.get(room=room, group_id="payments-app")
     members = list(group.members.order_by("member_id"))
     assert [(m.member_id, m.display_name, m.kind) for m in members] == [
-        ("c1-1", "c1", Member.Kind.REST), ("c2-2", "c2", Member.Kind.REST),
+        ("c1-1", "c1", Member.Kind.REST),
+        ("c2-2", "c2", Member.Kind.REST),
     ]
     assert (group.assignor, group.state) == ("range", "Stable")
     assert kafka.assignments("payments-app", "c1") == [("payments", p) for p in (0, 1, 2)]
@@ -227,7 +239,9 @@ def test_it_runs_two_consumers_of_one_group_from_produce_to_zero_lag(kafka, room
     [row] = lags["data"]
     log_end = sum(1 for p, _ in everything if p == 0)
     assert (row["partition_id"], row["current_offset"], row["log_end_offset"]) == (
-        0, first + 1, log_end
+        0,
+        first + 1,
+        log_end,
     )
     assert row["lag"] == log_end - first - 1 > 0
     assert (row["consumer_id"], row["client_id"]) == ("c1-1", "c1")
@@ -258,8 +272,7 @@ def test_it_commits_what_a_poll_returned_with_auto_commit(kafka, room):
 
 def test_it_hands_a_closed_instances_partitions_over_from_the_committed_offsets(kafka, room):
     kafka.create_topic("payments", 2)
-    kafka.produce("payments", [{"key": f"k{i}", "value": i, "partition": i % 2}
-                               for i in range(6)])
+    kafka.produce("payments", [{"key": f"k{i}", "value": i, "partition": i % 2} for i in range(6)])
     for name in ("a", "b"):
         kafka.consumer("g", name, **{"auto.commit.enable": False})
         kafka.subscribe("g", name, ["payments"])
@@ -275,7 +288,11 @@ def test_it_hands_a_closed_instances_partitions_over_from_the_committed_offsets(
     # not 0, and reads partition 1 from the start.
     replay = kafka.records("g", "b")
     assert sorted((r["partition"], r["offset"]) for r in replay) == [
-        (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
     ]
     gone = kafka.call("GET", "/consumers/g/instances/a/records", accept=JSON_V2)
     assert (gone.status_code, gone.json()["error_code"]) == (404, 40403)
@@ -319,8 +336,9 @@ def test_it_bounds_a_poll_by_max_bytes_but_always_returns_one_record(kafka):
 def test_it_joins_an_existing_group_that_reads_the_same_topics_only(kafka, room):
     kafka.create_topic("payments", 3)
     kafka.consumer("billing", "mine")  # the sandbox's billing group reads orders
-    conflict = kafka.call("POST", "/consumers/billing/instances/mine/subscription",
-                          {"topics": ["payments"]})
+    conflict = kafka.call(
+        "POST", "/consumers/billing/instances/mine/subscription", {"topics": ["payments"]}
+    )
     assert (conflict.status_code, conflict.json()["error_code"]) == (409, 40901)
     assert "reads orders" in conflict.json()["message"]
     kafka.subscribe("billing", "mine", ["orders"])
@@ -329,8 +347,9 @@ def test_it_joins_an_existing_group_that_reads_the_same_topics_only(kafka, room)
     assert billing.members.get(kind=Member.Kind.REST).records_per_second == 0
     # Subscribing again to the same topics changes nothing; to others, 40901 still.
     kafka.subscribe("billing", "mine", ["orders"])
-    again = kafka.call("POST", "/consumers/billing/instances/mine/subscription",
-                       {"topics": ["orders", "payments"]})
+    again = kafka.call(
+        "POST", "/consumers/billing/instances/mine/subscription", {"topics": ["orders", "payments"]}
+    )
     assert again.json()["error_code"] == 40901
     assert kafka.ok("GET", "/consumers/billing/instances/mine/subscription") == {
         "topics": ["orders"]
@@ -346,12 +365,13 @@ def test_it_describes_the_cluster_topics_and_groups_in_v3_shapes(kafka, room):
     assert kafka.ok("GET", kafka.v3)["cluster_id"] == room.code
     topics = kafka.ok("GET", f"{kafka.v3}/topics")
     assert [t["topic_name"] for t in topics["data"]] == ["orders"]
-    assert topics["data"][0]["metadata"]["resource_name"] == f"crn:///kafka={room.code}/topic=orders"
+    assert (
+        topics["data"][0]["metadata"]["resource_name"] == f"crn:///kafka={room.code}/topic=orders"
+    )
     groups = kafka.ok("GET", f"{kafka.v3}/consumer-groups")
-    assert [(g["consumer_group_id"], g["partition_assignor"], g["state"])
-            for g in groups["data"]] == [
-        ("analytics", "cooperative-sticky", "STABLE"), ("billing", "range", "STABLE")
-    ]
+    assert [
+        (g["consumer_group_id"], g["partition_assignor"], g["state"]) for g in groups["data"]
+    ] == [("analytics", "cooperative-sticky", "STABLE"), ("billing", "range", "STABLE")]
     assert kafka.ok("GET", f"{kafka.v3}/consumer-groups/billing")["kind"] == "KafkaConsumerGroup"
     assert kafka.ok("GET", "/topics") == ["orders"]
     v2 = kafka.ok("GET", "/topics/orders")
@@ -359,10 +379,16 @@ def test_it_describes_the_cluster_topics_and_groups_in_v3_shapes(kafka, room):
 
 
 def test_it_creates_topics_with_configs_and_refuses_what_kafka_refuses(kafka, room):
-    created = kafka.ok("POST", f"{kafka.v3}/topics", {
-        "topic_name": "users", "partitions_count": 2,
-        "configs": [{"name": "cleanup.policy", "value": "compact"}],
-    }, content_type="application/json")
+    created = kafka.ok(
+        "POST",
+        f"{kafka.v3}/topics",
+        {
+            "topic_name": "users",
+            "partitions_count": 2,
+            "configs": [{"name": "cleanup.policy", "value": "compact"}],
+        },
+        content_type="application/json",
+    )
     assert created["partitions_count"] == 2
     assert Topic.objects.get(room=room, name="users").cleanup_policy == "compact"
     before = snapshot(room)
@@ -400,97 +426,450 @@ BIG_KEY = "k" * 257
 BIG_VALUE = "v" * (10 * 1024 + 1)
 CASES = [
     # (setup, method, path, body, content type, accept, status, error code)
-    ("unknown topic, v2 produce", _nothing, "POST", "/topics/nope",
-     {"records": [{"value": 1}]}, JSON_V2, None, 404, 40401),
-    ("unknown topic, v3 produce", _nothing, "POST", "{v3}/topics/nope/records",
-     {"value": {"type": "JSON", "data": 1}}, "application/json", None, 404, 40401),
+    (
+        "unknown topic, v2 produce",
+        _nothing,
+        "POST",
+        "/topics/nope",
+        {"records": [{"value": 1}]},
+        JSON_V2,
+        None,
+        404,
+        40401,
+    ),
+    (
+        "unknown topic, v3 produce",
+        _nothing,
+        "POST",
+        "{v3}/topics/nope/records",
+        {"value": {"type": "JSON", "data": 1}},
+        "application/json",
+        None,
+        404,
+        40401,
+    ),
     ("unknown topic, v3 get", _nothing, "GET", "{v3}/topics/nope", None, V2, None, 404, 40401),
-    ("unknown topic, subscribe", _with_pending_instance, "POST",
-     "/consumers/g/instances/w/subscription", {"topics": ["nope"]}, V2, None, 404, 40401),
-    ("no such partition, v2", _nothing, "POST", "/topics/orders",
-     {"records": [{"value": 1, "partition": 3}]}, JSON_V2, None, 404, 40402),
-    ("no such partition, v3", _nothing, "POST", "{v3}/topics/orders/records",
-     {"partition_id": 9, "value": {"data": 1}}, "application/json", None, 404, 40402),
-    ("no such partition, v3 get", _nothing, "GET", "{v3}/topics/orders/partitions/3", None, V2,
-     None, 404, 40402),
-    ("unknown instance, records", _nothing, "GET", "/consumers/g/instances/w/records", None,
-     V2, JSON_V2, 404, 40403),
-    ("unknown instance, subscribe", _nothing, "POST", "/consumers/g/instances/w/subscription",
-     {"topics": ["orders"]}, V2, None, 404, 40403),
-    ("unknown instance, commit", _nothing, "POST", "/consumers/g/instances/w/offsets", None, V2,
-     None, 404, 40403),
-    ("unknown instance, assignments", _nothing, "GET", "/consumers/g/instances/w/assignments",
-     None, V2, None, 404, 40403),
-    ("unknown instance, delete", _nothing, "DELETE", "/consumers/g/instances/w", None, V2, None,
-     404, 40403),
-    ("duplicate instance", _with_pending_instance, "POST", "/consumers/g",
-     {"name": "w"}, V2, None, 409, 40902),
-    ("duplicate of a subscribed instance", _with_instance, "POST", "/consumers/g",
-     {"name": "w"}, V2, None, 409, 40902),
-    ("poll before subscribing", _with_pending_instance, "GET",
-     "/consumers/g/instances/w/records", None, V2, JSON_V2, 409, 40903),
-    ("commit offsets before subscribing", _with_pending_instance, "POST",
-     "/consumers/g/instances/w/offsets",
-     {"offsets": [{"topic": "orders", "partition": 0, "offset": 0}]}, V2, None, 409, 40903),
-    ("produce as text/plain", _nothing, "POST", "/topics/orders", {"records": [{"value": 1}]},
-     "text/plain", None, 415, 415),
-    ("produce as avro", _nothing, "POST", "/topics/orders", {"records": [{"value": 1}]},
-     "application/vnd.kafka.avro.v2+json", None, 415, 415),
-    ("create instance from a form", _nothing, "POST", "/consumers/g", {"name": "w"},
-     "application/x-www-form-urlencoded", None, 415, 415),
-    ("v3 produce as a v2 type", _nothing, "POST", "{v3}/topics/orders/records",
-     {"value": {"data": 1}}, JSON_V2, None, 415, 415),
-    ("key over 256 characters", _nothing, "POST", "/topics/orders",
-     {"records": [{"key": "k", "value": 1}, {"key": BIG_KEY, "value": 1}]}, JSON_V2, None, 422,
-     42206),
-    ("value over 10 KB", _nothing, "POST", "/topics/orders",
-     {"records": [{"key": "k", "value": 1}, {"key": "k", "value": BIG_VALUE}]}, JSON_V2, None,
-     422, 42206),
-    ("v3 value over 10 KB", _nothing, "POST", "{v3}/topics/orders/records",
-     {"value": {"type": "STRING", "data": BIG_VALUE}}, "application/json", None, 422, 42206),
-    ("more than 1000 records", _nothing, "POST", "/topics/orders",
-     {"records": [{"value": 1}] * 1001}, JSON_V2, None, 422, 42206),
-    ("bad base64", _nothing, "POST", "/topics/orders", {"records": [{"value": "not base64!"}]},
-     BINARY_V2, None, 422, 42206),
-    ("binary that is not UTF-8", _nothing, "POST", "/topics/orders",
-     {"records": [{"value": base64.b64encode(b"\xff\xfe").decode()}]}, BINARY_V2, None, 422,
-     42206),
-    ("v3 avro value", _nothing, "POST", "{v3}/topics/orders/records",
-     {"value": {"type": "AVRO", "data": 1}}, "application/json", None, 422, 42206),
-    ("empty records", _nothing, "POST", "/topics/orders", {"records": []}, JSON_V2, None, 422,
-     422),
-    ("partition not a number", _nothing, "POST", "/topics/orders",
-     {"records": [{"value": 1, "partition": "two"}]}, JSON_V2, None, 422, 422),
-    ("bad JSON, produce", _nothing, "POST", "/topics/orders", "{records: [", JSON_V2, None, 400,
-     400),
-    ("bad JSON, subscribe", _with_pending_instance, "POST",
-     "/consumers/g/instances/w/subscription", '{"topics": ["orders"', V2, None, 400, 400),
-    ("bad JSON, v3 topic", _nothing, "POST", "{v3}/topics", "[1, 2", "application/json", None,
-     400, 400),
-    ("NaN is not JSON", _nothing, "POST", "/topics/orders", '{"records": [{"value": NaN}]}',
-     JSON_V2, None, 400, 400),
-    ("unknown format", _nothing, "POST", "/consumers/g", {"name": "w", "format": "avro"}, V2,
-     None, 422, 42204),
-    ("unknown auto.offset.reset", _nothing, "POST", "/consumers/g",
-     {"name": "w", "auto.offset.reset": "smallest"}, V2, None, 422, 42204),
-    ("auto.commit.enable not a flag", _nothing, "POST", "/consumers/g",
-     {"name": "w", "auto.commit.enable": "yes"}, V2, None, 422, 42204),
-    ("instance name with a slash", _nothing, "POST", "/consumers/g", {"name": "a/b"}, V2, None,
-     422, 42204),
-    ("topic_pattern", _with_pending_instance, "POST", "/consumers/g/instances/w/subscription",
-     {"topic_pattern": "ord.*"}, V2, None, 422, 422),
-    ("commit past the log end", _with_instance, "POST", "/consumers/g/instances/w/offsets",
-     {"offsets": [{"topic": "orders", "partition": 0, "offset": 5}]}, V2, None, 422, 422),
-    ("commit a negative offset", _with_instance, "POST", "/consumers/g/instances/w/offsets",
-     {"offsets": [{"topic": "orders", "partition": 0, "offset": -3}]}, V2, None, 422, 422),
-    ("max_bytes not a number", _with_instance, "GET",
-     "/consumers/g/instances/w/records?max_bytes=lots", None, V2, JSON_V2, 422, 422),
-    ("lags of an unknown group", _nothing, "GET", "{v3}/consumer-groups/nope/lags", None, V2,
-     None, 404, 404),
-    ("another cluster", _nothing, "GET", "/v3/clusters/ELSEWHERE/topics", None, V2, None, 404,
-     404),
-    ("unknown endpoint", _nothing, "GET", "/v3/clusters/{code}/brokers", None, V2, None, 404,
-     404),
+    (
+        "unknown topic, subscribe",
+        _with_pending_instance,
+        "POST",
+        "/consumers/g/instances/w/subscription",
+        {"topics": ["nope"]},
+        V2,
+        None,
+        404,
+        40401,
+    ),
+    (
+        "no such partition, v2",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": 1, "partition": 3}]},
+        JSON_V2,
+        None,
+        404,
+        40402,
+    ),
+    (
+        "no such partition, v3",
+        _nothing,
+        "POST",
+        "{v3}/topics/orders/records",
+        {"partition_id": 9, "value": {"data": 1}},
+        "application/json",
+        None,
+        404,
+        40402,
+    ),
+    (
+        "no such partition, v3 get",
+        _nothing,
+        "GET",
+        "{v3}/topics/orders/partitions/3",
+        None,
+        V2,
+        None,
+        404,
+        40402,
+    ),
+    (
+        "unknown instance, records",
+        _nothing,
+        "GET",
+        "/consumers/g/instances/w/records",
+        None,
+        V2,
+        JSON_V2,
+        404,
+        40403,
+    ),
+    (
+        "unknown instance, subscribe",
+        _nothing,
+        "POST",
+        "/consumers/g/instances/w/subscription",
+        {"topics": ["orders"]},
+        V2,
+        None,
+        404,
+        40403,
+    ),
+    (
+        "unknown instance, commit",
+        _nothing,
+        "POST",
+        "/consumers/g/instances/w/offsets",
+        None,
+        V2,
+        None,
+        404,
+        40403,
+    ),
+    (
+        "unknown instance, assignments",
+        _nothing,
+        "GET",
+        "/consumers/g/instances/w/assignments",
+        None,
+        V2,
+        None,
+        404,
+        40403,
+    ),
+    (
+        "unknown instance, delete",
+        _nothing,
+        "DELETE",
+        "/consumers/g/instances/w",
+        None,
+        V2,
+        None,
+        404,
+        40403,
+    ),
+    (
+        "duplicate instance",
+        _with_pending_instance,
+        "POST",
+        "/consumers/g",
+        {"name": "w"},
+        V2,
+        None,
+        409,
+        40902,
+    ),
+    (
+        "duplicate of a subscribed instance",
+        _with_instance,
+        "POST",
+        "/consumers/g",
+        {"name": "w"},
+        V2,
+        None,
+        409,
+        40902,
+    ),
+    (
+        "poll before subscribing",
+        _with_pending_instance,
+        "GET",
+        "/consumers/g/instances/w/records",
+        None,
+        V2,
+        JSON_V2,
+        409,
+        40903,
+    ),
+    (
+        "commit offsets before subscribing",
+        _with_pending_instance,
+        "POST",
+        "/consumers/g/instances/w/offsets",
+        {"offsets": [{"topic": "orders", "partition": 0, "offset": 0}]},
+        V2,
+        None,
+        409,
+        40903,
+    ),
+    (
+        "produce as text/plain",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": 1}]},
+        "text/plain",
+        None,
+        415,
+        415,
+    ),
+    (
+        "produce as avro",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": 1}]},
+        "application/vnd.kafka.avro.v2+json",
+        None,
+        415,
+        415,
+    ),
+    (
+        "create instance from a form",
+        _nothing,
+        "POST",
+        "/consumers/g",
+        {"name": "w"},
+        "application/x-www-form-urlencoded",
+        None,
+        415,
+        415,
+    ),
+    (
+        "v3 produce as a v2 type",
+        _nothing,
+        "POST",
+        "{v3}/topics/orders/records",
+        {"value": {"data": 1}},
+        JSON_V2,
+        None,
+        415,
+        415,
+    ),
+    (
+        "key over 256 characters",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"key": "k", "value": 1}, {"key": BIG_KEY, "value": 1}]},
+        JSON_V2,
+        None,
+        422,
+        42206,
+    ),
+    (
+        "value over 10 KB",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"key": "k", "value": 1}, {"key": "k", "value": BIG_VALUE}]},
+        JSON_V2,
+        None,
+        422,
+        42206,
+    ),
+    (
+        "v3 value over 10 KB",
+        _nothing,
+        "POST",
+        "{v3}/topics/orders/records",
+        {"value": {"type": "STRING", "data": BIG_VALUE}},
+        "application/json",
+        None,
+        422,
+        42206,
+    ),
+    (
+        "more than 1000 records",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": 1}] * 1001},
+        JSON_V2,
+        None,
+        422,
+        42206,
+    ),
+    (
+        "bad base64",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": "not base64!"}]},
+        BINARY_V2,
+        None,
+        422,
+        42206,
+    ),
+    (
+        "binary that is not UTF-8",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": base64.b64encode(b"\xff\xfe").decode()}]},
+        BINARY_V2,
+        None,
+        422,
+        42206,
+    ),
+    (
+        "v3 avro value",
+        _nothing,
+        "POST",
+        "{v3}/topics/orders/records",
+        {"value": {"type": "AVRO", "data": 1}},
+        "application/json",
+        None,
+        422,
+        42206,
+    ),
+    ("empty records", _nothing, "POST", "/topics/orders", {"records": []}, JSON_V2, None, 422, 422),
+    (
+        "partition not a number",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        {"records": [{"value": 1, "partition": "two"}]},
+        JSON_V2,
+        None,
+        422,
+        422,
+    ),
+    (
+        "bad JSON, produce",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        "{records: [",
+        JSON_V2,
+        None,
+        400,
+        400,
+    ),
+    (
+        "bad JSON, subscribe",
+        _with_pending_instance,
+        "POST",
+        "/consumers/g/instances/w/subscription",
+        '{"topics": ["orders"',
+        V2,
+        None,
+        400,
+        400,
+    ),
+    (
+        "bad JSON, v3 topic",
+        _nothing,
+        "POST",
+        "{v3}/topics",
+        "[1, 2",
+        "application/json",
+        None,
+        400,
+        400,
+    ),
+    (
+        "NaN is not JSON",
+        _nothing,
+        "POST",
+        "/topics/orders",
+        '{"records": [{"value": NaN}]}',
+        JSON_V2,
+        None,
+        400,
+        400,
+    ),
+    (
+        "unknown format",
+        _nothing,
+        "POST",
+        "/consumers/g",
+        {"name": "w", "format": "avro"},
+        V2,
+        None,
+        422,
+        42204,
+    ),
+    (
+        "unknown auto.offset.reset",
+        _nothing,
+        "POST",
+        "/consumers/g",
+        {"name": "w", "auto.offset.reset": "smallest"},
+        V2,
+        None,
+        422,
+        42204,
+    ),
+    (
+        "auto.commit.enable not a flag",
+        _nothing,
+        "POST",
+        "/consumers/g",
+        {"name": "w", "auto.commit.enable": "yes"},
+        V2,
+        None,
+        422,
+        42204,
+    ),
+    (
+        "instance name with a slash",
+        _nothing,
+        "POST",
+        "/consumers/g",
+        {"name": "a/b"},
+        V2,
+        None,
+        422,
+        42204,
+    ),
+    (
+        "topic_pattern",
+        _with_pending_instance,
+        "POST",
+        "/consumers/g/instances/w/subscription",
+        {"topic_pattern": "ord.*"},
+        V2,
+        None,
+        422,
+        422,
+    ),
+    (
+        "commit past the log end",
+        _with_instance,
+        "POST",
+        "/consumers/g/instances/w/offsets",
+        {"offsets": [{"topic": "orders", "partition": 0, "offset": 5}]},
+        V2,
+        None,
+        422,
+        422,
+    ),
+    (
+        "commit a negative offset",
+        _with_instance,
+        "POST",
+        "/consumers/g/instances/w/offsets",
+        {"offsets": [{"topic": "orders", "partition": 0, "offset": -3}]},
+        V2,
+        None,
+        422,
+        422,
+    ),
+    (
+        "max_bytes not a number",
+        _with_instance,
+        "GET",
+        "/consumers/g/instances/w/records?max_bytes=lots",
+        None,
+        V2,
+        JSON_V2,
+        422,
+        422,
+    ),
+    (
+        "lags of an unknown group",
+        _nothing,
+        "GET",
+        "{v3}/consumer-groups/nope/lags",
+        None,
+        V2,
+        None,
+        404,
+        404,
+    ),
+    ("another cluster", _nothing, "GET", "/v3/clusters/ELSEWHERE/topics", None, V2, None, 404, 404),
+    ("unknown endpoint", _nothing, "GET", "/v3/clusters/{code}/brokers", None, V2, None, 404, 404),
     ("method not allowed", _nothing, "DELETE", "/topics/orders", None, V2, None, 405, 405),
 ]
 
@@ -507,8 +886,9 @@ def test_it_refuses_with_rest_proxys_status_and_error_code_and_writes_nothing(
     before = snapshot(room)
     path = path.format(v3=kafka.v3, code=room.code)
     raw = body if isinstance(body, str) else None
-    response = kafka.call(method, path, None if raw else body, content_type=content_type,
-                          accept=accept, raw=raw)
+    response = kafka.call(
+        method, path, None if raw else body, content_type=content_type, accept=accept, raw=raw
+    )
     assert response.status_code == status, response.content
     answer = response.json()
     assert answer["error_code"] == error_code, answer
@@ -547,11 +927,15 @@ def test_it_refuses_a_body_over_djangos_upload_limit(kafka, room, settings):
 
 
 def test_it_refuses_a_null_key_on_a_compacted_topic(kafka):
-    kafka.ok("POST", f"{kafka.v3}/topics", {
-        "topic_name": "users", "configs": [{"name": "cleanup.policy", "value": "compact"}]
-    }, content_type="application/json")
-    response = kafka.call("POST", "/topics/users", {"records": [{"value": {"a": 1}}]},
-                          content_type=JSON_V2)
+    kafka.ok(
+        "POST",
+        f"{kafka.v3}/topics",
+        {"topic_name": "users", "configs": [{"name": "cleanup.policy", "value": "compact"}]},
+        content_type="application/json",
+    )
+    response = kafka.call(
+        "POST", "/topics/users", {"records": [{"value": {"a": 1}}]}, content_type=JSON_V2
+    )
     assert (response.status_code, response.json()["error_code"]) == (422, 42206)
     assert "compacted" in response.json()["message"]
 
@@ -654,7 +1038,9 @@ def test_the_token_bucket_refills_at_its_rate():
 
     bucket = TokenBuckets()
     assert [bucket.take(("ip", "room"), rate=2, burst=2, now=0) for _ in range(3)] == [
-        0.0, 0.0, 0.5
+        0.0,
+        0.0,
+        0.5,
     ]
     assert bucket.take(("ip", "room"), rate=2, burst=2, now=0.5) == 0.0
     small = TokenBuckets(max_keys=2)
@@ -698,11 +1084,13 @@ def test_it_runs_the_python_examples_of_the_docs_against_a_live_server(
 def test_it_runs_the_curl_examples_of_the_docs_against_a_live_server(live_server, settings):
     settings.LOGLAB_API_RATE_PER_SECOND = DEFAULT_RATE_PER_SECOND
     # Fail on the first refused request, and still print its body.
-    script = "curl() { command curl --fail-with-body \"$@\"; }\n" + "\n".join(doc_blocks("bash"))
+    script = 'curl() { command curl --fail-with-body "$@"; }\n' + "\n".join(doc_blocks("bash"))
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         env={**os.environ, "LOGLAB_URL": live_server.url},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"topic_name": "orders-eu"' in result.stdout

@@ -38,7 +38,8 @@ def test_it_creates_a_seeded_sandbox_room_and_answers_its_urls(client):
     # The same sandbox as the board's "New room".
     assert list(Topic.objects.filter(room=room).values_list("name", flat=True)) == ["orders"]
     assert sorted(ConsumerGroup.objects.filter(room=room).values_list("group_id", flat=True)) == [
-        "analytics", "billing",
+        "analytics",
+        "billing",
     ]
     # The URLs work: the board, and the room's REST Proxy (its root answers {}).
     assert client.get(answer["board_url"]).status_code == 200

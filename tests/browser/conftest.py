@@ -7,8 +7,14 @@ import pytest
 
 from tests.support.server import serve, server_env
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +50,7 @@ def browser(chromium_path, live_url):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium_path, args=CHROMIUM_ARGS
-            )
+            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
             yield browser
             browser.close()
     finally:

@@ -164,7 +164,8 @@ def test_a_long_log_shows_its_newest_records_after_a_redraw(new_page, live_url, 
     from messaging.services.records import RecordIn, records_produce
 
     records_produce(
-        room=room, topic_name="orders",
+        room=room,
+        topic_name="orders",
         records=[RecordIn(key="k", value=str(i), partition=0) for i in range(40)],
     )
     page = open_board(new_page, live_url, room, viewport={"width": 1440, "height": 900})

@@ -65,7 +65,10 @@ def test_three_students_split_four_partitions_then_one_leaves_by_closing_the_pag
     room = room_create(title="Week 3", kind=Room.Kind.CLASSROOM, owner=owner)
     topic_create(room=room, name="payments", partitions=4)
     group_create(
-        room=room, group_id="billing", topics=["payments"], assignor="range",
+        room=room,
+        group_id="billing",
+        topics=["payments"],
+        assignor="range",
         session_timeout_ms=SESSION_TIMEOUT_MS,
     )
 

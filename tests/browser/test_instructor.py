@@ -31,8 +31,14 @@ def instructor_page(new_page, live_url, instructor):
     page = new_page(viewport={"width": 1600, "height": 900})
     host = urlsplit(live_url).hostname
     page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "domain": host,
-          "path": "/"}]
+        [
+            {
+                "name": "sessionid",
+                "value": client.cookies["sessionid"].value,
+                "domain": host,
+                "path": "/",
+            }
+        ]
     )
     return page
 
@@ -54,10 +60,10 @@ def test_a_lock_greys_out_a_students_control_live_and_the_server_refuses_it(
     student = student_page(new_page, live_url, room, "Grace")
     student.goto(f"{live_url}/r/{room.code}/")
     expect(student.locator("#live-status")).to_have_attribute("data-state", "live")
-    produce = student.locator('.produce-form button[type=submit]')
+    produce = student.locator(".produce-form button[type=submit]")
     expect(produce).to_be_enabled()
 
-    teacher.locator('input[name=allow][value=produce]').uncheck()
+    teacher.locator("input[name=allow][value=produce]").uncheck()
     expect(teacher.locator("#controls")).to_contain_text("Locked: students cannot produce")
     expect(produce).to_be_disabled()
     expect(student.locator('.lock-note[data-needs="produce"]').first).to_be_visible()
@@ -77,7 +83,7 @@ def test_a_lock_greys_out_a_students_control_live_and_the_server_refuses_it(
     )
     assert status[0] == 403 and "students cannot produce records" in status[1]
 
-    teacher.locator('input[name=allow][value=produce]').check()
+    teacher.locator("input[name=allow][value=produce]").check()
     expect(produce).to_be_enabled()
 
 

@@ -92,8 +92,11 @@ def test_it_moves_a_students_screen_along_with_the_lesson_the_instructor_runs(
 
     owner = get_user_model().objects.create_user("teacher", password="long enough password")
     room = classroom_create(owner=owner, title="Week 4")
-    lesson = next(item for item in lessons if item.spec.get("predictions")
-                  and item.spec.get("view", "board") == "board")
+    lesson = next(
+        item
+        for item in lessons
+        if item.spec.get("predictions") and item.spec.get("view", "board") == "board"
+    )
 
     client = Client()
     client.force_login(owner)

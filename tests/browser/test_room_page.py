@@ -44,9 +44,7 @@ def test_it_shows_a_record_produced_in_one_browser_in_the_other(new_page, live_u
     expect(cell.locator(".cell-key")).to_have_text("alice")
     produce(alice, "alice", "order #1 shipped")
     expect(bob.locator(f'.cell[data-partition="{expected}"][data-offset="1"]')).to_be_visible()
-    expect(
-        bob.locator(f'.partition[data-partition="{expected}"] .leo b')
-    ).to_have_text("2")
+    expect(bob.locator(f'.partition[data-partition="{expected}"] .leo b')).to_have_text("2")
 
 
 def test_it_draws_a_script_key_as_text_in_every_browser(new_page, live_url, room):

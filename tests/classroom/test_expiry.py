@@ -25,9 +25,7 @@ pytestmark = [pytest.mark.django_db]
 
 
 def idle_for(room: Room, hours: float) -> None:
-    Room.objects.filter(pk=room.pk).update(
-        last_active_at=timezone.now() - timedelta(hours=hours)
-    )
+    Room.objects.filter(pk=room.pk).update(last_active_at=timezone.now() - timedelta(hours=hours))
 
 
 def busy_room(title: str, kind: str = Room.Kind.CLASSROOM) -> Room:
@@ -65,7 +63,8 @@ def test_the_command_prints_what_it_deleted(settings):
     out = StringIO()
     call_command("rooms_expire", stdout=out)
     assert out.getvalue().splitlines() == [
-        f"deleted {old.code} (Week 1)", "1 room(s) idle for more than 72 h deleted."
+        f"deleted {old.code} (Week 1)",
+        "1 room(s) idle for more than 72 h deleted.",
     ]
     out = StringIO()
     call_command("rooms_expire", stdout=out)

@@ -21,6 +21,7 @@ from tests.classroom.helpers import HTMX, joined
 
 pytestmark = [pytest.mark.django_db]
 
+
 def last_event(room: Room) -> RoomEvent:
     return RoomEvent.objects.filter(room=room).order_by("-seq").first()
 
@@ -32,7 +33,7 @@ def test_the_presenter_page_has_the_controls_and_the_join_code_always_in_view(ow
         assert f'action="/r/{room.code}/{control}"' in page
     for action in ("produce", "join", "crash", "settings", "clients"):
         assert f'name="allow" value="{action}"' in page
-    assert '<svg' in page  # the QR code stays
+    assert "<svg" in page  # the QR code stays
 
 
 def test_it_locks_and_unlocks_student_actions_with_an_event(owner, room):
@@ -43,7 +44,11 @@ def test_it_locks_and_unlocks_student_actions_with_an_event(owner, room):
     assert "Locked: students cannot produce records" in response.content.decode()
     room.refresh_from_db()
     assert student_permissions(room) == {
-        "produce": False, "join": True, "crash": True, "settings": False, "clients": False,
+        "produce": False,
+        "join": True,
+        "crash": True,
+        "settings": False,
+        "clients": False,
     }
     event = last_event(room)
     assert event.type == "room.permissions"
@@ -111,7 +116,7 @@ def test_a_students_pages_are_marked_to_follow_and_nobody_elses_are(owner, clien
     me = student.get(f"/r/{room.code}/me/").content.decode()
     assert 'data-follows="1"' in me
     for other in (owner, client):
-        assert 'data-follows' not in other.get(f"/r/{room.code}/").content.decode()
+        assert "data-follows" not in other.get(f"/r/{room.code}/").content.decode()
 
 
 def test_reset_keeps_the_students_drops_their_consumers_and_reseeds(owner, room):
@@ -130,9 +135,10 @@ def test_reset_keeps_the_students_drops_their_consumers_and_reseeds(owner, room)
     assert Student.objects.get(pk=grace.pk).member is None
     assert not Member.objects.filter(pk=member.pk).exists()
     assert sorted(Topic.objects.filter(room=room).values_list("name", flat=True)) == ["orders"]
-    assert sorted(
-        ConsumerGroup.objects.filter(room=room).values_list("group_id", flat=True)
-    ) == ["analytics", "billing"]
+    assert sorted(ConsumerGroup.objects.filter(room=room).values_list("group_id", flat=True)) == [
+        "analytics",
+        "billing",
+    ]
     assert not room.topics.get(name="orders").partitions.filter(log_end_offset__gt=0).exists()
     assert (room.sim_time_ms, room.clock_running) == (0, False)
     assert student_permissions(room)["produce"] is False  # the locks are the instructor's
@@ -146,9 +152,7 @@ def test_removing_a_student_rebalances_and_shuts_their_session_out(owner, room):
     student.post(f"/r/{room.code}/me/consumer/", {"group_id": "billing"})
     grace = Student.objects.get(room=room, display_name="Grace")
     member_pk = grace.member_id
-    response = owner.post(
-        f"/r/{room.code}/present/students/{grace.pk}/remove/", headers=HTMX
-    )
+    response = owner.post(f"/r/{room.code}/present/students/{grace.pk}/remove/", headers=HTMX)
     assert response.status_code == 200
     assert "Grace was removed." in response.content.decode()
     assert not Member.objects.filter(pk=member_pk).exists()
@@ -222,7 +226,8 @@ def test_the_roster_shows_who_is_in_their_group_partitions_and_lag(owner, room):
     student_consumer_join(student=ada, group_id="billing")
     student_consumer_join(student=bob, group_id="billing")
     records_produce(
-        room=room, topic_name="orders",
+        room=room,
+        topic_name="orders",
         records=[RecordIn(key=None, value="v", partition=p) for p in (0, 0, 0, 1, 2)],
     )
     ada.refresh_from_db()
@@ -244,8 +249,10 @@ def test_the_roster_shows_who_is_in_their_group_partitions_and_lag(owner, room):
     page = owner.get(f"/r/{room.code}/present/students/", headers=HTMX).content.decode()
     assert '<span class="student-count">3</span> joined' in page
     assert '<b class="online-count">2</b> online' in page
-    rows = {row.split("</tr>")[0].split('class="roster-name">')[1][:3]: row
-            for row in page.split("<tr ")[1:]}
+    rows = {
+        row.split("</tr>")[0].split('class="roster-name">')[1][:3]: row
+        for row in page.split("<tr ")[1:]
+    }
     ada_row = rows["Ada"]
     assert "billing" in ada_row
     expected_lag = sum(a.partition.log_end_offset - 1 for a in owned)
@@ -277,9 +284,7 @@ def test_the_roster_costs_the_same_few_queries_for_many_students(owner, room):
     assert queries() == few
 
 
-def test_a_students_board_shows_locked_controls_as_locked_and_no_instructor_controls(
-    owner, room
-):
+def test_a_students_board_shows_locked_controls_as_locked_and_no_instructor_controls(owner, room):
     student = joined(room, "Grace")
     owner.post(f"/r/{room.code}/present/locks/", {"allow": ["join"]})
     board = student.get(f"/r/{room.code}/").content.decode()

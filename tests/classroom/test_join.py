@@ -14,7 +14,6 @@ from tests.classroom.helpers import HTMX
 pytestmark = [pytest.mark.django_db]
 
 
-
 @pytest.fixture
 def presenter(client, instructor):
     client.force_login(instructor)

@@ -23,6 +23,7 @@ from tests.classroom.helpers import HTMX, PASSWORD, joined
 
 pytestmark = [pytest.mark.django_db]
 
+
 @pytest.fixture
 def student(room):
     return joined(room, "Grace")
@@ -103,9 +104,7 @@ def test_it_refuses_a_visitor_every_write_and_writes_nothing(client, room):
     assert written(room) == before
 
 
-def test_it_treats_a_logged_in_user_who_does_not_own_the_room_as_a_visitor(
-    other_instructor, room
-):
+def test_it_treats_a_logged_in_user_who_does_not_own_the_room_as_a_visitor(other_instructor, room):
     before = written(room)
     for path, data in writes(room):
         assert other_instructor.post(path, data).status_code == 403, path
@@ -126,7 +125,8 @@ def test_forged_htmx_headers_change_nothing_but_the_shape_of_the_refusal(client,
     assert "<html" not in page and 'role="alert"' in page
     assert "join it with your name first" in page
     json_refusal = client.post(
-        f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"},
+        f"/r/{room.code}/produce/",
+        {"topic": "orders", "value": "v"},
         headers={"Accept": "application/json"},
     )
     assert json_refusal.status_code == 403
@@ -135,9 +135,12 @@ def test_forged_htmx_headers_change_nothing_but_the_shape_of_the_refusal(client,
 
 
 def test_it_refuses_a_student_what_the_instructor_locked_with_the_reason(owner, student, room):
-    assert student.post(
-        f"/r/{room.code}/produce/", {"topic": "orders", "key": "k", "value": "v"}
-    ).status_code == 302
+    assert (
+        student.post(
+            f"/r/{room.code}/produce/", {"topic": "orders", "key": "k", "value": "v"}
+        ).status_code
+        == 302
+    )
     classroom_permissions_set(room=room, permissions={"produce": False})
     before = written(room)
     refused = student.post(
@@ -153,9 +156,12 @@ def test_it_refuses_a_student_what_the_instructor_locked_with_the_reason(owner, 
     assert queued.status_code == 403
     assert written(room) == before
     # The instructor is never locked out.
-    assert owner.post(
-        f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX
-    ).status_code == 200
+    assert (
+        owner.post(
+            f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX
+        ).status_code
+        == 200
+    )
 
 
 def test_it_keeps_settings_and_the_clock_from_students_by_default(owner, student, room):
@@ -234,9 +240,12 @@ def test_sandboxes_and_lesson_rooms_stay_open_to_everyone(client):
         assert produced.status_code == 302
         assert client.post(f"/r/{room.code}/clock/", {"action": "play"}).status_code == 302
         for _ in range(8):  # no student rate limit outside classrooms
-            assert client.post(
-                f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}
-            ).status_code == 302
+            assert (
+                client.post(
+                    f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}
+                ).status_code
+                == 302
+            )
 
 
 # --- rate limits ----------------------------------------------------------------------------
@@ -246,9 +255,7 @@ def test_it_limits_a_student_to_five_records_a_second_with_a_message(
     owner, student, room, rate_clock_stopped
 ):
     answers = [
-        student.post(
-            f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX
-        )
+        student.post(f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX)
         for _ in range(6)
     ]
     assert [a.status_code for a in answers] == [200] * 5 + [429]
@@ -258,9 +265,12 @@ def test_it_limits_a_student_to_five_records_a_second_with_a_message(
     assert Record.objects.filter(partition__topic__room=room, producer="you").count() == 5
     # The instructor is not rate limited.
     for _ in range(6):
-        assert owner.post(
-            f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX
-        ).status_code == 200
+        assert (
+            owner.post(
+                f"/r/{room.code}/produce/", {"topic": "orders", "value": "v"}, headers=HTMX
+            ).status_code
+            == 200
+        )
 
 
 def test_it_limits_how_often_a_student_joins_and_leaves(student, room, rate_clock_stopped):

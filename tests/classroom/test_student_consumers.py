@@ -35,15 +35,20 @@ def classroom(delivery: str = "at-least-once", partitions: int = 2, **group) -> 
     room = room_create(title="Class", kind=Room.Kind.CLASSROOM)
     topic_create(room=room, name="orders", partitions=partitions)
     group_create(
-        room=room, group_id="billing", topics=["orders"], delivery=delivery,
-        auto_offset_reset="earliest", **group,
+        room=room,
+        group_id="billing",
+        topics=["orders"],
+        delivery=delivery,
+        auto_offset_reset="earliest",
+        **group,
     )
     return room
 
 
 def produce(room: Room, partition: int, count: int) -> None:
     records_produce(
-        room=room, topic_name="orders",
+        room=room,
+        topic_name="orders",
         records=[RecordIn(key=f"k{i}", value=f"v{i}", partition=partition) for i in range(count)],
     )
 
@@ -68,7 +73,8 @@ def ledger(room: Room) -> list[tuple[int, int, str]]:
     return [
         (r.partition.index, r.offset, r.status)
         for r in ProcessedRecord.objects.filter(group__room=room)
-        .select_related("partition").order_by("id")
+        .select_related("partition")
+        .order_by("id")
     ]
 
 
@@ -82,7 +88,10 @@ def test_it_processes_one_record_at_a_time_round_robin_and_commits_only_when_ask
     outcomes = [student_record_process(student=ada, actor=actor) for _ in range(4)]
 
     assert [(o.processed.tp, o.processed.offset) for o in outcomes] == [
-        ("orders-0", 0), ("orders-1", 0), ("orders-0", 1), ("orders-1", 1)
+        ("orders-0", 0),
+        ("orders-1", 0),
+        ("orders-0", 1),
+        ("orders-1", 1),
     ]
     assert outcomes[0].processed.key == "k0" and outcomes[0].processed.value == "v0"
     assert ledger(room) == [(0, 0, "first"), (1, 0, "first"), (0, 1, "first"), (1, 1, "first")]
@@ -123,7 +132,10 @@ def test_at_most_once_commits_the_polled_batch_before_processing_and_a_crash_los
     assert (outcome.processed.tp, outcome.processed.offset) == ("orders-0", 5)
     # Records 1 to 4 were committed but never processed: lost to the group.
     assert [line for line in ledger(room) if line[2] == "skipped"] == [
-        (0, 1, "skipped"), (0, 2, "skipped"), (0, 3, "skipped"), (0, 4, "skipped")
+        (0, 1, "skipped"),
+        (0, 2, "skipped"),
+        (0, 3, "skipped"),
+        (0, 4, "skipped"),
     ]
 
 
@@ -192,8 +204,9 @@ def test_it_says_why_there_is_nothing_to_do():
     session.create()
     newcomer, _ = student_join(room=room, display_name="Cy", session_key=session.session_key)
     with pytest.raises(Invalid, match="You are not a consumer in any group"):
-        student_record_process(student=newcomer, actor=actor_for(room=room,
-                                                                  session_key=session.session_key))
+        student_record_process(
+            student=newcomer, actor=actor_for(room=room, session_key=session.session_key)
+        )
 
 
 @pytest.mark.django_db
@@ -251,7 +264,9 @@ def test_a_page_closing_or_reopening_is_an_event_the_boards_redraw_from():
     assert student_presence_changed(room_pk=room.pk, session_key=ada.session_key, online=False)
     event = RoomEvent.objects.filter(room=room).latest("seq")
     assert (event.type, event.payload["online"], event.payload["member"]) == (
-        "member.presence", False, Member.objects.get(pk=ada.member_id).member_id
+        "member.presence",
+        False,
+        Member.objects.get(pk=ada.member_id).member_id,
     )
     assert event.payload["session_expires_at_ms"] == 45_000
     # No flip, no event: a second tab of the same page connecting changes nothing.

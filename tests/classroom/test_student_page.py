@@ -28,7 +28,8 @@ def room(db) -> Room:
     topic_create(room=room, name="orders", partitions=2)
     group_create(room=room, group_id="billing", topics=["orders"], auto_offset_reset="earliest")
     records_produce(
-        room=room, topic_name="orders",
+        room=room,
+        topic_name="orders",
         records=[
             RecordIn(key="alice", value="order 1", partition=0),
             RecordIn(key="<b>bob</b>", value="<script>alert(1)</script>", partition=0),
@@ -50,7 +51,7 @@ def act(client, room: Room, action: str, **headers):
 def test_it_shows_the_consumer_its_partitions_and_the_records_waiting(client, room):
     student = joined(client, room)
     page = client.get(f"/r/{room.code}/me/").content.decode()
-    assert f"You are consumer <b class=\"member-id\">{student.member.member_id}</b>" in page
+    assert f'You are consumer <b class="member-id">{student.member.member_id}</b>' in page
     assert 'in group <b class="me-group" data-group="billing">billing</b>' in page
     assert 'data-tp="orders-0"' in page and 'data-tp="orders-1"' in page
     assert 'data-key="alice"' in page and "order 1" in page
@@ -170,9 +171,11 @@ def test_it_reads_the_waiting_records_of_all_its_partitions_in_one_query(client,
     topic_create(room=room, name="wide", partitions=8)
     wide = group_create(room=room, group_id="wide", topics=["wide"], auto_offset_reset="earliest")
     records_produce(
-        room=room, topic_name="wide",
-        records=[RecordIn(key=None, value=f"v{p}-{i}", partition=p) for p in range(8)
-                 for i in range(12)],
+        room=room,
+        topic_name="wide",
+        records=[
+            RecordIn(key=None, value=f"v{p}-{i}", partition=p) for p in range(8) for i in range(12)
+        ],
     )
     client.post(f"/j/{room.code}/", {"display_name": "Ada"})
     client.post(f"/r/{room.code}/me/consumer/", {"action": "join", "group_id": wide.group_id})

@@ -76,13 +76,15 @@ def verify_validity_and_balance(
             seen.add((topic, partition))
     subscribed = {topic for topics in subscriptions.values() for topic in topics}
     expected = {
-        (topic, p) for topic, count in partitions.items() if topic in subscribed
+        (topic, p)
+        for topic, count in partitions.items()
+        if topic in subscribed
         for p in range(count)
     }
     assert seen == expected
     members = sorted(assignment)
     for i, member in enumerate(members):
-        for other in members[i + 1:]:
+        for other in members[i + 1 :]:
             mine, theirs = assignment[member], assignment[other]
             if abs(len(mine) - len(theirs)) <= 1:
                 continue
@@ -288,44 +290,67 @@ RANGE_NON_RACK_AWARE = [
     (  # testRackAwareAssignmentWithUniformSubscription
         {"t1": 6, "t2": 7, "t3": 2},
         [ALL3, ALL3, ALL3],
-        ["t1-0, t1-1, t2-0, t2-1, t2-2, t3-0", "t1-2, t1-3, t2-3, t2-4, t3-1",
-         "t1-4, t1-5, t2-5, t2-6"],
+        [
+            "t1-0, t1-1, t2-0, t2-1, t2-2, t3-0",
+            "t1-2, t1-3, t2-3, t2-4, t3-1",
+            "t1-4, t1-5, t2-5, t2-6",
+        ],
     ),
     (  # testRackAwareAssignmentWithNonEqualSubscription
         {"t1": 6, "t2": 7, "t3": 2},
         [ALL3, ALL3, ["t1", "t3"]],
-        ["t1-0, t1-1, t2-0, t2-1, t2-2, t2-3, t3-0", "t1-2, t1-3, t2-4, t2-5, t2-6, t3-1",
-         "t1-4, t1-5"],
+        [
+            "t1-0, t1-1, t2-0, t2-1, t2-2, t2-3, t3-0",
+            "t1-2, t1-3, t2-4, t2-5, t2-6, t3-1",
+            "t1-4, t1-5",
+        ],
     ),
     (  # testRackAwareAssignmentWithUniformPartitions
         {"t1": 5, "t2": 5, "t3": 5},
         [ALL3, ALL3, ALL3],
-        ["t1-0, t1-1, t2-0, t2-1, t3-0, t3-1", "t1-2, t1-3, t2-2, t2-3, t3-2, t3-3",
-         "t1-4, t2-4, t3-4"],
+        [
+            "t1-0, t1-1, t2-0, t2-1, t3-0, t3-1",
+            "t1-2, t1-3, t2-2, t2-3, t3-2, t3-3",
+            "t1-4, t2-4, t3-4",
+        ],
     ),
     (  # testRackAwareAssignmentWithUniformPartitionsNonEqualSubscription
         {"t1": 5, "t2": 5, "t3": 5},
         [ALL3, ALL3, ["t1", "t3"]],
-        ["t1-0, t1-1, t2-0, t2-1, t2-2, t3-0, t3-1", "t1-2, t1-3, t2-3, t2-4, t3-2, t3-3",
-         "t1-4, t3-4"],
+        [
+            "t1-0, t1-1, t2-0, t2-1, t2-2, t3-0, t3-1",
+            "t1-2, t1-3, t2-3, t2-4, t3-2, t3-3",
+            "t1-4, t3-4",
+        ],
     ),
     (  # testRackAwareAssignmentWithCoPartitioning, first half
         {"t1": 6, "t2": 6, "t3": 2, "t4": 2},
         [["t1", "t2"], ["t1", "t2"], ["t3", "t4"], ["t3", "t4"]],
-        ["t1-0, t1-1, t1-2, t2-0, t2-1, t2-2", "t1-3, t1-4, t1-5, t2-3, t2-4, t2-5", "t3-0, t4-0",
-         "t3-1, t4-1"],
+        [
+            "t1-0, t1-1, t1-2, t2-0, t2-1, t2-2",
+            "t1-3, t1-4, t1-5, t2-3, t2-4, t2-5",
+            "t3-0, t4-0",
+            "t3-1, t4-1",
+        ],
     ),
     (  # testRackAwareAssignmentWithCoPartitioning, second half
         {"t1": 6, "t2": 6, "t3": 2, "t4": 2},
         [["t1", "t2", "t3", "t4"]] * 4,
-        ["t1-0, t1-1, t2-0, t2-1, t3-0, t4-0", "t1-2, t1-3, t2-2, t2-3, t3-1, t4-1", "t1-4, t2-4",
-         "t1-5, t2-5"],
+        [
+            "t1-0, t1-1, t2-0, t2-1, t3-0, t4-0",
+            "t1-2, t1-3, t2-2, t2-3, t3-1, t4-1",
+            "t1-4, t2-4",
+            "t1-5, t2-5",
+        ],
     ),
     (  # testCoPartitionedAssignmentWithSameSubscription (t7..t9 do not exist)
         {"t1": 6, "t2": 6, "t3": 2, "t4": 2, "t5": 4, "t6": 4},
         [[f"t{i}" for i in range(1, 10)]] * 3,
-        ["t1-0, t1-1, t2-0, t2-1, t3-0, t4-0, t5-0, t5-1, t6-0, t6-1",
-         "t1-2, t1-3, t2-2, t2-3, t3-1, t4-1, t5-2, t6-2", "t1-4, t1-5, t2-4, t2-5, t5-3, t6-3"],
+        [
+            "t1-0, t1-1, t2-0, t2-1, t3-0, t4-0, t5-0, t5-1, t6-0, t6-1",
+            "t1-2, t1-3, t2-2, t2-3, t3-1, t4-1, t5-2, t6-2",
+            "t1-4, t1-5, t2-4, t2-5, t5-3, t6-3",
+        ],
     ),
 ]
 
@@ -634,7 +659,9 @@ def test_sticky_add_remove_two_consumers_two_topics(strategy: str) -> None:
     owned = owned_from(result)
     owned.update({"consumer3": (GENERATION, []), "consumer4": (GENERATION, [])})
     assert cooperative_rounds(subs, parts, owned).withheld == {
-        tp(T1, 2): "consumer3", tp(T2, 3): "consumer3", tp(T2, 2): "consumer4"
+        tp(T1, 2): "consumer3",
+        tp(T2, 3): "consumer3",
+        tp(T2, 2): "consumer4",
     }
     result = settle(strategy, subs, parts, owned)
     assert result == {
@@ -764,9 +791,7 @@ def test_sticky_multiple_consumers_leaving_random_subscriptions(strategy: str) -
 def test_sticky_new_subscription(strategy: str) -> None:
     # AbstractStickyAssignorTest.testNewSubscription
     parts = {name("t", i, 5): 1 for i in range(1, 5)}
-    subs = {
-        name("c", i, 3): [name("t", j, 5) for j in range(i, 3 * i - 1)] for i in range(3)
-    }
+    subs = {name("c", i, 3): [name("t", j, 5) for j in range(i, 3 * i - 1)] for i in range(3)}
     before = settle(strategy, subs, parts)
     subs[name("c", 0, 3)] = [*subs[name("c", 0, 3)], name("t", 1, 5)]
     after = settle(strategy, subs, parts)
@@ -952,13 +977,19 @@ def test_sticky_owned_partitions_invalidated_for_multiple_generations(strategy: 
 STICKY_NON_RACK_AWARE = [
     (
         [ALL3, ALL3, ALL3],
-        ["t1-0, t1-3, t2-0, t2-3, t2-6", "t1-1, t1-4, t2-1, t2-4, t3-0",
-         "t1-2, t1-5, t2-2, t2-5, t3-1"],
+        [
+            "t1-0, t1-3, t2-0, t2-3, t2-6",
+            "t1-1, t1-4, t2-1, t2-4, t3-0",
+            "t1-2, t1-5, t2-2, t2-5, t3-1",
+        ],
     ),
     (
         [ALL3, ALL3, ["t1", "t3"]],
-        ["t1-5, t2-0, t2-2, t2-4, t2-6", "t1-3, t2-1, t2-3, t2-5, t3-0",
-         "t1-0, t1-1, t1-2, t1-4, t3-1"],
+        [
+            "t1-5, t2-0, t2-2, t2-4, t2-6",
+            "t1-3, t2-1, t2-3, t2-5, t3-0",
+            "t1-0, t1-1, t1-2, t1-4, t3-1",
+        ],
     ),
 ]
 
@@ -1075,8 +1106,10 @@ def test_assignment_with_conflicting_previous_generations(strategy: str, all_equ
         "consumer2": every if all_equal else [TOPIC, T2],
         "consumer3": every,
     }
-    c1 = "topic-0, topic-1, topic-2, topic2-2, topic2-3, topic3-0" if all_equal else (
-        "topic-0, topic-1, topic-2, topic-3"
+    c1 = (
+        "topic-0, topic-1, topic-2, topic2-2, topic2-3, topic3-0"
+        if all_equal
+        else ("topic-0, topic-1, topic-2, topic-3")
     )
     c2 = tps("topic-0, topic-1, topic2-0, topic2-1, topic2-2, topic2-3")
     c3 = tps("topic-2, topic-3, topic3-0, topic3-1, topic3-2, topic3-3")
@@ -1124,12 +1157,16 @@ def test_cooperative_rounds_for_a_joining_member() -> None:
     # A third consumer joins: round 1 revokes one partition from each old owner and hands
     # nothing to the newcomer; round 2 gives it the two revoked partitions.
     subs = dict.fromkeys(["c1", "c2", "c3"], ["orders"])
-    owned: Owned = {"c1": (4, tps("orders-0, orders-1, orders-2")),
-                    "c2": (4, tps("orders-3, orders-4, orders-5"))}
+    owned: Owned = {
+        "c1": (4, tps("orders-0, orders-1, orders-2")),
+        "c2": (4, tps("orders-3, orders-4, orders-5")),
+    }
     rounds = cooperative_rounds(subs, {"orders": 6}, owned)
     assert isinstance(rounds, CooperativeRounds)
     assert rounds.first == {
-        "c1": tps("orders-0, orders-1"), "c2": tps("orders-3, orders-4"), "c3": []
+        "c1": tps("orders-0, orders-1"),
+        "c2": tps("orders-3, orders-4"),
+        "c3": [],
     }
     assert rounds.revoked == {"c1": tps("orders-2"), "c2": tps("orders-5"), "c3": []}
     assert rounds.withheld == {tp("orders", 2): "c3", tp("orders", 5): "c3"}
@@ -1144,8 +1181,13 @@ def test_cooperative_may_need_a_third_rebalance_when_subscriptions_differ() -> N
     # may move another partition in round 2, so it is withheld again and a third rebalance
     # hands it over (KAFKA-8767; CooperativeStickyAssignorTest allows up to 4 rebalances).
     # (Member ids as hypothesis drew them: ties are broken by id, so names matter.)
-    subs = {"0": ["orders", "t1"], "1": ["t1", "t2", "orders"], "000": [],
-            "0000": ["t2", "orders"], "00": ["t2"]}
+    subs = {
+        "0": ["orders", "t1"],
+        "1": ["t1", "t2", "orders"],
+        "000": [],
+        "0000": ["t2", "orders"],
+        "00": ["t2"],
+    }
     owned: Owned = {"0": (0, tps("t2-1, orders-3")), "1": (0, tps("orders-0, orders-1, orders-2"))}
     rounds = cooperative_rounds(subs, {"orders": 4, "t1": 4, "t2": 4}, owned)
     assert rounds.withheld == {tp("orders", 0): "0000", tp("t2", 1): "0000"}
@@ -1236,9 +1278,7 @@ def groups(draw: st.DrawFn, equal_subscriptions: bool = False) -> tuple[dict, di
         shared = draw(st.lists(topic_pool, min_size=1, max_size=3, unique=True))
         subscriptions = {m: list(shared) for m in members}
     else:
-        subscriptions = {
-            m: draw(st.lists(topic_pool, max_size=4, unique=True)) for m in members
-        }
+        subscriptions = {m: draw(st.lists(topic_pool, max_size=4, unique=True)) for m in members}
     return subscriptions, partitions
 
 
@@ -1336,7 +1376,8 @@ def test_sticky_balanced_and_moves_only_what_balance_needs(
     subscriptions, partitions = data.draw(groups(equal_subscriptions=True))
     owned = data.draw(previous_assignments(subscriptions, partitions))
     target = (
-        assign("sticky", subscriptions, partitions, owned) if strategy == "sticky"
+        assign("sticky", subscriptions, partitions, owned)
+        if strategy == "sticky"
         else cooperative_rounds(subscriptions, partitions, owned).target
     )
     assert_complete_and_valid(target, subscriptions, partitions)
@@ -1368,9 +1409,7 @@ def test_cooperative_converges_in_two_rounds_for_equal_subscriptions(data: st.Da
 
 @FAST
 @given(data=st.data(), strategy=st.sampled_from(STRATEGIES))
-def test_members_absent_from_subscriptions_never_appear(
-    data: st.DataObject, strategy: str
-) -> None:
+def test_members_absent_from_subscriptions_never_appear(data: st.DataObject, strategy: str) -> None:
     subscriptions, partitions = data.draw(groups())
     owned = data.draw(claims(subscriptions, partitions))
     result = assign(strategy, subscriptions, partitions, owned)

@@ -78,8 +78,10 @@ def test_a_paused_clock_does_not_move():
     assert advance(clock, 5_000) == clock
 
 
-@pytest.mark.parametrize(("speed", "wall", "simulated"), [(1, 1_000, 1_000), (20, 500, 10_000),
-                                                          (0.25, 1_000, 250), (2.5, 4, 10)])
+@pytest.mark.parametrize(
+    ("speed", "wall", "simulated"),
+    [(1, 1_000, 1_000), (20, 500, 10_000), (0.25, 1_000, 250), (2.5, 4, 10)],
+)
 def test_a_running_clock_moves_wall_time_times_speed(speed, wall, simulated):
     clock = new_clock(speed=speed, running=True)
     assert advance(clock, wall).now_ms == simulated

@@ -69,12 +69,8 @@ def test_exactly_once_commits_with_every_record():
 
 
 def test_it_deals_the_budget_round_robin_over_partitions():
-    result = run(
-        [cursor(committed=0), cursor(partition="orders-1", committed=0)], budget=4
-    )
-    assert result.processed == (
-        ("orders-0", 0), ("orders-1", 0), ("orders-0", 1), ("orders-1", 1)
-    )
+    result = run([cursor(committed=0), cursor(partition="orders-1", committed=0)], budget=4)
+    assert result.processed == (("orders-0", 0), ("orders-1", 0), ("orders-0", 1), ("orders-1", 1))
 
 
 def test_a_crash_before_the_auto_commit_replays_what_was_processed():
@@ -113,12 +109,15 @@ def test_it_refuses_unknown_semantics():
     budget=st.integers(0, 30),
     max_poll=st.integers(1, 8),
 )
-def test_it_processes_in_order_and_never_past_the_log_end(semantics, committed, extra, budget,
-                                                           max_poll):
+def test_it_processes_in_order_and_never_past_the_log_end(
+    semantics, committed, extra, budget, max_poll
+):
     end = committed + extra
     result = run(
         [cursor(committed=committed, log_end_offset=end)],
-        semantics=semantics, budget=budget, max_poll_records=max_poll,
+        semantics=semantics,
+        budget=budget,
+        max_poll_records=max_poll,
     )
     offsets = [o for _, o in result.processed]
     assert offsets == list(range(committed, committed + len(offsets)))

@@ -691,10 +691,8 @@ def check_plan(before: ConsumerGroup, result: GroupResult) -> None:
                 others = [m for m, held in holding.items() if m != member and p in held]
                 assert not others, f"{p} given to {member} while {others} still hold it"
         for member, held in step.owned.items():
-            expected = (
-                set(holding.get(member, ()))
-                - set(step.revoked.get(member, ()))
-                | set(step.assigned.get(member, ()))
+            expected = set(holding.get(member, ())) - set(step.revoked.get(member, ())) | set(
+                step.assigned.get(member, ())
             )
             assert set(held) == expected
         holding, state, generation = step.owned, step.state, step.generation

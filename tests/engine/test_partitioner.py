@@ -193,8 +193,9 @@ def produce_null_keys(
     state = StickyState()
     choices = []
     for _ in range(count):
-        choice = choose_partition(key=None, num_partitions=num_partitions, sticky=state,
-                                  seed=seed, **options)
+        choice = choose_partition(
+            key=None, num_partitions=num_partitions, sticky=state, seed=seed, **options
+        )
         choices.append(choice)
         state = choice.sticky
     return choices
@@ -321,9 +322,15 @@ def test_sticky_state_invariants(
     state = StickyState()
     queue_sizes = queues[:count] if queues is not None else None
     for size in sizes:
-        choice = choose_partition(key=None, num_partitions=count, sticky=state, seed=seed,
-                                  record_size=size, batch_size=batch_size,
-                                  queue_sizes=queue_sizes)
+        choice = choose_partition(
+            key=None,
+            num_partitions=count,
+            sticky=state,
+            seed=seed,
+            record_size=size,
+            batch_size=batch_size,
+            queue_sizes=queue_sizes,
+        )
         assert 0 <= choice.partition < count
         if state.current_partition is not None:
             # A record always joins the current sticky partition.

@@ -47,8 +47,9 @@ def student_client(room: Room, name: str) -> Client:
 
 
 def run(client, room, lesson):
-    return client.post(reverse("lesson_run", args=[room.code]), {"lesson": lesson.slug},
-                       HTTP_HX_REQUEST="true")
+    return client.post(
+        reverse("lesson_run", args=[room.code]), {"lesson": lesson.slug}, HTTP_HX_REQUEST="true"
+    )
 
 
 def advance(client, room):
@@ -98,9 +99,7 @@ def test_next_walks_through_predictions_steps_and_reveals(teacher, room, lesson)
     assert Member.objects.filter(group__room=room).count() == 4
 
 
-def test_each_student_answers_once_and_the_presenter_sees_the_pooled_answers(
-    teacher, room, lesson
-):
+def test_each_student_answers_once_and_the_presenter_sees_the_pooled_answers(teacher, room, lesson):
     run(teacher, room, lesson)
     ada, bob, cy = (student_client(room, name) for name in ("Ada", "Bob", "Cy"))
     predict = reverse("lesson_predict", args=[room.code])
@@ -108,14 +107,16 @@ def test_each_student_answers_once_and_the_presenter_sees_the_pooled_answers(
     assert early.status_code == 409  # no question is open yet
     advance(teacher, room)  # the question opens
     for client, choice in ((ada, "1"), (bob, "1"), (cy, "0")):
-        answer = client.post(predict, {"question": "who-idles", "choice": choice},
-                             HTTP_HX_REQUEST="true")
+        answer = client.post(
+            predict, {"question": "who-idles", "choice": choice}, HTTP_HX_REQUEST="true"
+        )
         assert answer.status_code == 200
         assert "your answer" in answer.content.decode()
     again = ada.post(predict, {"question": "who-idles", "choice": "2"}, HTTP_HX_REQUEST="true")
     assert again.status_code == 409
-    visitor = Client().post(predict, {"question": "who-idles", "choice": "2"},
-                            HTTP_HX_REQUEST="true")
+    visitor = Client().post(
+        predict, {"question": "who-idles", "choice": "2"}, HTTP_HX_REQUEST="true"
+    )
     assert visitor.status_code == 403
     assert LessonPrediction.objects.filter(room=room).count() == 3
 

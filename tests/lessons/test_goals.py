@@ -97,8 +97,11 @@ def test_it_reads_sqs_queues():
     room = room_create(title="sqs", kind="lesson")
     from messaging.services.sqs import sqs_queue_create
 
-    sqs_queue_create(room=room, name="jobs.fifo",
-                     attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+    sqs_queue_create(
+        room=room,
+        name="jobs.fifo",
+        attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )
     play(room, "sqs_send", queue="jobs.fifo", group_id="a", body="x", count=2)
     play(room, "sqs_send", queue="jobs.fifo", group_id="a", body="x #1")
     assert check(room, "sqs_deduplicated", queue="jobs.fifo", min=1).met
@@ -114,8 +117,11 @@ def test_it_wants_message_groups_in_flight_at_the_same_moment_not_in_turn():
     room = room_create(title="sqs", kind="lesson")
     from messaging.services.sqs import sqs_queue_create
 
-    sqs_queue_create(room=room, name="jobs.fifo",
-                     attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+    sqs_queue_create(
+        room=room,
+        name="jobs.fifo",
+        attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )
     for i, group in enumerate("aab"):
         play(room, "sqs_send", queue="jobs.fifo", group_id=group, body=f"{group} #{i}")
     both = {"queue": "jobs.fifo", "groups": ["a", "b"]}

@@ -49,7 +49,10 @@ def exported(**lessons) -> bytes:
 def test_an_anonymous_learners_progress_lives_in_their_session(client, lesson):
     complete(client, lesson)
     assert client.session["lessons"]["idle-test"] == {
-        "goals_met": [0], "completed": True, "quiz_correct": 0, "quiz_total": 0,
+        "goals_met": [0],
+        "completed": True,
+        "quiz_correct": 0,
+        "quiz_total": 0,
     }
     assert not LessonProgress.objects.exists()
 
@@ -98,8 +101,10 @@ def test_export_then_import_into_another_browser_keeps_the_progress(client, less
         (b"not json", "not a JSON file"),
         (b"\xff\xfe", "not a JSON file"),
         (b"[]", "not a LogLab lesson progress file"),
-        (json.dumps({"format": "loglab-lesson-progress", "version": 2, "lessons": {}}).encode(),
-         "version"),
+        (
+            json.dumps({"format": "loglab-lesson-progress", "version": 2, "lessons": {}}).encode(),
+            "version",
+        ),
         (exported(nope={"completed": True}), "no lesson 'nope'"),
         (exported(**{"idle-test": {"goals_met": [5]}}), "a goal number of 'idle-test'"),
         (exported(**{"idle-test": {"completed": "yes"}}), "true or false"),

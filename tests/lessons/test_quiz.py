@@ -33,8 +33,7 @@ def test_it_still_offers_four_choices_with_two_partitions():
 
 
 def test_it_counts_idle_consumers():
-    assert only("idle_consumers", partitions=100, consumers=150).choices == ("0", "50", "51",
-                                                                               "75")
+    assert only("idle_consumers", partitions=100, consumers=150).choices == ("0", "50", "51", "75")
     question = only("idle_consumers", partitions=100, consumers=150)
     assert question.choices[question.answer] == "50"
     few = only("idle_consumers", partitions=100, consumers=2)

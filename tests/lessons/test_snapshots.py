@@ -52,11 +52,16 @@ def busy_room():
     for _ in range(8):
         room_step(room=room, step_ms=1_000)  # they process and commit
     producer_create(
-        room=room, name="checkout", topic_name="orders", key_mode="set", keys=["a", "b"],
+        room=room,
+        name="checkout",
+        topic_name="orders",
+        key_mode="set",
+        keys=["a", "b"],
         records_per_second=2,
     )
     queue = sqs_services.sqs_queue_create(
-        room=room, name="orders.fifo",
+        room=room,
+        name="orders.fifo",
         attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
     )
     for body, group in [("1", "alice"), ("2", "alice"), ("3", "bob")]:

@@ -11,7 +11,7 @@ from messaging.lessons.spec import LessonFormatError, lesson_parse, spec_from_di
 FIXTURE = Path(__file__).parent / "fixtures" / "01-idle-consumers.toml"
 PATH = "lessons/09-tiny.toml"
 
-TINY = '''
+TINY = """
 slug = "tiny"
 title = "Tiny"
 order = 9
@@ -34,7 +34,7 @@ group = "billing"
 do = "produce"
 topic = "orders"
 key = "alice"
-'''
+"""
 
 
 def parse(text: str = TINY, path: str = PATH):
@@ -62,7 +62,10 @@ def test_it_round_trips_through_the_stored_json():
     assert spec_from_dict(spec_to_dict(spec), path="x") == spec
     assert spec.predictions[0].choices == ("none", "one", "two")
     assert [q.kind for q in spec.quiz] == [
-        "partition_for_key", "idle_consumers", "range_share", "choice"
+        "partition_for_key",
+        "idle_consumers",
+        "range_share",
+        "choice",
     ]
 
 
@@ -74,25 +77,52 @@ def test_it_round_trips_through_the_stored_json():
         (('slug = "tiny"', 'slug = "other"'), "slug", "the file is named for 'tiny'"),
         (('title = "Tiny"\n', ""), "", "a lesson needs 'title'"),
         (("order = 9", "order = 'nine'"), "order", "expected a whole number, found a string"),
-        (('intro = "Add a consumer."', 'intro = "Add a consumer."\nview = "terminal"'),
-         "view", "must be one of 'board', 'queues'"),
+        (
+            ('intro = "Add a consumer."', 'intro = "Add a consumer."\nview = "terminal"'),
+            "view",
+            "must be one of 'board', 'queues'",
+        ),
         (('do = "join"', 'do = "teleport"'), "solution[0].do", "unknown step 'teleport'"),
-        (('group = "billing"\n\n[[wrong]]', 'grup = "billing"\n\n[[wrong]]'),
-         "solution[0] (do = 'join')", "unknown key 'grup' for step 'join'"),
-        (('key = "alice"', 'key = 7'), "wrong[0] (do = 'produce').key",
-         "expected a string, found a whole number"),
-        (('kind = "group_members"', 'kind = "group_size"'), "goals[0].check.kind",
-         "unknown goal kind 'group_size'"),
-        (('group = "billing", min = 2 }', 'group = "billing" }'),
-         "goals[0].check (kind = 'group_members')", "needs 'min' or 'max'"),
-        (("min = 2 }", "min = 3, max = 1 }"), "goals[0].check (kind = 'group_members')",
-         "'min' (3) is more than 'max' (1)"),
-        (("partitions = 2 }", "partitions = 500 }"), "start.topics[0].partitions",
-         "must be at most 128 (found 500)"),
-        (("[[wrong]]", 'hints = ["x"]\n[[wrong]]'), "solution[0] (do = 'join')",
-         "'hints' is a top-level key"),
-        (('[[wrong]]\ndo = "produce"\ntopic = "orders"\nkey = "alice"\n', ""), "",
-         "a lesson needs 'wrong'"),
+        (
+            ('group = "billing"\n\n[[wrong]]', 'grup = "billing"\n\n[[wrong]]'),
+            "solution[0] (do = 'join')",
+            "unknown key 'grup' for step 'join'",
+        ),
+        (
+            ('key = "alice"', "key = 7"),
+            "wrong[0] (do = 'produce').key",
+            "expected a string, found a whole number",
+        ),
+        (
+            ('kind = "group_members"', 'kind = "group_size"'),
+            "goals[0].check.kind",
+            "unknown goal kind 'group_size'",
+        ),
+        (
+            ('group = "billing", min = 2 }', 'group = "billing" }'),
+            "goals[0].check (kind = 'group_members')",
+            "needs 'min' or 'max'",
+        ),
+        (
+            ("min = 2 }", "min = 3, max = 1 }"),
+            "goals[0].check (kind = 'group_members')",
+            "'min' (3) is more than 'max' (1)",
+        ),
+        (
+            ("partitions = 2 }", "partitions = 500 }"),
+            "start.topics[0].partitions",
+            "must be at most 128 (found 500)",
+        ),
+        (
+            ("[[wrong]]", 'hints = ["x"]\n[[wrong]]'),
+            "solution[0] (do = 'join')",
+            "'hints' is a top-level key",
+        ),
+        (
+            ('[[wrong]]\ndo = "produce"\ntopic = "orders"\nkey = "alice"\n', ""),
+            "",
+            "a lesson needs 'wrong'",
+        ),
         (("[start]", "[start]\nclock_speed = 50"), "start.clock_speed", "at most 20"),
     ],
 )
@@ -114,25 +144,31 @@ def test_it_wants_files_named_for_their_order_and_slug():
 
 
 def test_it_refuses_a_prediction_after_the_last_solution_step():
-    text = TINY + '''
+    text = (
+        TINY
+        + """
 [[predictions]]
 id = "p"
 before_step = 1
 question = "?"
 choices = ["a", "b"]
 answer = 0
-'''
+"""
+    )
     assert "before_step must be at most 0 (found 1)" in refused(text)
 
 
 def test_it_refuses_an_answer_that_is_not_a_choice():
-    text = TINY + '''
+    text = (
+        TINY
+        + """
 [[quiz]]
 kind = "choice"
 question = "?"
 choices = ["a", "b"]
 answer = 2
-'''
+"""
+    )
     assert "quiz[0] (kind = 'choice').answer: must be between 0 and 1 (found 2)" in refused(text)
 
 
@@ -143,15 +179,19 @@ def test_it_refuses_an_unknown_quiz_kind_and_missing_arguments():
 
 
 def test_it_refuses_duplicate_goal_ids():
-    goal = '\n[[goals]]\nid = "two"\ntext = "again"\ncheck = { kind = "group_members", ' \
-           'group = "billing", max = 9 }\n'
+    goal = (
+        '\n[[goals]]\nid = "two"\ntext = "again"\ncheck = { kind = "group_members", '
+        'group = "billing", max = 9 }\n'
+    )
     assert "two goals have the id 'two'" in refused(TINY + goal)
 
 
 def test_it_refuses_what_kafka_refuses():
-    step = ('\n[[solution]]\ndo = "produce_with_fault"\ntopic = "orders"\nacks = "1"\n'
-            'idempotence = true\nfault = "lose_ack"\n')
-    assert "idempotence = true needs acks = \"all\"" in refused(TINY + step)
+    step = (
+        '\n[[solution]]\ndo = "produce_with_fault"\ntopic = "orders"\nacks = "1"\n'
+        'idempotence = true\nfault = "lose_ack"\n'
+    )
+    assert 'idempotence = true needs acks = "all"' in refused(TINY + step)
     join = '\n[[solution]]\ndo = "join"\ngroup = "billing"\ncount = 2\ninstance_id = "a"\n'
     assert "use count = 1 with instance_id" in refused(TINY + join)
 

@@ -62,7 +62,9 @@ def test_it_creates_grows_and_configures_topics(room):
     play(room, "configure_topic", topic="orders", retention_ms=60_000, cleanup_policy="compact")
     topic = Topic.objects.get(room=room, name="orders")
     assert (topic.partition_count, topic.retention_ms, topic.cleanup_policy) == (
-        6, 60_000, "compact"
+        6,
+        60_000,
+        "compact",
     )
 
 
@@ -159,9 +161,10 @@ def test_it_keeps_what_the_delivery_engine_says_the_broker_keeps(
 
 def test_it_starts_and_stops_producers(room):
     lesson = room_create(title="p", kind="lesson")
-    spec = _spec_with_start(producers=({"name": "checkout", "topic": "orders", "keys": ["a"],
-                                        "running": False},),
-                            topics=({"name": "orders", "partitions": 1},))
+    spec = _spec_with_start(
+        producers=({"name": "checkout", "topic": "orders", "keys": ["a"], "running": False},),
+        topics=({"name": "orders", "partitions": 1},),
+    )
     lesson_room_start(room=lesson, spec=spec)
     assert not Producer.objects.get(room=lesson).running
     play(lesson, "producer", name="checkout", running=True, rate=5)
@@ -195,8 +198,9 @@ def test_it_routes_publishes_and_consumes_classic_messages(room):
     assert "routed to audit, billing" in play(
         room, "classic_publish", exchange="events", body="paid", count=3
     )
-    assert "Consumed and acked 2 messages" in play(room, "classic_consume", queue="billing",
-                                                   count=2)
+    assert "Consumed and acked 2 messages" in play(
+        room, "classic_consume", queue="billing", count=2
+    )
     from messaging.selectors import classic_state_load
 
     broker = classic_state_load(ClassicBroker.objects.get(room=room))
@@ -251,7 +255,7 @@ def _spec_with_start(**start):
     return replace(spec, start=Start(**start))
 
 
-_MINIMAL = '''
+_MINIMAL = """
 slug = "t"
 title = "t"
 order = 0
@@ -268,7 +272,7 @@ ms = 1000
 [[wrong]]
 do = "advance"
 ms = 1
-'''
+"""
 
 
 def test_it_builds_the_start_in_an_empty_room_only():

@@ -106,8 +106,11 @@ def add_consumer(client, room: Room) -> None:
 
 
 def test_it_lists_every_lesson_in_order_with_its_state(client, lesson):
-    make_lesson(LESSON.replace('"idle-test"', '"second"').replace("order = 1", "order = 2")
-                .replace("More consumers", "Second lesson"))
+    make_lesson(
+        LESSON.replace('"idle-test"', '"second"')
+        .replace("order = 1", "order = 2")
+        .replace("More consumers", "Second lesson")
+    )
     page = client.get(reverse("lesson_list")).content.decode()
     assert page.index("More consumers than partitions") < page.index("Second lesson")
     assert "not started" in page and "0</b> of 2 lessons done" in page
@@ -153,17 +156,24 @@ def test_it_shows_hints_one_at_a_time(client, lesson):
 
 def test_the_solution_fills_in_board_forms_and_asks_the_prediction_first(client, lesson):
     room = start(client, lesson)
-    page = client.post(reverse("lesson_solution", args=[room.code]), {"show": "1"},
-                       HTTP_HX_REQUEST="true").content.decode()
+    page = client.post(
+        reverse("lesson_solution", args=[room.code]), {"show": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "Add 2 consumers to group billing" in page
     assert "Answer the prediction above first." in page  # step 1 waits for the prediction
-    page = client.post(reverse("lesson_predict", args=[room.code]),
-                       {"question": "who-idles", "choice": "2"},
-                       HTTP_HX_REQUEST="true").content.decode()
+    page = client.post(
+        reverse("lesson_predict", args=[room.code]),
+        {"question": "who-idles", "choice": "2"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
     assert "The answer: “one”" in page and "the fourth consumer waits" in page
     fill = json.loads(page.split('data-fill="')[1].split('"')[0].replace("&quot;", '"'))
-    assert fill == {"form": "member_new", "group": "billing",
-                    "fields": {"client_id": "billing"}, "times": 2}
+    assert fill == {
+        "form": "member_new",
+        "group": "billing",
+        "fields": {"client_id": "billing"},
+        "times": 2,
+    }
     # The lost acknowledgement has no control on the board: the panel offers to play it.
     assert "Do this step" in page
 
@@ -208,8 +218,10 @@ def test_undo_takes_back_the_last_board_action(client, lesson):
 
 def test_a_refused_action_leaves_nothing_to_undo(client, lesson):
     room = start(client, lesson)
-    response = client.post(reverse("record_produce", args=[room.code]),
-                           {"topic": "orders", "key": "a", "partition": "9"})
+    response = client.post(
+        reverse("record_produce", args=[room.code]),
+        {"topic": "orders", "key": "a", "partition": "9"},
+    )
     assert response.status_code == 400
     assert not RoomSnapshot.objects.filter(room=room).exists()
 

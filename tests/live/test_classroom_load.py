@@ -81,9 +81,9 @@ def one_more_joins(room: Room) -> tuple[int, int, list[str]]:
     student_consumer_join(student=late, group_id="billing")
     after = Room.objects.get(pk=room.pk).last_seq
     types = list(
-        room.events.filter(seq__gt=before, seq__lte=after).order_by("seq").values_list(
-            "type", flat=True
-        )
+        room.events.filter(seq__gt=before, seq__lte=after)
+        .order_by("seq")
+        .values_list("type", flat=True)
     )
     return before, after, types
 

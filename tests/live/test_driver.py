@@ -23,8 +23,14 @@ ORIGIN = [(b"origin", b"http://127.0.0.1")]
 def autoplay_room(running: bool = True) -> Room:
     room = room_create(title="driver")
     topic_create(room=room, name="orders", partitions=3)
-    producer_create(room=room, name="checkout", topic_name="orders", key_mode="set",
-                    keys=["alice", "bob"], records_per_second=20)
+    producer_create(
+        room=room,
+        name="checkout",
+        topic_name="orders",
+        key_mode="set",
+        keys=["alice", "bob"],
+        records_per_second=20,
+    )
     return room_clock_set(room=room, running=running, speed=1)
 
 
@@ -91,9 +97,7 @@ def test_a_driver_takes_over_when_the_lease_runs_out():
 
     room = room_create(title="lease")
     assert room_drive(room=room, owner="crashed-process", wall_ms=100)
-    Room.objects.filter(pk=room.pk).update(
-        driver_lease_until=timezone.now() - timedelta(seconds=1)
-    )
+    Room.objects.filter(pk=room.pk).update(driver_lease_until=timezone.now() - timedelta(seconds=1))
     assert room_drive(room=room, owner="process-b", wall_ms=100)
     assert Room.objects.get(pk=room.pk).driver_owner == "process-b"
 

@@ -59,8 +59,11 @@ class Student:
         assert self.post(f"/j/{self.code}/", f"/j/{self.code}/", {"display_name": name}) == 200
 
     def join_group(self, group: str) -> None:
-        status = self.post(f"/r/{self.code}/me/", f"/r/{self.code}/me/consumer/",
-                           {"action": "join", "group_id": group})
+        status = self.post(
+            f"/r/{self.code}/me/",
+            f"/r/{self.code}/me/consumer/",
+            {"action": "join", "group_id": group},
+        )
         assert status == 200
 
     def cookie_header(self) -> str:
@@ -75,10 +78,18 @@ def test_students_on_different_processes_see_one_room_through_redis(redis_url, t
     )
     env.pop("DATABASE_URL", None)
     manage("migrate", "--noinput", env=env)
-    code = subprocess.run(
-        [sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True,
-        text=True,
-    ).stdout.strip().splitlines()[-1]
+    code = (
+        subprocess.run(
+            [sys.executable, "-c", SETUP],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
 
     with serve(env) as first, serve(env) as second:
         ada, bob = Student(first, code), Student(second, code)
@@ -86,12 +97,16 @@ def test_students_on_different_processes_see_one_room_through_redis(redis_url, t
         bob.join_room("Bob")
 
         async def listen(
-            student: Student, base: str, heard: list[dict], ready: asyncio.Event,
+            student: Student,
+            base: str,
+            heard: list[dict],
+            ready: asyncio.Event,
             done: asyncio.Event,
         ) -> None:
             url = base.replace("http", "ws") + f"/ws/rooms/{code}/"
             async with websockets.connect(
-                url, origin="http://127.0.0.1",
+                url,
+                origin="http://127.0.0.1",
                 additional_headers={"Cookie": student.cookie_header()},
             ) as socket:
                 ready.set()
@@ -115,8 +130,10 @@ def test_students_on_different_processes_see_one_room_through_redis(redis_url, t
             await asyncio.to_thread(ada.join_group, "fraud")  # through the first process
             await asyncio.to_thread(bob.join_group, "fraud")  # through the second
             for _ in range(100):
-                if len(heard_ada) >= 2 and len(heard_bob) >= 2 and (
-                    heard_ada[-1]["seq"] == heard_bob[-1]["seq"]
+                if (
+                    len(heard_ada) >= 2
+                    and len(heard_bob) >= 2
+                    and (heard_ada[-1]["seq"] == heard_bob[-1]["seq"])
                 ):
                     break
                 await asyncio.sleep(0.1)

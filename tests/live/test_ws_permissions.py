@@ -164,9 +164,7 @@ def member_state(member: Member) -> tuple[bool, bool] | None:
 
 @database_sync_to_async
 def seen_long_ago(student: Student) -> None:
-    Student.objects.filter(pk=student.pk).update(
-        last_seen_at=timezone.now() - timedelta(minutes=5)
-    )
+    Student.objects.filter(pk=student.pk).update(last_seen_at=timezone.now() - timedelta(minutes=5))
 
 
 @database_sync_to_async

@@ -16,7 +16,11 @@ WRITERS, EACH = 8, 250
 def run_storm(env: dict[str, str]) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "tests.support.produce_storm", str(WRITERS), str(EACH)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

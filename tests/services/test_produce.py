@@ -80,8 +80,9 @@ def test_it_numbers_the_rooms_events_and_broadcasts_them_after_commit(room, orde
     assert room.last_seq == 2
 
 
-def test_it_queues_the_broadcast_until_the_transaction_commits(room, orders,
-                                                                django_capture_on_commit_callbacks):
+def test_it_queues_the_broadcast_until_the_transaction_commits(
+    room, orders, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         records_produce(room=room, topic_name="orders", records=[RecordIn(key="a", value="1")])
     assert len(callbacks) == 1

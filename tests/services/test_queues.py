@@ -35,7 +35,9 @@ def fifo(room, name="orders.fifo", **attributes) -> SqsQueue:
 
 
 def send(queue: SqsQueue, group: str, body: str, dedup: str | None = None) -> sqs.SendResult:
-    return sqs_services.sqs_send(queue=queue, body=body, message_group_id=group, deduplication_id=dedup)
+    return sqs_services.sqs_send(
+        queue=queue, body=body, message_group_id=group, deduplication_id=dedup
+    )
 
 
 def bodies(result: sqs.ReceiveResult) -> list[str]:
@@ -203,18 +205,34 @@ def test_it_explains_what_sqs_refuses_and_writes_nothing(room):
             "ContentBasedDeduplication enabled or MessageDeduplicationId",
         ),
         (
-            lambda: sqs_services.sqs_send(queue=queue, body="", message_group_id="g", deduplication_id="d"),
+            lambda: sqs_services.sqs_send(
+                queue=queue, body="", message_group_id="g", deduplication_id="d"
+            ),
             "MessageBody",
         ),
-        (lambda: sqs_services.sqs_send(queue=queue, body="x" * 10_241, message_group_id="g"), "at most 10 KB"),
-        (lambda: sqs_services.sqs_receive(queue=queue, max_messages=11), "Must be between 1 and 10"),
+        (
+            lambda: sqs_services.sqs_send(queue=queue, body="x" * 10_241, message_group_id="g"),
+            "at most 10 KB",
+        ),
+        (
+            lambda: sqs_services.sqs_receive(queue=queue, max_messages=11),
+            "Must be between 1 and 10",
+        ),
         (lambda: sqs_services.sqs_receive(queue=queue, max_messages="lots"), "whole number"),
-        (lambda: sqs_services.sqs_receive(queue=queue, visibility_timeout=43_201), "VisibilityTimeout"),
+        (
+            lambda: sqs_services.sqs_receive(queue=queue, visibility_timeout=43_201),
+            "VisibilityTimeout",
+        ),
         (lambda: sqs_services.sqs_receive(queue=queue, consumer="c" * 41), "at most 40"),
-        (lambda: sqs_services.sqs_delete(queue=queue, receipt_handle="nope"), "not a valid receipt handle"),
+        (
+            lambda: sqs_services.sqs_delete(queue=queue, receipt_handle="nope"),
+            "not a valid receipt handle",
+        ),
         (lambda: sqs_services.sqs_delete(queue=queue, receipt_handle=""), "ReceiptHandle"),
         (
-            lambda: sqs_services.sqs_change_visibility(queue=queue, receipt_handle="AQEBxx", timeout=5),
+            lambda: sqs_services.sqs_change_visibility(
+                queue=queue, receipt_handle="AQEBxx", timeout=5
+            ),
             "not a valid receipt handle",
         ),
     ]
@@ -229,9 +247,13 @@ def test_queue_names_and_attributes_follow_aws(room):
     with pytest.raises(Invalid, match="must end with .fifo suffix"):
         sqs_services.sqs_queue_create(room=room, name="orders", attributes={"FifoQueue": "true"})
     with pytest.raises(Invalid, match="alphanumeric characters, hyphens, or underscores"):
-        sqs_services.sqs_queue_create(room=room, name="bad name.fifo", attributes={"FifoQueue": "true"})
+        sqs_services.sqs_queue_create(
+            room=room, name="bad name.fifo", attributes={"FifoQueue": "true"}
+        )
     with pytest.raises(Invalid, match="1 to 80 in length"):
-        sqs_services.sqs_queue_create(room=room, name="x" * 76 + ".fifo", attributes={"FifoQueue": "true"})
+        sqs_services.sqs_queue_create(
+            room=room, name="x" * 76 + ".fifo", attributes={"FifoQueue": "true"}
+        )
     with pytest.raises(Invalid, match="InvalidAttributeValue"):
         fifo(room, VisibilityTimeout="43201")
     assert not SqsQueue.objects.exists()
@@ -352,10 +374,16 @@ def test_nack_without_requeue_drops_and_a_fanout_copies(room):
     for name in ("invoices", "analytics"):
         classic_services.classic_queue_declare(room=room, name=name)
         classic_services.classic_bind(room=room, queue=name, exchange="billing")
-    outcome = classic_services.classic_publish(room=room, exchange="billing", routing_key="", body="paid #42")
+    outcome = classic_services.classic_publish(
+        room=room, exchange="billing", routing_key="", body="paid #42"
+    )
     assert outcome.routed_to == ("invoices", "analytics")
-    classic_services.classic_consume(room=room, queue="invoices", consumer_tag="inv", prefetch_count=0)
-    dropped = classic_services.classic_nack(room=room, consumer_tag="inv", delivery_tag=1, requeue=False)
+    classic_services.classic_consume(
+        room=room, queue="invoices", consumer_tag="inv", prefetch_count=0
+    )
+    dropped = classic_services.classic_nack(
+        room=room, consumer_tag="inv", delivery_tag=1, requeue=False
+    )
     assert dropped.discarded == ("msg-1",)
     assert classic.queue_stats(broker(room), "analytics").messages_ready == 1
     lost = classic_services.classic_publish(room=room, exchange="", routing_key="nobody", body="x")
@@ -379,7 +407,9 @@ def test_the_broker_refuses_with_rabbitmq_s_words_and_writes_nothing(room):
     with pytest.raises(Invalid, match="ACCESS_REFUSED"):
         classic_services.classic_queue_declare(room=room, name="amq.mine")
     with pytest.raises(Invalid, match="at most 10 KB"):
-        classic_services.classic_publish(room=room, exchange="", routing_key="work", body="x" * 10_241)
+        classic_services.classic_publish(
+            room=room, exchange="", routing_key="work", body="x" * 10_241
+        )
     with pytest.raises(Invalid, match="whole number"):
         classic_services.classic_ack(room=room, consumer_tag="c1", delivery_tag="one")
     after = (Room.objects.get(pk=room.pk).last_seq, ClassicBroker.objects.get(room=room).state)

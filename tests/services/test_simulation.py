@@ -33,14 +33,18 @@ def room():
 
 def produce(room, count, key="k"):
     records_produce(
-        room=room, topic_name="orders",
+        room=room,
+        topic_name="orders",
         records=[RecordIn(key=key, value=str(i)) for i in range(count)],
     )
 
 
 def group_with(room, delivery, speeds):
     group = group_create(
-        room=room, group_id="billing", topics=["orders"], delivery=delivery,
+        room=room,
+        group_id="billing",
+        topics=["orders"],
+        delivery=delivery,
         auto_offset_reset="earliest",
     )
     members = []
@@ -52,16 +56,19 @@ def group_with(room, delivery, speeds):
 
 def ledger(group):
     return [
-        (r.offset, r.status)
-        for r in ProcessedRecord.objects.filter(group=group).order_by("id")
+        (r.offset, r.status) for r in ProcessedRecord.objects.filter(group=group).order_by("id")
     ]
 
 
 def test_it_runs_autoplay_producers_with_their_keys_and_rate(room):
     topic_create(room=room, name="clicks", partitions=3)
     producer_create(
-        room=room, name="checkout-svc", topic_name="clicks", key_mode="set",
-        keys=["alice", "bob"], records_per_second=10,
+        room=room,
+        name="checkout-svc",
+        topic_name="clicks",
+        key_mode="set",
+        keys=["alice", "bob"],
+        records_per_second=10,
     )
     payload = room_step(room=room, step_ms=1000)
     records = payload["produced"][0]["records"]
@@ -74,8 +81,14 @@ def test_it_runs_autoplay_producers_with_their_keys_and_rate(room):
 
 
 def test_it_carries_fractions_of_a_rate_over_steps(room):
-    producer_create(room=room, name="slow", topic_name="orders", key_mode="null", keys=[],
-                    records_per_second=0.5)
+    producer_create(
+        room=room,
+        name="slow",
+        topic_name="orders",
+        key_mode="null",
+        keys=[],
+        records_per_second=0.5,
+    )
     room_step(room=room, step_ms=1000)
     assert Record.objects.count() == 0
     room_step(room=room, step_ms=1000)
@@ -84,8 +97,14 @@ def test_it_carries_fractions_of_a_rate_over_steps(room):
 
 def test_it_refuses_a_producer_faster_than_the_bound(room):
     with pytest.raises(Invalid, match="between 0 and 200"):
-        producer_create(room=room, name="p", topic_name="orders", key_mode="fixed",
-                        keys=["a"], records_per_second=500)
+        producer_create(
+            room=room,
+            name="p",
+            topic_name="orders",
+            key_mode="fixed",
+            keys=["a"],
+            records_per_second=500,
+        )
 
 
 def test_a_member_processes_at_its_speed_and_auto_commits_on_the_interval(room):
@@ -181,8 +200,9 @@ def test_a_consumer_behind_the_log_start_is_reset_by_auto_offset_reset(room):
     topic_configure(topic=topic, retention_ms=10_000, segment_records=2)
     group, (member,) = group_with(room, "at-least-once", [0])
     produce(room, 4)
-    CommittedOffset.objects.create(group=group, partition=Partition.objects.get(topic=topic),
-                                   offset=1)
+    CommittedOffset.objects.create(
+        group=group, partition=Partition.objects.get(topic=topic), offset=1
+    )
     room_step(room=room, step_ms=5_000)
     produce(room, 2)  # offsets 4, 5 at t=5s
     room_step(room=room, step_ms=5_001)  # 0..3 expire

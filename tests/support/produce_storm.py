@@ -50,7 +50,8 @@ def main(writers: int, each: int) -> dict:
     partitions = {}
     for partition in Partition.objects.filter(topic__room=room).order_by("index"):
         offsets = list(
-            Record.objects.filter(partition=partition).order_by("offset")
+            Record.objects.filter(partition=partition)
+            .order_by("offset")
             .values_list("offset", flat=True)
         )
         partitions[partition.index] = {
