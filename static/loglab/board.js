@@ -4,7 +4,7 @@
 // the next animation frame; a gap in the numbers (a lost hint) or a reconnect makes the board
 // fetch the current state from the server instead of guessing. User data (keys, values, names)
 // only ever enters the page through textContent or attributes, never as HTML.
-import { applyLocks, followRoom } from "./follow.js";
+import { applyLocks, followRoom } from "./follow-room.js";
 
 const board = document.getElementById("board");
 const statusEl = document.getElementById("live-status");

@@ -7,7 +7,7 @@
 // solution step into the board's own form and focuses its button: the learner presses it.
 // In a classroom the same page follows the instructor: lesson events refetch the moment,
 // and follow-me moves the page when the instructor moves the class.
-import { followRoom } from "./follow.js";
+import { followRoom } from "./follow-room.js";
 
 const REFRESH_DELAY_MS = 350;
 

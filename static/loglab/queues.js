@@ -6,7 +6,7 @@
 // and swaps it in. Countdowns of in-flight messages tick locally on the room's simulated clock.
 // User data only enters the page as the server's autoescaped HTML or through textContent.
 import { RoomSocket, keyHue } from "./board.js";
-import { applyLocks, followRoom } from "./follow.js";
+import { applyLocks, followRoom } from "./follow-room.js";
 
 const root = document.getElementById("queues-board");
 const statusEl = document.getElementById("live-status");

@@ -5,7 +5,7 @@
 // changed the locks, reset the room or removed them. User data enters only as server-rendered,
 // autoescaped HTML or through textContent.
 import { RoomSocket, keyHue } from "./board.js";
-import { followRoom } from "./follow.js";
+import { followRoom } from "./follow-room.js";
 
 const root = document.getElementById("student");
 // Records arriving or being processed redraw at most this often: a busy room must not make
