@@ -1,13 +1,15 @@
-// LogLab board: events in, animation out.
+// Entry of the board page (room.html): events in, animation out. Exports nothing.
 //
-// Events from the room's websocket are hints numbered by `seq`. They are queued and applied on
-// the next animation frame; a gap in the numbers (a lost hint) or a reconnect makes the board
-// fetch the current state from the server instead of guessing. User data (keys, values, names)
-// only ever enters the page through textContent or attributes, never as HTML.
-import { applyLocks, followRoom } from "./follow.js";
+// The room's events are numbered hints (room-socket.js keeps the count and says when to fetch
+// the state instead of guessing); the board handles a whole animation frame's worth at once.
+// User data (keys, values, names) only ever enters the page through textContent or
+// attributes, never as HTML.
+import { copyOnClick } from "./copy.js";
+import { applyLocks, followRoom } from "./follow-room.js";
+import { keyHue, paintGroups, paintKeys } from "./keys.js";
+import { EVENT, RoomSocket } from "./room-socket.js";
 
 const board = document.getElementById("board");
-const statusEl = document.getElementById("live-status");
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 // Cells kept per partition row; older ones fold into the "+N" counter.
@@ -19,32 +21,10 @@ const MAX_LANDINGS_PER_FRAME = 12;
 const STEP_DELAY_MS = 650;
 const NARRATION_KEEP = 60;
 
-// A key's colour, so "same key, same partition, in order" shows at a glance. The key's text
-// is always drawn too: colour is never the only signal. Hues are spread apart so that
-// neighbouring keys do not look alike on a washed-out projector.
-const HUES = [330, 35, 145, 5, 265, 55, 185, 300, 100, 205];
-export function keyHue(key) {
-  let h = 2166136261;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return HUES[(h >>> 0) % HUES.length];
-}
-
-function paintKeys(root) {
-  for (const el of root.querySelectorAll(".cell[data-key], .key-chip[data-key]")) {
-    el.style.setProperty("--key-hue", String(keyHue(el.dataset.key)));
-  }
-  for (const el of root.querySelectorAll("[data-group]")) {
-    el.style.setProperty("--group-hue", String(keyHue(el.dataset.group)));
-  }
-}
-
-function setStatus(state, text) {
-  if (!statusEl) return;
-  statusEl.dataset.state = state;
-  statusEl.textContent = text;
+// Only cells and chips: elsewhere on the board a data-key is not a record's key.
+function paint(root) {
+  paintKeys(root, ".cell[data-key], .key-chip[data-key]");
+  paintGroups(root);
 }
 
 function sleep(ms) {
@@ -64,56 +44,11 @@ function formatSimTime(ms) {
   return `day ${day}, ${pad(Math.floor(rest / 3600))}:${pad(Math.floor((rest % 3600) / 60))}:${pad(rest % 60)}`;
 }
 
-// The room's websocket, reconnecting with the last seq seen so the server replays what was
-// missed (or says to resync). Shared by every page that follows a room.
-export class RoomSocket {
-  constructor(room, { since, onEvent }) {
-    this.room = room;
-    this.since = since;
-    this.onEvent = onEvent;
-    this.retryMs = 500;
-    this.open();
-  }
-
-  open() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}/?since=${this.since()}`;
-    const socket = new WebSocket(url);
-    socket.addEventListener("open", () => {
-      this.retryMs = 500;
-      setStatus("live", "live");
-    });
-    socket.addEventListener("message", (e) => {
-      let event;
-      try {
-        event = JSON.parse(e.data);
-      } catch {
-        return; // not an event of ours
-      }
-      this.onEvent(event);
-    });
-    socket.addEventListener("close", (e) => {
-      if (e.code === 4404) {
-        setStatus("offline", "this room no longer exists");
-        return;
-      }
-      setStatus("offline", "reconnecting…");
-      setTimeout(() => this.open(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 10000);
-    });
-  }
-}
-
 class Board {
   constructor(root) {
     this.root = root;
     this.room = root.dataset.room;
     this.liveUrl = root.dataset.liveUrl;
-    this.seq = Number(document.getElementById("topics")?.dataset.seq ?? 0);
-    this.queue = [];
-    this.held = [];
-    this.frameRequested = false;
-    this.resyncing = false;
     this.resyncWanted = false;
     this.animating = 0;
     this.flyers = 0;
@@ -127,7 +62,7 @@ class Board {
     this.shownRebalances = new Set();
     this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
     this.simNow = Number(document.getElementById("sim-clock")?.dataset.now ?? 0);
-    paintKeys(document);
+    paint(document);
     this.showLogEnds();
     this.layout();
     window.addEventListener("resize", () => this.layoutSoon());
@@ -137,47 +72,23 @@ class Board {
       const resized = new ResizeObserver(() => this.layoutSoon());
       for (const column of this.root.querySelectorAll(".col-log, .col-groups")) resized.observe(column);
     }
-    this.socket = new RoomSocket(this.room, { since: () => this.seq, onEvent: (e) => this.enqueue(e) });
-  }
-
-  enqueue(event) {
-    this.queue.push(event);
-    if (!this.frameRequested) {
-      this.frameRequested = true;
-      requestAnimationFrame(() => this.flush());
-    }
-  }
-
-  // Apply everything that arrived since the last frame, in one go.
-  flush() {
-    this.frameRequested = false;
-    const events = this.queue.splice(0);
-    if (this.resyncing) {
-      // Kept until the fresh state is in: then the ones it already contains are dropped.
-      this.held.push(...events);
-      return;
-    }
-    for (const event of events) {
-      if (event.type === "resync") {
-        this.resync(event.seq);
-        continue;
-      }
-      if (typeof event.seq !== "number") continue;
-      if (event.seq <= this.seq) {
-        // Already in the state we hold (a replay overlap, or a resync fetched it meanwhile);
-        // a rebalance is still worth showing, step by step.
-        if (event.type === "group.changed") this.showRebalance(event);
-        continue;
-      }
-      if (event.seq !== this.seq + 1) {
-        this.resync();
-        return;
-      }
-      this.seq = event.seq;
-      this.apply(event);
-    }
-    this.afterFrame();
-    this.flushSummary();
+    this.socket = new RoomSocket(this.room, {
+      seq: Number(document.getElementById("topics")?.dataset.seq ?? 0),
+      perFrame: true,
+      apply: (event) => this.apply(event),
+      resync: () => this.fetchState(),
+      // The fetched state shows where a rebalance ended, not how: still worth showing, step by
+      // step. The produce and settings forms are outside the fetched regions: their locks too.
+      folded: (event) => {
+        if (event.type === EVENT.GROUP_CHANGED) this.showRebalance(event);
+        followRoom(event);
+        applyLocks(event);
+      },
+      afterBatch: () => {
+        this.afterFrame();
+        this.flushSummary();
+      },
+    });
   }
 
   // Writes, then one measurement, then writes: a frame forces layout once, not per record.
@@ -202,56 +113,56 @@ class Board {
   apply(event) {
     const p = event.payload || {};
     switch (event.type) {
-      case "records.produced":
+      case EVENT.RECORDS_PRODUCED:
         this.addRecords(p);
         if (p.explain) this.narrate(`${p.records[0].key}'s record went to partition ${p.records[0].partition} at offset ${p.records[0].offset} because ${p.explain}`);
         else this.summary.produced += p.records.length + (p.more || 0);
         break;
-      case "step":
+      case EVENT.STEP:
         this.applyStep(p);
         break;
-      case "group.changed":
+      case EVENT.GROUP_CHANGED:
         this.showRebalance(event);
         break;
-      case "records.deleted":
+      case EVENT.RECORDS_DELETED:
         this.deleteRecords(p);
         break;
-      case "offset.committed":
+      case EVENT.OFFSET_COMMITTED:
         this.setCommitted(p.group, `${p.topic}-${p.partition}`, p.offset, p.lag);
         break;
-      case "clock.changed":
+      case EVENT.CLOCK_CHANGED:
         this.setClock(p);
         break;
-      case "member.crashed":
+      case EVENT.MEMBER_CRASHED:
         this.narrate(`${p.member} crashed: it stops heartbeating. ${p.group}'s coordinator removes it when session.timeout.ms runs out, then rebalances.`);
         this.requestResync();
         break;
-      case "sqs.changed":
-      case "classic.changed":
+      case EVENT.SQS_CHANGED:
+      case EVENT.CLASSIC_CHANGED:
         break; // drawn by the queues pages
       // A classroom's instructor acting on the students' screens: nothing on the board moved.
-      case "room.follow":
+      case EVENT.ROOM_FOLLOW:
         followRoom(event);
         break;
-      case "room.permissions":
+      case EVENT.ROOM_PERMISSIONS:
         // A student's board redraws which controls are theirs; nobody else's changes.
         if (applyLocks(event)) this.requestResync();
         break;
-      case "room.reset":
+      case EVENT.ROOM_RESET:
         this.narrate("The instructor reset the room: fresh topics and groups, the clock at zero.");
         this.requestResync();
         break;
-      case "offsets.reset":
+      case EVENT.OFFSETS_RESET:
         this.narrate(`${p.group}: offsets reset (--${p.option}); the group will read from there.`);
         this.requestResync();
         break;
-      case "topic.partitions_added":
+      case EVENT.TOPIC_PARTITIONS_ADDED:
         this.narrate(`${p.topic} went from ${p.before} to ${p.partitions} partitions. Keys now hash onto ${p.partitions}: a key's new records may go to another partition than its old ones, so per-key order holds only within each partition. (Real clients notice at their next metadata refresh, metadata.max.age.ms = 5 min by default; here they notice at once.)`);
         this.requestResync();
         break;
-      case "student.removed":
+      case EVENT.STUDENT_REMOVED:
         break; // their consumer's leaving arrives as its own group.changed
-      case "lesson.predicted":
+      case EVENT.LESSON_PREDICTED:
         break; // a student's answer: only the lesson panels count them
       default:
         this.requestResync();
@@ -450,7 +361,7 @@ class Board {
   async animateRebalance({ group, plan }) {
     this.animating++;
     try {
-      await this.resync();
+      await this.socket.resync();
       if (!plan || !plan.steps?.length) return;
       const card = this.root.querySelector(byAttrs(".group", { group }));
       if (!card) return;
@@ -673,41 +584,36 @@ class Board {
     }
     this.resyncWanted = false;
     clearTimeout(this.resyncTimer);
-    this.resyncTimer = setTimeout(() => this.resync(), 50);
+    this.resyncTimer = setTimeout(() => this.socket.resync(), 50);
   }
 
-  async resync(seq) {
-    if (this.resyncing) return;
-    this.resyncing = true;
-    try {
-      const response = await fetch(this.liveUrl, { headers: { "HX-Request": "true" } });
-      if (!response.ok) return;
-      // The fragment is server-rendered, autoescaped template output.
-      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-      for (const id of ["sim-clock", "producers", "topics", "groups", "describe"]) {
-        const fresh = doc.getElementById(id);
-        const current = document.getElementById(id);
-        if (fresh && current) {
-          if (id === "groups") this.keepOpen(current, fresh);
-          current.replaceWith(fresh);
-          if (window.htmx) window.htmx.process(fresh);
-        }
+  // Every live region at once, from the server (room-socket.js decides when); resolves to the
+  // seq the fragment was rendered at.
+  async fetchState() {
+    const response = await fetch(this.liveUrl, { headers: { "HX-Request": "true" } });
+    if (!response.ok) throw new Error(`${this.liveUrl}: ${response.status}`);
+    // The fragment is server-rendered, autoescaped template output.
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const seq = Number(doc.getElementById("live")?.dataset.seq);
+    for (const id of ["sim-clock", "producers", "topics", "groups", "describe"]) {
+      const fresh = doc.getElementById(id);
+      const current = document.getElementById(id);
+      if (fresh && current) {
+        if (id === "groups") this.keepOpen(current, fresh);
+        current.replaceWith(fresh);
+        if (window.htmx) window.htmx.process(fresh);
       }
-      const live = doc.getElementById("live");
-      if (live) this.seq = Math.max(Number(live.dataset.seq), seq ?? 0);
-      paintKeys(document);
-      this.showLogEnds();
-      this.refreshTopicChoices();
-      const clock = document.getElementById("sim-clock");
-      if (clock) this.simNow = Number(clock.dataset.now);
-      this.layout();
-      // The events the fresh state folded in were never applied one by one: tell the page's
-      // other parts (a lesson's panel) that the room moved on, so they redraw too.
-      this.root.dispatchEvent(new CustomEvent("loglab:event", { detail: { type: "resync", seq: this.seq } }));
-    } finally {
-      this.resyncing = false;
-      for (const event of this.held.splice(0)) this.enqueue(event);
     }
+    paint(document);
+    this.showLogEnds();
+    this.refreshTopicChoices();
+    const clock = document.getElementById("sim-clock");
+    if (clock) this.simNow = Number(clock.dataset.now);
+    this.layout();
+    // The events the fresh state folded in were never applied one by one: tell the page's
+    // other parts (a lesson's panel) that the room moved on, so they redraw too.
+    this.root.dispatchEvent(new CustomEvent("loglab:event", { detail: { type: EVENT.RESYNC, seq } }));
+    return seq;
   }
 
   // An instructor's half-filled form survives a redraw of the groups.
@@ -749,15 +655,7 @@ function showDetail(event) {
 document.addEventListener("focusin", showDetail);
 document.addEventListener("mouseover", showDetail);
 
-// Examples and endpoints copy themselves on click, as text.
-document.addEventListener("click", (event) => {
-  const target = event.target.closest?.("[data-copy]");
-  if (!target || !navigator.clipboard) return;
-  navigator.clipboard.writeText(target.textContent.trim()).then(() => {
-    target.classList.add("is-copied");
-    setTimeout(() => target.classList.remove("is-copied"), 900);
-  }, () => {});
-});
+copyOnClick();
 
 // Control results fade after a while; errors stay until the next action.
 const toast = document.getElementById("toast");

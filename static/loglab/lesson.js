@@ -1,13 +1,14 @@
-// The lesson page: the goal panel beside the real board.
+// Entry of the lesson pages (lesson_board.html, lesson_queues.html): the goal panel beside
+// the real board or queues page, whose own entry runs the room's socket. Exports nothing.
 //
 // The panel is checked on the server. After every room event (board.js dispatches
 // `loglab:event` on the board) and after the learner's own form posts, it is refetched, a
 // little later and at most one fetch at a time; only the sections whose state changed are
 // swapped, so a half-answered quiz or an open hint survives a busy room. "Fill in" puts a
 // solution step into the board's own form and focuses its button: the learner presses it.
-// In a classroom the same page follows the instructor: lesson events refetch the moment,
-// and follow-me moves the page when the instructor moves the class.
-import { followRoom } from "./follow.js";
+// In a classroom the same page follows the instructor: lesson events refetch the moment
+// (follow-me itself is the board's: board.js hands room.follow to follow-room.js).
+import { EVENT } from "./room-socket.js";
 
 const REFRESH_DELAY_MS = 350;
 
@@ -255,10 +256,11 @@ document.addEventListener("click", (event) => {
 
 // --- room events --------------------------------------------------------------------------
 
+const CLASS_LESSON_EVENTS = new Set([EVENT.LESSON_STARTED, EVENT.LESSON_STAGE, EVENT.LESSON_PREDICTED, EVENT.RESYNC]);
+
 function onRoomEvent(event) {
   const detail = event.detail || {};
-  followRoom(detail);
-  if (typeof detail.type === "string" && (detail.type.startsWith("lesson.") || detail.type === "resync")) {
+  if (CLASS_LESSON_EVENTS.has(detail.type)) {
     // The classroom's lesson moved on (or the board caught up after missing some events, which
     // may have been lesson ones): the class panel redraws itself.
     document.body.dispatchEvent(new CustomEvent("loglab:lesson"));

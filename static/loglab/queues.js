@@ -1,33 +1,28 @@
-// LogLab queues page: the SQS FIFO and classic-broker views, and side-by-side mode.
+// Entry of the queues page (queues.html): the SQS FIFO and classic-broker views, and
+// side-by-side mode. Exports nothing.
 //
 // The page is rendered by the server; the room's websocket only says *that* something changed.
-// On any "sqs.", "classic." or "records." event (and on a gap in the seqs, or a "resync") this
-// module refetches the live fragment, at most once per animation frame and one fetch at a time,
-// and swaps it in. Countdowns of in-flight messages tick locally on the room's simulated clock.
-// User data only enters the page as the server's autoescaped HTML or through textContent.
-import { RoomSocket, keyHue } from "./board.js";
-import { applyLocks, followRoom } from "./follow.js";
+// On an SQS, classic-broker or records event this module refetches the live fragment, at most
+// once per animation frame and one fetch at a time, and swaps it in; room-socket.js decides
+// when the page must catch up instead (a gap, a resync), and the same fragment, carrying its
+// seq, is how it does. Countdowns of in-flight messages tick locally on the room's simulated
+// clock. User data only enters the page as the server's autoescaped HTML or through textContent.
+import { copyOnClick } from "./copy.js";
+import { applyLocks, followRoom } from "./follow-room.js";
+import { paintKeys } from "./keys.js";
+import { EVENT, RoomSocket, setStatus } from "./room-socket.js";
 
 const root = document.getElementById("queues-board");
-const statusEl = document.getElementById("live-status");
 const clockEl = document.getElementById("sim-clock");
 const clockStateEl = document.getElementById("sim-clock-state");
 const EDITABLE = "input:not([type=hidden]), select, textarea";
 
-function paintKeys(scope) {
-  for (const el of scope.querySelectorAll("[data-key]")) {
-    el.style.setProperty("--key-hue", String(keyHue(el.dataset.key)));
-  }
-}
-
-function setStatus(state, text) {
-  if (!statusEl) return;
-  statusEl.dataset.state = state;
-  statusEl.textContent = text;
-}
+// What the queues page draws; side by side also draws the Kafka topic (see matters()).
+const QUEUE_EVENTS = new Set([EVENT.SQS_CHANGED, EVENT.CLASSIC_CHANGED, EVENT.RECORDS_PRODUCED, EVENT.RECORDS_DELETED]);
+const TOPIC_EVENTS = new Set([EVENT.TOPIC_CREATED, EVENT.TOPIC_PARTITIONS_ADDED, EVENT.TOPIC_CONFIGURED]);
 
 // The engine's format_time: "day 2, 14:03:20" (the first day is day 1).
-export function formatTime(ms) {
+function formatTime(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   const days = Math.floor(total / 86400);
   const pad = (n) => String(n).padStart(2, "0");
@@ -64,12 +59,13 @@ class QueuesPage {
     this.url = element.dataset.fragmentUrl;
     this.watchRecords = element.dataset.watchRecords === "true";
     const live = document.getElementById("queues-live");
-    this.seq = Number(live?.dataset.seq ?? 0);
     this.clock = new SimClock();
     this.readClock(live);
     this.frameRequested = false;
     this.fetching = false;
     this.again = false;
+    // Fetches of the fragment run one after another: an older answer never lands last.
+    this.loads = Promise.resolve();
     this.deferred = null;
     this.dueSeen = new Set();
     paintKeys(document);
@@ -81,7 +77,13 @@ class QueuesPage {
       // A swap waits while someone types in the live area; it lands when they leave the field.
       if (this.deferred) setTimeout(() => this.applyDeferred(), 0);
     });
-    this.socket = new RoomSocket(this.room, { since: () => this.seq, onEvent: (e) => this.receive(e) });
+    this.socket = new RoomSocket(this.room, {
+      seq: Number(live?.dataset.seq ?? 0),
+      apply: (event) => this.apply(event),
+      resync: () => this.resync(),
+      // Follow-me is a move to make, not something the fetched fragment shows.
+      folded: (event) => followRoom(event),
+    });
   }
 
   readClock(live) {
@@ -93,38 +95,50 @@ class QueuesPage {
     });
   }
 
-  receive(event) {
-    if (!event || typeof event !== "object") return;
-    if (event.type === "resync") {
-      this.refresh();
-      return;
-    }
-    if (typeof event.seq !== "number" || event.seq <= this.seq) return; // seen already
-    const gap = event.seq !== this.seq + 1;
-    this.seq = event.seq;
+  apply(event) {
     if (followRoom(event)) return;
     // A student's page redraws its forms when the instructor locks or unlocks something.
-    if (applyLocks(event) || event.type === "room.reset") {
+    if (applyLocks(event) || event.type === EVENT.ROOM_RESET) {
       this.refresh();
       return;
     }
     const clock =
-      event.type === "step" ? event.payload?.clock : event.type === "clock.changed" ? event.payload : null;
+      event.type === EVENT.STEP ? event.payload?.clock : event.type === EVENT.CLOCK_CHANGED ? event.payload : null;
     if (clock) {
       this.clock.set(clock);
       this.tick();
     }
-    if (gap || this.matters(event)) this.refresh();
+    if (this.matters(event)) this.refresh();
   }
 
   matters(event) {
-    const type = String(event.type ?? "");
-    if (type.startsWith("sqs.") || type.startsWith("classic.") || type.startsWith("records.")) {
-      return true;
-    }
+    if (QUEUE_EVENTS.has(event.type)) return true;
     if (!this.watchRecords) return false;
     // Side by side draws the Kafka topic too: records the room's producers made, new topics.
-    return (type === "step" && event.payload?.produced?.length > 0) || type.startsWith("topic.");
+    return (event.type === EVENT.STEP && event.payload?.produced?.length > 0) || TOPIC_EVENTS.has(event.type);
+  }
+
+  // The same fragment as a refresh, awaited: its data-seq tells room-socket.js where the
+  // page now stands. A failure rejects, and room-socket.js tries again.
+  async resync() {
+    const fresh = await this.load();
+    if (!fresh) throw new Error(`${this.url} gave no live fragment`);
+    this.swap(fresh);
+    return Number(fresh.dataset.seq);
+  }
+
+  // The live fragment, or null when the server answered without one; rejects when offline.
+  load() {
+    const next = this.loads.then(async () => {
+      const response = await fetch(this.url, { headers: { "HX-Request": "true" } });
+      if (!response.ok) return null;
+      // The fragment is server-rendered, autoescaped template output.
+      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = doc.getElementById("queues-live");
+      return fresh ? document.adoptNode(fresh) : null;
+    });
+    this.loads = next.catch(() => {});
+    return next;
   }
 
   refresh() {
@@ -143,12 +157,8 @@ class QueuesPage {
     }
     this.fetching = true;
     try {
-      const response = await fetch(this.url, { headers: { "HX-Request": "true" } });
-      if (!response.ok) return;
-      // The fragment is server-rendered, autoescaped template output.
-      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-      const fresh = doc.getElementById("queues-live");
-      if (fresh) this.swap(document.adoptNode(fresh));
+      const fresh = await this.load();
+      if (fresh) this.swap(fresh);
     } catch {
       setStatus("offline", "could not refresh; retrying…");
       setTimeout(() => this.refresh(), 1000);
@@ -182,7 +192,6 @@ class QueuesPage {
       }
     }
     this.restoreFocus(fresh, focus);
-    this.seq = Math.max(this.seq, Number(fresh.dataset.seq ?? 0));
     this.readClock(fresh);
     this.refreshChoices(fresh);
     this.tick();
@@ -298,4 +307,5 @@ class QueuesPage {
 
 if (root) {
   window.loglabQueues = new QueuesPage(root);
+  copyOnClick();
 }

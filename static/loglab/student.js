@@ -1,11 +1,14 @@
-// A student's page. While it is open, its websocket keeps the student's consumer in its group
-// (the server heartbeats for connected students only); closing it starts the session timeout.
-// The student's part of the page (#me) is redrawn from the server when something that concerns
-// them happens: their group rebalanced, records arrived in their partitions, the instructor
-// changed the locks, reset the room or removed them. User data enters only as server-rendered,
-// autoescaped HTML or through textContent.
-import { RoomSocket, keyHue } from "./board.js";
-import { followRoom } from "./follow.js";
+// Entry of a student's page (classroom_me.html). Exports nothing. While it is open, its
+// websocket keeps the student's consumer in its group (the server heartbeats for connected
+// students only); closing it starts the session timeout. The student's part of the page (#me)
+// is redrawn from the server when something that concerns them happens: their group
+// rebalanced, records arrived in their partitions, the instructor changed the locks, reset the
+// room or removed them. When the page must catch up (room-socket.js: a gap, a resync), it
+// refetches the whole page, the only answer that carries the room's seq. User data enters only
+// as server-rendered, autoescaped HTML or through textContent.
+import { followRoom } from "./follow-room.js";
+import { paintGroups, paintKeys } from "./keys.js";
+import { EVENT, RoomSocket } from "./room-socket.js";
 
 const root = document.getElementById("student");
 // Records arriving or being processed redraw at most this often: a busy room must not make
@@ -17,28 +20,33 @@ function me() {
 }
 
 function paint(el) {
-  for (const chip of el.querySelectorAll(".key-chip[data-key]")) {
-    chip.style.setProperty("--key-hue", String(keyHue(chip.dataset.key)));
-  }
-  for (const g of el.querySelectorAll("[data-group]")) {
-    g.style.setProperty("--group-hue", String(keyHue(g.dataset.group)));
-  }
+  paintKeys(el, ".key-chip[data-key]");
+  paintGroups(el);
 }
+
+// The instructor's changes: they redraw the produce form and the lesson too, not only #me.
+const INSTRUCTOR_EVENTS = new Set([
+  EVENT.ROOM_PERMISSIONS, EVENT.ROOM_RESET, EVENT.STUDENT_REMOVED,
+  EVENT.LESSON_STARTED, EVENT.LESSON_STAGE, EVENT.LESSON_PREDICTED,
+]);
+const LESSON_EVENTS = new Set([EVENT.LESSON_STARTED, EVENT.LESSON_STAGE, EVENT.LESSON_PREDICTED]);
+// A group's own news, which matters to its members at once.
+const GROUP_EVENTS = new Set([
+  EVENT.GROUP_CHANGED, EVENT.MEMBER_CRASHED, EVENT.MEMBER_CHANGED, EVENT.OFFSETS_RESET, EVENT.OFFSET_COMMITTED,
+]);
 
 // "now": redraw at the next frame; "soon": within SOON_MS; null: not about this student.
 function urgency(event, current) {
-  const type = String(event.type ?? "");
+  const type = event.type;
   const p = event.payload || {};
-  if (type === "room.follow") return null;
-  if (type === "resync" || type.startsWith("room.") || type.startsWith("student.") || type.startsWith("lesson.")) return "now";
+  if (INSTRUCTOR_EVENTS.has(type)) return "now";
   const group = current.dataset.group;
-  if (!group) return type.startsWith("group.") ? "now" : null;
-  if (["group.changed", "group.deleted", "member.crashed", "member.changed", "offsets.reset", "offset.committed"].includes(type)) {
-    return p.group === group ? "now" : null;
-  }
+  // Not in a group yet: a group appearing or changing may be the one to join.
+  if (!group) return type === EVENT.GROUP_CREATED || type === EVENT.GROUP_CHANGED ? "now" : null;
+  if (GROUP_EVENTS.has(type)) return p.group === group ? "now" : null;
   const mine = new Set(current.dataset.topics.split(" ").filter(Boolean));
   const touches = (batch) => (batch.records || []).some((r) => mine.has(`${batch.topic}-${r.partition}`));
-  if (type === "step") {
+  if (type === EVENT.STEP) {
     if (p.student && p.student === current.dataset.member) return null; // our own click: drawn already
     // Another member's work on its own partitions changes nothing here: only what names one
     // of ours (with 200 phones in a group, a refetch each per step would be 200 page loads).
@@ -50,15 +58,14 @@ function urgency(event, current) {
     if (named.some((tp) => mine.has(tp))) return "soon";
     return (p.produced || []).some(touches) ? "soon" : null;
   }
-  if (type === "records.produced") return touches(p) ? "soon" : null;
-  if (type === "records.deleted") return mine.has(`${p.topic}-${p.partition}`) ? "soon" : null;
+  if (type === EVENT.RECORDS_PRODUCED) return touches(p) ? "soon" : null;
+  if (type === EVENT.RECORDS_DELETED) return mine.has(`${p.topic}-${p.partition}`) ? "soon" : null;
   return null;
 }
 
 class StudentPage {
   constructor(el) {
     this.root = el;
-    this.seq = Number(el.dataset.seq);
     this.simNow = Number(el.dataset.now);
     this.timer = null;
     this.lastRefresh = 0;
@@ -68,32 +75,46 @@ class StudentPage {
     paint(document);
     this.updateCountdowns();
     this.socket = new RoomSocket(el.dataset.room, {
-      since: () => this.seq,
-      onEvent: (event) => this.receive(event),
+      seq: Number(el.dataset.seq),
+      apply: (event) => this.apply(event),
+      resync: () => this.resync(),
+      // Follow-me is a move to make, not something the fetched page shows.
+      folded: (event) => followRoom(event),
     });
   }
 
-  receive(event) {
-    if (typeof event.seq === "number") this.seq = Math.max(this.seq, event.seq);
+  apply(event) {
     followRoom(event);
-    const clock = event.type === "step" ? event.payload?.clock : event.type === "clock.changed" ? event.payload : null;
+    const clock = event.type === EVENT.STEP ? event.payload?.clock : event.type === EVENT.CLOCK_CHANGED ? event.payload : null;
     if (clock && typeof clock.now_ms === "number") {
       this.simNow = clock.now_ms;
       this.updateCountdowns();
     }
     const current = me();
     if (this.stopped || !current) return;
-    if (String(event.type ?? "").startsWith("lesson.") && document.getElementById("lesson-follow")) {
+    if (LESSON_EVENTS.has(event.type) && document.getElementById("lesson-follow")) {
       // The lesson panel reloads itself on this (hx-trigger "loglab:lesson from:body").
       document.body.dispatchEvent(new CustomEvent("loglab:lesson"));
       return;
     }
     const when = urgency(event, current);
-    // The instructor's changes (locks, reset, lessons) redraw the produce form and the lesson
-    // too, not only the consumer.
-    const type = String(event.type ?? "");
-    const wholePage = ["room.", "student.", "lesson."].some((prefix) => type.startsWith(prefix));
-    if (when) this.schedule(when === "now" ? 0 : SOON_MS, wholePage);
+    if (when) this.schedule(when === "now" ? 0 : SOON_MS, INSTRUCTOR_EVENTS.has(event.type));
+  }
+
+  // Catching up: the whole page, as soon as no tap of the student's is in flight; resolves to
+  // the seq it was rendered at (a removed student's page carries one too).
+  async resync() {
+    while (this.fetching || tapInFlight()) await new Promise((resolve) => setTimeout(resolve, 150));
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.wholePage = true;
+    const doc = await this.refresh();
+    const page = doc?.getElementById("student");
+    if (!page) throw new Error("the student's page did not load");
+    // The clock events the page skipped are in it too.
+    this.simNow = Number(page.dataset.now);
+    this.updateCountdowns();
+    return Number(page.dataset.seq);
   }
 
   schedule(within, wholePage) {
@@ -107,12 +128,14 @@ class StudentPage {
     }, within === 0 ? 0 : due);
   }
 
+  // Resolves to the fetched document once it is swapped in; to nothing when it was put off
+  // or the server had no page to give.
   async refresh() {
     // Never swap the buttons from under a tap: wait for the student's own request to land.
-    if (this.fetching || document.querySelector("#me .htmx-request, #me.htmx-request")) {
+    if (this.fetching || tapInFlight()) {
       this.again = true;
       setTimeout(() => this.drain(), 150);
-      return;
+      return null;
     }
     this.fetching = true;
     this.lastRefresh = performance.now();
@@ -121,7 +144,7 @@ class StudentPage {
     try {
       const headers = wholePage ? {} : { "HX-Request": "true" };
       const response = await fetch(this.root.dataset.meUrl, { headers });
-      if (!response.ok && response.status !== 403) return;
+      if (!response.ok && response.status !== 403) return null;
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
       for (const id of wholePage ? ["me", "produce", "lesson-follow-slot"] : ["me"]) {
         const fresh = doc.getElementById(id);
@@ -137,6 +160,7 @@ class StudentPage {
         this.stopped = true;
         document.getElementById("produce")?.remove();
       }
+      return doc;
     } finally {
       this.fetching = false;
     }
@@ -154,6 +178,10 @@ class StudentPage {
       el.textContent = `in ${left} s`;
     }
   }
+}
+
+function tapInFlight() {
+  return document.querySelector("#me .htmx-request, #me.htmx-request") !== null;
 }
 
 // A redraw that changes nothing is skipped: it would only swap the button under a finger (the
