@@ -99,7 +99,14 @@ def test_the_rule_applies_in_order_fetches_on_a_gap_and_folds_what_the_fetch_con
         SOCKET,
     )
     assert log == [
-        "apply 6", "fetch", "folded 9", "folded 10", "apply 11", "fetch", "apply 13", "seq 13",
+        "apply 6",
+        "fetch",
+        "folded 9",
+        "folded 10",
+        "apply 11",
+        "fetch",
+        "apply 13",
+        "seq 13",
         "rooms/ROOM/?since=5",
     ]
 
