@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from messaging.events import event_types_for_browser
 from messaging.models import Room
 from messaging.services.rooms import room_create
-from messaging.services.topics import topic_create
 from messaging.services.sqs import sqs_queue_create
+from messaging.services.topics import topic_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
