@@ -39,10 +39,15 @@ def test_it_starts_a_due_checkpoint_right_after_a_commit(monkeypatch):
     monkeypatch.setattr(checkpointer, "INTERVAL_SECONDS", 0.0)
     monkeypatch.setattr(checkpointer, "QUIET_WAIT_SECONDS", 30.0)
     monkeypatch.setattr(checkpointer, "checkpoint_once", fake_checkpoint)
+    # Commits of other threads in this process (a room driver an earlier test left ticking)
+    # must not count: only this test's own commit signals.
+    commit = checkpointer.note_commit
+    monkeypatch.setattr(checkpointer, "_committed", threading.Event())
+    monkeypatch.setattr(checkpointer, "note_commit", lambda: None)
     thread = threading.Thread(target=checkpointer._run_once, daemon=True)
     thread.start()
     assert not done.wait(0.2)  # due, but waiting for a commit to follow
-    checkpointer.note_commit()
+    commit()
     assert done.wait(2.0)  # the commit let it start, long before the quiet wait ran out
     thread.join(2.0)
     assert runs == [1.0]
