@@ -15,11 +15,14 @@ from messaging import events
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_it_declares_a_constant_for_each_type_and_no_other():
+def test_it_names_each_type_once_by_a_constant_that_spells_it():
     constants = {
-        value for name, value in vars(events).items() if name.isupper() and isinstance(value, str)
+        name: value for name, value in vars(events).items() if isinstance(value, events.EventType)
     }
-    assert constants == set(events.EVENT_TYPES)
+    assert set(constants.values()) == set(events.EVENT_TYPES)
+    for name, value in constants.items():
+        assert name == value.upper().replace(".", "_")
+        assert value.about and isinstance(value.payload, dict)
 
 
 def test_it_refuses_an_undeclared_type():
