@@ -17,7 +17,7 @@ from django.conf import settings
 from messaging.errors import Invalid, LogLabError
 from messaging.infra.rates import buckets, client_ip
 from messaging.models import Member, Room, Student, default_student_permissions, join_code_normalise
-from messaging.selectors import room_get
+from messaging.selectors import room_get, student_for_session
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -63,13 +63,10 @@ def actor_for(*, room: Room, user=None, session_key: str | None = None) -> Actor
     """Who is asking, in `room`: its owner, one of its students, or a visitor."""
     if user is not None and getattr(user, "is_authenticated", False) and room.owner_id == user.pk:
         return Actor(kind="owner")
-    if session_key:
-        # A removed student's session is nobody in the room any more.
-        student = Student.objects.filter(
-            room=room, session_key=session_key, removed_at__isnull=True
-        ).first()
-        if student is not None:
-            return Actor(kind="student", student=student)
+    # A removed student's session is nobody in the room any more.
+    student = student_for_session(room=room, session_key=session_key)
+    if student is not None:
+        return Actor(kind="student", student=student)
     return Actor(kind="visitor")
 
 
@@ -151,7 +148,6 @@ def student_rate(kind: str) -> float:
 def rate_check(*, key: tuple, kind: str, cost: int = 1, who: str = "students") -> None:
     """Spend `cost` of `key`'s allowance of `kind`, or raise TooManyRequests (429) saying when
     to retry. The buckets are per server process, as the APIs' are."""
-
     rate = student_rate(kind)
     wait = buckets.take((kind, *key), rate=rate, burst=max(rate, 1.0), cost=cost)
     if wait:
@@ -208,7 +204,6 @@ def room_for_action(
     request, code: str, action: str, *, rate: str | None = None, cost: int = 1
 ) -> Room:
     """The room of `code`, once `request_act` let the person asking do `action` in it."""
-
     room = room_get(code=code)
     request_act(request, room, action, rate=rate, cost=cost)
     return room

@@ -35,8 +35,7 @@ from messaging.models import (
     join_code_normalise,
 )
 
-# How many of a partition's newest records the board draws; older ones are summarised.
-BOARD_CELLS_PER_PARTITION = 40
+# --- rooms ----------------------------------------------------------------------------------------
 
 
 def room_get(*, code: str) -> Room:
@@ -46,18 +45,64 @@ def room_get(*, code: str) -> Room:
         raise NotFound(f"There is no room with the code '{code}'.") from None
 
 
+def room_find(*, code: str) -> Room | None:
+    """The room whose join code this is (any case, any dashes), or None."""
+    normalised = join_code_normalise(code)
+    if not normalised:
+        return None
+    return Room.objects.filter(code=normalised).first()
+
+
+def room_by_pk(*, pk: int) -> Room:
+    return Room.objects.get(pk=pk)
+
+
+def room_time_ms(*, room: Room) -> int:
+    """The room's clock as stored now (a service may have moved it since `room` was read)."""
+    return Room.objects.filter(pk=room.pk).values_list("sim_time_ms", flat=True).get()
+
+
+def room_row_get(*, model: type, room: Room, pk: int, what: str):
+    """A producer, group, topic or member of this room by its primary key."""
+    try:
+        if model is Member:
+            return Member.objects.select_related("group").get(pk=pk, group__room=room)
+        return model.objects.get(pk=pk, room=room)
+    except model.DoesNotExist:
+        raise NotFound(f"That {what} is not in this room (any more).") from None
+
+
+def rooms_recent(*, limit: int = 5) -> list[Room]:
+    """The sandboxes most recently used, for the home page."""
+    return list(Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:limit])
+
+
+def events_since(*, room: Room, seq: int, limit: int) -> list[RoomEvent] | None:
+    """The events after `seq`, or None when more than `limit` were missed (resync instead)."""
+    missed = room.last_seq - seq
+    if missed <= 0:
+        return []
+    if missed > limit:
+        return None
+    return list(RoomEvent.objects.filter(room=room, seq__gt=seq).order_by("seq"))
+
+
+def room_groups(*, room: Room) -> list[ConsumerGroup]:
+    return list(ConsumerGroup.objects.filter(room=room).order_by("group_id"))
+
+
+def room_topics(*, room: Room) -> list[Topic]:
+    return list(Topic.objects.filter(room=room).order_by("name"))
+
+
+# --- topics and records ---------------------------------------------------------------------------
+
+
 def topic_get(*, room: Room, name: str) -> Topic:
     try:
         return Topic.objects.get(room=room, name=name)
     except Topic.DoesNotExist:
         raise NotFound(f"Topic '{name}' does not exist in this room.") from None
-
-
-def group_get(*, room: Room, group_id: str) -> ConsumerGroup:
-    try:
-        return ConsumerGroup.objects.get(room=room, group_id=group_id)
-    except ConsumerGroup.DoesNotExist:
-        raise NotFound(f"Consumer group '{group_id}' does not exist in this room.") from None
 
 
 def partition_get(*, topic: Topic, index: object) -> Partition:
@@ -77,7 +122,6 @@ def partition_get(*, topic: Topic, index: object) -> Partition:
 def records_fetch(*, partition: Partition, offset: int, max_records: int) -> list[Record]:
     """Records from `offset` on, as a Kafka fetch returns them (the engine says which offsets
     a fetch may ask for)."""
-
     max_records = max(1, min(int(max_records), settings.LOGLAB_MAX_FETCH))
     try:
         check_fetch_offset(
@@ -90,6 +134,92 @@ def records_fetch(*, partition: Partition, offset: int, max_records: int) -> lis
             :max_records
         ]
     )
+
+
+# --- consumer groups: rows as the engine's group --------------------------------------------------
+
+
+def group_get(*, room: Room, group_id: str) -> ConsumerGroup:
+    try:
+        return ConsumerGroup.objects.get(room=room, group_id=group_id)
+    except ConsumerGroup.DoesNotExist:
+        raise NotFound(f"Consumer group '{group_id}' does not exist in this room.") from None
+
+
+def group_state_load(group: ConsumerGroup) -> coordinator.ConsumerGroup:
+    """The stored rows as the engine's ConsumerGroup."""
+    members = list(group.members.order_by("join_order"))
+    owned: dict[int, list[coordinator.TopicPartition]] = {m.pk: [] for m in members}
+    for assignment in Assignment.objects.filter(group=group).select_related("partition__topic"):
+        owned[assignment.member_id].append(
+            coordinator.TopicPartition(assignment.partition.topic.name, assignment.partition.index)
+        )
+    return coordinator.ConsumerGroup(
+        config=group.coordinator_config(),
+        state=coordinator.GroupState(group.state),
+        generation=group.generation,
+        members=tuple(
+            coordinator.Member(
+                member_id=m.member_id,
+                client_id=m.client_id,
+                subscription=tuple(m.subscription),
+                last_heartbeat_ms=m.last_heartbeat_ms,
+                group_instance_id=m.group_instance_id,
+                assignment=tuple(sorted(owned[m.pk])),
+                generation=m.generation,
+            )
+            for m in members
+        ),
+        leader_id=group.leader_member_id or None,
+        topics=tuple((str(t), int(c)) for t, c in group.known_partitions),
+        next_member_number=group.member_counter,
+    )
+
+
+def group_committed(*, group, partition_ids=None) -> dict[int, int]:
+    """The group's committed offsets, by partition id (only `partition_ids` if given)."""
+    offsets = CommittedOffset.objects.filter(group=group)
+    if partition_ids is not None:
+        offsets = offsets.filter(partition__in=partition_ids)
+    return dict(offsets.values_list("partition_id", "offset"))
+
+
+def member_assignments(*, member) -> list:
+    """The partitions a member owns, with their topics, in topic and partition order."""
+    return list(
+        Assignment.objects.filter(member=member)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+    )
+
+
+def group_topic_ids(*, group: ConsumerGroup) -> set[int]:
+    return set(group.topics.values_list("pk", flat=True))
+
+
+def ledger_recent(*, group: ConsumerGroup, member: Member, limit: int) -> list[ProcessedRecord]:
+    """A member's newest ledger lines: what it processed, duplicates and skips included."""
+    return list(
+        ProcessedRecord.objects.filter(group=group, member_id=member.member_id)
+        .select_related("partition__topic")
+        .order_by("-id")[:limit]
+    )
+
+
+def rest_instance_assignments(*, instance: RestConsumerInstance) -> list[tuple[str, int]]:
+    """The (topic, partition) pairs the group's coordinator gave the instance's member."""
+    return [
+        (a.partition.topic.name, a.partition.index)
+        for a in Assignment.objects.filter(member=instance.member)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+    ]
+
+
+# --- the board ------------------------------------------------------------------------------------
+
+# How many of a partition's newest records the board draws; older ones are summarised.
+BOARD_CELLS_PER_PARTITION = 40
 
 
 @dataclass(frozen=True)
@@ -181,19 +311,6 @@ def _markers(room: Room, partitions: list[Partition]) -> dict[int, list[Marker]]
     return result
 
 
-def events_since(*, room: Room, seq: int, limit: int) -> list[RoomEvent] | None:
-    """The events after `seq`, or None when more than `limit` were missed (resync instead)."""
-    missed = room.last_seq - seq
-    if missed <= 0:
-        return []
-    if missed > limit:
-        return None
-    return list(RoomEvent.objects.filter(room=room, seq__gt=seq).order_by("seq"))
-
-
-# --- consumer groups on the board -----------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class MemberView:
     member: Member
@@ -239,7 +356,6 @@ LEDGER_SHOWN = 40
 def board_groups(*, room: Room) -> list[GroupView]:
     """Every group with its members, their partitions, offsets and lag, in a fixed number of
     queries per group."""
-
     views = []
     groups = (
         ConsumerGroup.objects.filter(room=room).prefetch_related("topics").order_by("created_at")
@@ -312,21 +428,7 @@ def board_producers(*, room: Room) -> list[Producer]:
     return list(Producer.objects.filter(room=room).select_related("topic"))
 
 
-def member_assignments(*, member) -> list:
-    """The partitions a member owns, with their topics, in topic and partition order."""
-    return list(
-        Assignment.objects.filter(member=member)
-        .select_related("partition__topic")
-        .order_by("partition__topic__name", "partition__index")
-    )
-
-
-def group_committed(*, group, partition_ids=None) -> dict[int, int]:
-    """The group's committed offsets, by partition id (only `partition_ids` if given)."""
-    offsets = CommittedOffset.objects.filter(group=group)
-    if partition_ids is not None:
-        offsets = offsets.filter(partition__in=partition_ids)
-    return dict(offsets.values_list("partition_id", "offset"))
+# --- SQS queues and the classic broker: rows as the engine's state --------------------------------
 
 
 def sqs_state_load(row: SqsQueue) -> sqs.Queue:
@@ -353,58 +455,8 @@ def classic_board_load(row: ClassicBroker | None) -> dict[str, Any]:
     return board
 
 
-def partition_counts(topics: list[Topic]) -> dict[str, int]:
-    return {t.name: t.partition_count for t in topics}
-
-
-def group_state_load(group: ConsumerGroup) -> coordinator.ConsumerGroup:
-    """The stored rows as the engine's ConsumerGroup."""
-    members = list(group.members.order_by("join_order"))
-    owned: dict[int, list[coordinator.TopicPartition]] = {m.pk: [] for m in members}
-    for assignment in Assignment.objects.filter(group=group).select_related("partition__topic"):
-        owned[assignment.member_id].append(
-            coordinator.TopicPartition(assignment.partition.topic.name, assignment.partition.index)
-        )
-    return coordinator.ConsumerGroup(
-        config=group.coordinator_config(),
-        state=coordinator.GroupState(group.state),
-        generation=group.generation,
-        members=tuple(
-            coordinator.Member(
-                member_id=m.member_id,
-                client_id=m.client_id,
-                subscription=tuple(m.subscription),
-                last_heartbeat_ms=m.last_heartbeat_ms,
-                group_instance_id=m.group_instance_id,
-                assignment=tuple(sorted(owned[m.pk])),
-                generation=m.generation,
-            )
-            for m in members
-        ),
-        leader_id=group.leader_member_id or None,
-        topics=tuple((str(t), int(c)) for t, c in group.known_partitions),
-        next_member_number=group.member_counter,
-    )
-
-
-def lessons_all() -> list[Lesson]:
-    return list(Lesson.objects.order_by("order", "slug"))
-
-
-def lesson_room_find(*, code: str, lesson: Lesson | None = None) -> Room | None:
-    """A learner's lesson room by its code (of that lesson, when given), or None."""
-    rooms = Room.objects.filter(code=code, kind=Room.Kind.LESSON)
-    if lesson is not None:
-        rooms = rooms.filter(lesson=lesson)
-    return rooms.first()
-
-
-def room_find(*, code: str) -> Room | None:
-    """The room whose join code this is (any case, any dashes), or None."""
-    normalised = join_code_normalise(code)
-    if not normalised:
-        return None
-    return Room.objects.filter(code=normalised).first()
+def sqs_queues(*, room: Room) -> list[SqsQueue]:
+    return list(SqsQueue.objects.filter(room=room).order_by("created_at", "name"))
 
 
 def sqs_queue_find(*, room: Room, name: str) -> SqsQueue | None:
@@ -426,6 +478,40 @@ def sqs_queue_names(*, room: Room, prefix: str, after: str | None, limit: int) -
     return list(rows.values_list("name", flat=True)[:limit])
 
 
+def classic_broker_find(*, room: Room) -> ClassicBroker | None:
+    return ClassicBroker.objects.filter(room=room).first()
+
+
+# --- classrooms: the roster and a student's page --------------------------------------------------
+
+
+def classrooms_owned(*, owner) -> list[Room]:
+    return list(
+        Room.objects.filter(owner=owner, kind=Room.Kind.CLASSROOM)
+        .annotate(student_count=Count("students"))
+        .order_by("-created_at")
+    )
+
+
+def student_for_session(*, room: Room, session_key: str | None) -> Student | None:
+    """The student this browser session is in `room`; None if it never joined or the
+    instructor removed it."""
+    if not session_key:
+        return None
+    return Student.objects.filter(
+        room=room, session_key=session_key, removed_at__isnull=True
+    ).first()
+
+
+def student_removed(*, room: Room, session_key: str | None) -> bool:
+    """Whether the instructor removed the student of this session from `room`."""
+    if not session_key:
+        return False
+    return Student.objects.filter(
+        room=room, session_key=session_key, removed_at__isnull=False
+    ).exists()
+
+
 @dataclass(frozen=True)
 class RosterLine:
     student: Student
@@ -440,7 +526,7 @@ class RosterLine:
     leaves_in_s: int | None
 
 
-def classroom_roster(room: Room) -> list[RosterLine]:
+def classroom_roster(*, room: Room) -> list[RosterLine]:
     """Who is in, online or not, in which group, with their partitions and lag: three queries
     for the whole room, however many students (a room holds 200 and more)."""
     students = list(
@@ -510,6 +596,8 @@ def classroom_roster(room: Room) -> list[RosterLine]:
 
 # Records of each partition the page lists ahead of the consumer's position.
 WAITING_SHOWN = 5
+
+
 # Teammates a student's page lists.
 GROUP_SHOWN = 12
 
@@ -541,7 +629,7 @@ class PartitionPanel:
         return max(0, self.waiting_total - len(self.waiting))
 
 
-def records_waiting(starts: dict[int, int]) -> dict[int, list[Record]]:
+def records_waiting(*, starts: dict[int, int]) -> dict[int, list[Record]]:
     """The next WAITING_SHOWN records of each partition from its start offset
     ({partition id: offset}), in one query however many partitions a consumer owns."""
     if not starts:
@@ -563,7 +651,7 @@ def records_waiting(starts: dict[int, int]) -> dict[int, list[Record]]:
     return found
 
 
-def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPanel]:
+def student_partitions(*, member: Member, group: ConsumerGroup) -> list[PartitionPanel]:
     assignments = member_assignments(member=member)
     committed = group_committed(group=group, partition_ids=[a.partition_id for a in assignments])
     starts: list[tuple[int | None, str, str]] = []
@@ -585,7 +673,7 @@ def student_partitions(member: Member, group: ConsumerGroup) -> list[PartitionPa
                 position, error = None, str(failure)
         starts.append((position, reason, error))
     waiting_by_partition = records_waiting(
-        {
+        starts={
             a.partition_id: position
             for a, (position, _, _) in zip(assignments, starts, strict=True)
             if position is not None
@@ -645,7 +733,7 @@ class Teammate:
     assigned: list[str]
 
 
-def group_teammates(group: ConsumerGroup) -> tuple[list[Teammate], int]:
+def group_teammates(*, group: ConsumerGroup) -> tuple[list[Teammate], int]:
     """The group's members and their partitions, the first GROUP_SHOWN of them: a phone shows
     how the partitions are dealt out without listing two hundred classmates."""
     members = list(group.members.order_by("join_order")[:GROUP_SHOWN])
@@ -659,59 +747,11 @@ def group_teammates(group: ConsumerGroup) -> tuple[list[Teammate], int]:
     return [Teammate(m, owned[m.pk]) for m in members], group.members.count()
 
 
-def rooms_recent(*, limit: int = 5) -> list[Room]:
-    """The sandboxes most recently used, for the home page."""
-    return list(Room.objects.filter(kind=Room.Kind.SANDBOX).order_by("-last_active_at")[:limit])
+# --- lessons --------------------------------------------------------------------------------------
 
 
-def room_time_ms(*, room: Room) -> int:
-    """The room's clock as stored now (a service may have moved it since `room` was read)."""
-    return Room.objects.filter(pk=room.pk).values_list("sim_time_ms", flat=True).get()
-
-
-def room_row_get(*, model: type, room: Room, pk: int, what: str):
-    """A producer, group, topic or member of this room by its primary key."""
-    try:
-        if model is Member:
-            return Member.objects.select_related("group").get(pk=pk, group__room=room)
-        return model.objects.get(pk=pk, room=room)
-    except model.DoesNotExist:
-        raise NotFound(f"That {what} is not in this room (any more).") from None
-
-
-def classrooms_owned(*, owner) -> list[Room]:
-    return list(
-        Room.objects.filter(owner=owner, kind=Room.Kind.CLASSROOM)
-        .annotate(student_count=Count("students"))
-        .order_by("-created_at")
-    )
-
-
-def sqs_queues(*, room: Room) -> list[SqsQueue]:
-    return list(SqsQueue.objects.filter(room=room).order_by("created_at", "name"))
-
-
-def classic_broker_find(*, room: Room) -> ClassicBroker | None:
-    return ClassicBroker.objects.filter(room=room).first()
-
-
-def student_for_session(*, room: Room, session_key: str | None) -> Student | None:
-    """The student this browser session is in `room`; None if it never joined or the
-    instructor removed it."""
-    if not session_key:
-        return None
-    return Student.objects.filter(
-        room=room, session_key=session_key, removed_at__isnull=True
-    ).first()
-
-
-def student_removed(*, room: Room, session_key: str | None) -> bool:
-    """Whether the instructor removed the student of this session from `room`."""
-    if not session_key:
-        return False
-    return Student.objects.filter(
-        room=room, session_key=session_key, removed_at__isnull=False
-    ).exists()
+def lessons_all() -> list[Lesson]:
+    return list(Lesson.objects.order_by("order", "slug"))
 
 
 def lesson_get(*, slug: str) -> Lesson:
@@ -721,20 +761,28 @@ def lesson_get(*, slug: str) -> Lesson:
         raise NotFound(f"There is no lesson called '{str(slug)[:64]}'.") from None
 
 
-def lesson_next(lesson: Lesson) -> Lesson | None:
+def lesson_next(*, lesson: Lesson) -> Lesson | None:
     return (
         Lesson.objects.filter(order__gt=lesson.order).order_by("order", "slug").first()
         or Lesson.objects.filter(order=lesson.order, slug__gt=lesson.slug).order_by("slug").first()
     )
 
 
-def prediction_answers_count(room: Room, prediction) -> int:
+def lesson_room_find(*, code: str, lesson: Lesson | None = None) -> Room | None:
+    """A learner's lesson room by its code (of that lesson, when given), or None."""
+    rooms = Room.objects.filter(code=code, kind=Room.Kind.LESSON)
+    if lesson is not None:
+        rooms = rooms.filter(lesson=lesson)
+    return rooms.first()
+
+
+def prediction_answers_count(*, room: Room, prediction) -> int:
     return LessonPrediction.objects.filter(
         room=room, lesson_slug=room.lesson.slug, question=prediction.id
     ).count()
 
 
-def prediction_tally(room: Room, prediction) -> list[dict[str, Any]]:
+def prediction_tally(*, room: Room, prediction) -> list[dict[str, Any]]:
     """How many students picked each choice, with the share of the largest for the bars."""
     counts = [0] * len(prediction.choices)
     rows = LessonPrediction.objects.filter(
@@ -756,7 +804,7 @@ def prediction_tally(room: Room, prediction) -> list[dict[str, Any]]:
     ]
 
 
-def student_prediction(room: Room, student: Student | None, prediction) -> int | None:
+def student_prediction(*, room: Room, student: Student | None, prediction) -> int | None:
     if student is None or prediction is None or room.lesson_id is None:
         return None
     return (
@@ -766,38 +814,3 @@ def student_prediction(room: Room, student: Student | None, prediction) -> int |
         .values_list("choice", flat=True)
         .first()
     )
-
-
-def rest_instance_assignments(*, instance: RestConsumerInstance) -> list[tuple[str, int]]:
-    """The (topic, partition) pairs the group's coordinator gave the instance's member."""
-    return [
-        (a.partition.topic.name, a.partition.index)
-        for a in Assignment.objects.filter(member=instance.member)
-        .select_related("partition__topic")
-        .order_by("partition__topic__name", "partition__index")
-    ]
-
-
-def room_groups(*, room: Room) -> list[ConsumerGroup]:
-    return list(ConsumerGroup.objects.filter(room=room).order_by("group_id"))
-
-
-def room_topics(*, room: Room) -> list[Topic]:
-    return list(Topic.objects.filter(room=room).order_by("name"))
-
-
-def group_topic_ids(*, group: ConsumerGroup) -> set[int]:
-    return set(group.topics.values_list("pk", flat=True))
-
-
-def ledger_recent(*, group: ConsumerGroup, member: Member, limit: int) -> list[ProcessedRecord]:
-    """A member's newest ledger lines: what it processed, duplicates and skips included."""
-    return list(
-        ProcessedRecord.objects.filter(group=group, member_id=member.member_id)
-        .select_related("partition__topic")
-        .order_by("-id")[:limit]
-    )
-
-
-def room_by_pk(*, pk: int) -> Room:
-    return Room.objects.get(pk=pk)

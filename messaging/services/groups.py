@@ -56,6 +56,10 @@ def choice_validate(value: str, choices: type, field: str) -> str:
     return value
 
 
+def _partition_counts(topics: list[Topic]) -> dict[str, int]:
+    return {t.name: t.partition_count for t in topics}
+
+
 @transaction.atomic
 def group_create(
     *,
@@ -96,9 +100,7 @@ def group_create(
     try:
         # The engine knows which combinations Kafka accepts (cooperative needs
         # cooperative-sticky; session.timeout.ms within the broker's bounds).
-        state = coordinator.new_group(
-            group.coordinator_config(), selectors.partition_counts(subscribed)
-        )
+        state = coordinator.new_group(group.coordinator_config(), _partition_counts(subscribed))
     except ValueError as error:
         raise Invalid(str(error)) from None
     group.known_partitions = [list(item) for item in state.topics]
@@ -213,7 +215,6 @@ def _commit_before_revoke(
     Only the simulation's members: a crashed one is not there to commit, a student commits with
     their own button (forgetting to is the lesson), a REST consumer as its instance says.
     """
-
     settings_ = group.consumer_settings()
     if settings_.semantics != "at-least-once":
         return  # the engine would commit nothing: spare the queries
@@ -297,7 +298,7 @@ def _locked(group: ConsumerGroup) -> tuple[Room, ConsumerGroup]:
 
 def _subscription(group: ConsumerGroup) -> tuple[list[str], dict[str, int]]:
     topics = list(group.topics.all())
-    return sorted(t.name for t in topics), selectors.partition_counts(topics)
+    return sorted(t.name for t in topics), _partition_counts(topics)
 
 
 def _refused(result: coordinator.GroupResult) -> None:
@@ -439,7 +440,6 @@ def members_heartbeating() -> Q:
     A student's `online` alone could outlive a server process that died with the page open:
     it counts only while their page was seen recently (see services/classroom.py).
     """
-
     return Q(crashed=False) & (
         Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
         | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=Student.seen_since())
@@ -543,7 +543,6 @@ def group_offsets_reset(
 ) -> offset_rules.ResetPlan:
     """`kafka-consumer-groups --reset-offsets --<option> [value] [--execute]` for every partition
     of the group's topics. A dry run (the tool's default) changes nothing."""
-
     if option not in RESET_OPTIONS:
         raise Invalid(f"Unknown reset option {option!r}.", field="option")
     room, group = _locked(group)

@@ -50,7 +50,6 @@ def spec_of(lesson: Lesson):
 
 def _room_start(room: Room, lesson: Lesson) -> None:
     """Empty the room and build the lesson's start in it (the caller holds the room's lock)."""
-
     room_rows_clear(room=room)
     # The lesson's story starts at time zero, paused: "advance 7 days" means the same in every
     # run of it. Its events go too, so a goal counting rebalances counts only this run's.
@@ -160,7 +159,6 @@ def classroom_lesson_run(*, room: Room, actor: Actor, lesson: Lesson) -> Room:
 def classroom_lesson_advance(*, room: Room, actor: Actor) -> Moment:
     """The next moment of the room's lesson; a solution step is played on the board as the
     room reaches it, so every screen watches it happen."""
-
     room = classroom_lesson_check(room_lock(room=room), actor)
     if room.lesson_id is None:
         raise Conflict("No lesson is running in this classroom: pick one first.")
@@ -182,7 +180,6 @@ def classroom_lesson_advance(*, room: Room, actor: Actor) -> Moment:
 @transaction.atomic
 def classroom_lesson_stop(*, room: Room, actor: Actor) -> Room:
     """Back to the free board: the lesson ends, students return to their own page."""
-
     room = classroom_lesson_check(room_lock(room=room), actor)
     Room.objects.filter(pk=room.pk).update(lesson=None, lesson_stage=0)
     room.lesson, room.lesson_stage = None, 0
@@ -234,7 +231,7 @@ def classroom_prediction_answer(
         type=events.LESSON_PREDICTED,
         payload={
             "question": prediction.id,
-            "count": selectors.prediction_answers_count(room, prediction),
+            "count": selectors.prediction_answers_count(room=room, prediction=prediction),
         },
     )
     return answer

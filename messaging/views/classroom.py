@@ -24,7 +24,7 @@ from messaging.errors import Invalid, LogLabError
 from messaging.models import Room
 from messaging.permissions import STUDENT_ACTIONS, Forbidden, actor_for_request, student_permissions
 from messaging.services import classroom as classroom_services
-from messaging.views.board import handles_errors
+from messaging.views._htmx import handles_errors
 from messaging.views.controls import clock_apply
 
 
@@ -122,7 +122,7 @@ def follow_choices(room: Room) -> list[tuple[str, str]]:
 
 
 def _roster(room: Room) -> dict:
-    lines = selectors.classroom_roster(room)
+    lines = selectors.classroom_roster(room=room)
     return {
         "roster": lines,
         "online_count": sum(1 for line in lines if line.online),

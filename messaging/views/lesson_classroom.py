@@ -51,7 +51,7 @@ def _classroom_context(request: HttpRequest, room: Room) -> dict[str, Any]:
         }
     )
     if prediction is not None:
-        mine = selectors.student_prediction(room, actor.student, prediction)
+        mine = selectors.student_prediction(room=room, student=actor.student, prediction=prediction)
         context.update(
             {
                 "prediction": prediction,
@@ -63,9 +63,9 @@ def _classroom_context(request: HttpRequest, room: Room) -> dict[str, Any]:
                 "mine": mine,
                 "tally": [
                     {**row, "parts": inline_parts(row["text"])}
-                    for row in selectors.prediction_tally(room, prediction)
+                    for row in selectors.prediction_tally(room=room, prediction=prediction)
                 ],
-                "answers": selectors.prediction_answers_count(room, prediction),
+                "answers": selectors.prediction_answers_count(room=room, prediction=prediction),
                 "revealed": moment.kind == "reveal",
                 "answer": inline_parts(prediction.choices[prediction.answer]),
                 "explain": inline_parts(prediction.explain),

@@ -26,7 +26,8 @@ from messaging.models import Lesson, Room
 from messaging.services import lessons as services
 from messaging.services.lesson_steps import step_describe
 from messaging.services.snapshots import room_snapshot_newest, room_undo
-from messaging.views.board import board_context, handles_errors
+from messaging.views._htmx import handles_errors
+from messaging.views.board import board_context
 from messaging.views.lesson_classroom import classroom_lesson_page, classroom_predict
 from messaging.views.lesson_markup import inline_parts, step_fill, text_blocks
 from messaging.views.queues import queues_context
@@ -219,7 +220,7 @@ def _panel_context(request: HttpRequest, room: Room) -> dict[str, Any]:
         "open_question": open_question,
         "quiz": quiz,
         "undo": undo,
-        "next_lesson": selectors.lesson_next(lesson),
+        "next_lesson": selectors.lesson_next(lesson=lesson),
     }
 
 
@@ -365,7 +366,6 @@ def lesson_predict(request: HttpRequest, code: str) -> HttpResponse:
 def lesson_do(request: HttpRequest, code: str) -> HttpResponse:
     """Play one solution step for the learner: only for steps the page has no control for
     (a producer's lost acknowledgement, a tombstone), and undoable like any step."""
-
     room = _lesson_room(code)
     spec = services.spec_of(room.lesson)
     try:

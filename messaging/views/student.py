@@ -27,7 +27,7 @@ from messaging.permissions import (
     student_permissions,
 )
 from messaging.services import student_consumers
-from messaging.views.board import handles_errors
+from messaging.views._htmx import handles_errors
 
 RECENT_SHOWN = 8
 
@@ -54,7 +54,7 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
         **extra,
     }
     if member is not None and group is not None:
-        partitions = selectors.student_partitions(member, group)
+        partitions = selectors.student_partitions(member=member, group=group)
         context.update(
             partitions=partitions,
             assigned=[p.tp for p in partitions],
@@ -69,7 +69,7 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
             session_wall_s=group.session_timeout_ms / 1000 / max(room.clock_speed, 0.01),
             rebalancing=group.state != ConsumerGroup.State.STABLE,
         )
-        context["teammates"], context["group_size"] = selectors.group_teammates(group)
+        context["teammates"], context["group_size"] = selectors.group_teammates(group=group)
     return context
 
 
