@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from django.db import transaction
 
@@ -160,6 +160,21 @@ def _batch_failure(entry_id: str, error: sqs.SqsError) -> sqs.BatchResultErrorEn
     )
 
 
+def _each_entry(entries: Sequence, act: Callable) -> tuple[tuple, tuple]:
+    """A batch's entries one by one, each succeeding or failing alone, as in SQS; a queue
+    that is gone fails the whole request."""
+    successful: list = []
+    failed: list[sqs.BatchResultErrorEntry] = []
+    for entry in entries:
+        try:
+            successful.append(act(entry))
+        except QueueDoesNotExist:
+            raise
+        except sqs.SqsError as error:
+            failed.append(_batch_failure(entry.id, error))
+    return tuple(successful), tuple(failed)
+
+
 # --- rooms and queues -------------------------------------------------------------------------
 
 
@@ -283,24 +298,18 @@ def sqs_api_send_batch(
     (the order within a FIFO group) through SendMessage, succeeding or failing alone."""
     sqs.validate_batch_entry_ids([entry.id for entry in entries])
     sqs.validate_batch_payload([entry.message_body for entry in entries])
-    successful: list[sqs.SendBatchResultEntry] = []
-    failed: list[sqs.BatchResultErrorEntry] = []
-    for entry in entries:
-        try:
-            result = sqs_api_send(
-                queue=queue,
-                body=entry.message_body,
-                message_group_id=entry.message_group_id,
-                deduplication_id=entry.message_deduplication_id,
-                delay_seconds=entry.delay_seconds,
-            )
-        except QueueDoesNotExist:
-            raise
-        except sqs.SqsError as error:
-            failed.append(_batch_failure(entry.id, error))
-        else:
-            successful.append(sqs.SendBatchResultEntry(entry.id, result))
-    return sqs.SendBatchResult(tuple(successful), tuple(failed))
+
+    def send(entry: sqs.SendBatchEntry) -> sqs.SendBatchResultEntry:
+        result = sqs_api_send(
+            queue=queue,
+            body=entry.message_body,
+            message_group_id=entry.message_group_id,
+            deduplication_id=entry.message_deduplication_id,
+            delay_seconds=entry.delay_seconds,
+        )
+        return sqs.SendBatchResultEntry(entry.id, result)
+
+    return sqs.SendBatchResult(*_each_entry(entries, send))
 
 
 # --- receiving --------------------------------------------------------------------------------
@@ -385,18 +394,12 @@ def sqs_api_delete_batch(
     *, queue: SqsQueue, entries: Sequence[sqs.DeleteBatchEntry]
 ) -> sqs.BatchResult:
     sqs.validate_batch_entry_ids([entry.id for entry in entries])
-    successful: list[str] = []
-    failed: list[sqs.BatchResultErrorEntry] = []
-    for entry in entries:
-        try:
-            sqs_api_delete(queue=queue, receipt_handle=entry.receipt_handle)
-        except QueueDoesNotExist:
-            raise
-        except sqs.SqsError as error:
-            failed.append(_batch_failure(entry.id, error))
-        else:
-            successful.append(entry.id)
-    return sqs.BatchResult(tuple(successful), tuple(failed))
+
+    def delete(entry: sqs.DeleteBatchEntry) -> str:
+        sqs_api_delete(queue=queue, receipt_handle=entry.receipt_handle)
+        return entry.id
+
+    return sqs.BatchResult(*_each_entry(entries, delete))
 
 
 def sqs_api_change_visibility(
@@ -411,20 +414,14 @@ def sqs_api_change_visibility_batch(
     *, queue: SqsQueue, entries: Sequence[sqs.ChangeVisibilityBatchEntry]
 ) -> sqs.BatchResult:
     sqs.validate_batch_entry_ids([entry.id for entry in entries])
-    successful: list[str] = []
-    failed: list[sqs.BatchResultErrorEntry] = []
-    for entry in entries:
-        try:
-            sqs_api_change_visibility(
-                queue=queue, receipt_handle=entry.receipt_handle, timeout=entry.visibility_timeout
-            )
-        except QueueDoesNotExist:
-            raise
-        except sqs.SqsError as error:
-            failed.append(_batch_failure(entry.id, error))
-        else:
-            successful.append(entry.id)
-    return sqs.BatchResult(tuple(successful), tuple(failed))
+
+    def change(entry: sqs.ChangeVisibilityBatchEntry) -> str:
+        sqs_api_change_visibility(
+            queue=queue, receipt_handle=entry.receipt_handle, timeout=entry.visibility_timeout
+        )
+        return entry.id
+
+    return sqs.BatchResult(*_each_entry(entries, change))
 
 
 def sqs_api_purge(*, queue: SqsQueue) -> sqs.PurgeResult:
