@@ -110,7 +110,6 @@ def _client_id(name: str) -> str:
 @transaction.atomic
 def student_consumer_join(*, student: Student, group_id: str):
     """The student becomes a consumer in `group_id`, with their name as client.id."""
-
     room = room_lock(room=student.room_id)
     student = Student.objects.select_related("member").get(pk=student.pk)
     if student.member is not None:
@@ -138,7 +137,6 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
     """ "Everyone join group G": every student who is not consuming joins `group_id`, in one
     join window (one rebalance, as consumers started together make). A student whose page is
     closed joins too, and times out like any consumer that stops heartbeating."""
-
     room = room_lock(room=room)
     try:
         group = ConsumerGroup.objects.get(room=room, group_id=group_id)
@@ -177,7 +175,6 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
 @transaction.atomic
 def student_consumer_leave(*, student: Student) -> None:
     """The student's consumer leaves its group (LeaveGroup: the group rebalances now)."""
-
     room_lock(room=student.room_id)
     student = Student.objects.select_related("member__group").get(pk=student.pk)
     if student.member is None:
@@ -187,7 +184,6 @@ def student_consumer_leave(*, student: Student) -> None:
 
 def students_seen(*, room_pk: int, session_keys: list[str]) -> int:
     """These sessions' pages are still connected: one write for all of a room's students."""
-
     if not session_keys:
         return 0
     return Student.objects.filter(
@@ -204,7 +200,6 @@ def classroom_permissions_set(*, room: Room, permissions: dict[str, object]) -> 
 
     Records `room.permissions` so every student's page redraws its buttons at once.
     """
-
     unknown = sorted(set(permissions) - set(STUDENT_ACTIONS))
     if unknown:
         raise Invalid(f"Students cannot be allowed or refused '{unknown[0]}'.")
@@ -267,7 +262,6 @@ def classroom_reset(*, room: Room) -> Room:
 
     Records `room.reset` last, so every screen redraws from the new state.
     """
-
     room = _classroom_locked(room)
     room_rows_clear(room=room)  # a student's member goes with its group; the student stays
     # The old events describe a room that is gone; seqs keep counting up, so a browser that
@@ -287,7 +281,6 @@ def student_remove(*, room: Room, student_id: int) -> Student:
     """The instructor removes a student: their consumer leaves its group (which rebalances),
     and their session can no longer act in the room or join it again. Their name stays taken.
     """
-
     room = _classroom_locked(room)
     student = (
         Student.objects.select_related("member__group")

@@ -34,6 +34,5 @@ def room_clock_set(*, room: Room, running: bool | None = None, speed: float | No
 def room_clock_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> Room:
     """Move simulated time forward by `step_ms` with everything that happens meanwhile: the
     room's simulation step (producers, session timeouts, consumers, the log cleaner)."""
-
     room_step(room=room, step_ms=step_ms)
     return Room.objects.get(pk=room.pk)

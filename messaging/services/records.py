@@ -13,9 +13,9 @@ from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 from messaging.services.mirror import queues_mirror_records
 from messaging.services.retention import segment_append
+from messaging.services.text import preview
 
 # What an event carries of a value: the board shows a preview, the full value is one fetch away.
-VALUE_PREVIEW_CHARS = 80
 MAX_RECORDS_PER_CALL = 1000
 
 
@@ -38,9 +38,7 @@ class ProducedRecord:
     reason: str
 
     def as_event(self) -> dict:
-        value = self.value
-        if value is not None and len(value) > VALUE_PREVIEW_CHARS:
-            value = value[:VALUE_PREVIEW_CHARS] + "…"
+        value = preview(self.value) if self.value is not None else None
         return {
             "partition": self.partition,
             "offset": self.offset,

@@ -30,7 +30,6 @@ def room_seed_sandbox(*, room: Room) -> Room:
     groups reading the topic: `billing` (range, eager, at-least-once) with two consumers and
     `analytics` (cooperative-sticky) with one.
     """
-
     topic_create(room=room, name="orders", partitions=3)
     producer_create(
         room=room,
@@ -63,7 +62,6 @@ def room_seed_demo() -> tuple[Room, bool]:
 
     Idempotent: a second call finds the room and changes nothing.
     """
-
     room = Room.objects.filter(code=DEMO_ROOM_CODE).first()
     if room is not None:
         return room, False

@@ -47,6 +47,8 @@ MAX_PRODUCER_RATE = 200.0  # records per simulated second
 MAX_MEMBER_RATE = 100.0
 MAX_KEYS = 20
 MAX_RECORDS_PER_STEP = 1000
+# The simulated time one step may take (a press of the board's "Step", a lesson's advance).
+MAX_STEP_MS = 24 * 60 * 60 * 1000
 # Ledger lines kept per group; the totals count everything.
 LEDGER_KEEP = 300
 LEDGER_EVENT_LIMIT = 60
@@ -453,7 +455,6 @@ def room_members_keep_alive(*, room: Room, until_ms: int) -> int:
     the clock, as they would every heartbeat.interval.ms in real time: without this, a step
     longer than session.timeout.ms would expire every member, live or not. Crashed members
     (and students whose page is closed) stay silent, so their session still times out."""
-
     room = room_lock(room=room)
     return Member.objects.filter(members_heartbeating(), group__room=room).update(
         last_heartbeat_ms=until_ms
@@ -468,8 +469,7 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     coordinators' timers fire (heartbeats, session timeouts, rebalances); members process and
     commit; the log cleaner runs. What a browser needs to redraw goes in one "step" event.
     """
-
-    if not 0 < step_ms <= 24 * 60 * 60 * 1000:
+    if not 0 < step_ms <= MAX_STEP_MS:
         raise Invalid("A step is between 1 ms and one simulated day.", field="step_ms")
     room = room_lock(room=room)
     clock = clocks.step(room.clock(), step_ms)
@@ -510,7 +510,6 @@ def room_drive(*, room: Room, owner: str, wall_ms: int) -> bool:
     A paused room whose lease is ours and fresh needs no write at all: the look before the
     lock keeps an idle watched room from taking the database's write lock ten times a second.
     """
-
     seen = (
         Room.objects.filter(pk=room.pk)
         .values("driver_owner", "driver_lease_until", "clock_running")

@@ -79,7 +79,6 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
     Every group reading the topic sees new metadata and rebalances: at once here, where real
     clients notice at their next metadata refresh (metadata.max.age.ms, 5 minutes by default).
     """
-
     count = partition_count_validate(partitions)
     room = room_lock(room=topic.room_id)
     topic = Topic.objects.get(pk=topic.pk)
@@ -128,7 +127,6 @@ def topic_configure(
     delete_retention_ms: object = None,
 ) -> Topic:
     """`kafka-configs --alter --entity-type topics`: retention and cleanup settings."""
-
     room = room_lock(room=topic.room_id)
     topic = Topic.objects.get(pk=topic.pk)
     changed: dict[str, object] = {}

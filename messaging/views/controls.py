@@ -24,8 +24,7 @@ from messaging.permissions import (
 from messaging.services import clock as clock_services
 from messaging.services import groups as group_services
 from messaging.services import simulation, topics
-from messaging.views._htmx import form_speed
-from messaging.views.board import form_int, handles_errors
+from messaging.views._htmx import form_int, form_speed, handles_errors
 
 
 def _done(request: HttpRequest, room: Room, text: str, **extra) -> HttpResponse:

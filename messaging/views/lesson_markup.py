@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from messaging.services.lesson_steps import group_defaults
-
-# Simulated time the board's "Step" button can take in one press (room_step's own bound).
-MAX_CLOCK_STEP_MS = 24 * 60 * 60 * 1000
+from messaging.services.simulation import MAX_STEP_MS
 
 
 def inline_parts(text: str) -> list[dict[str, Any]]:
@@ -161,7 +159,7 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
         if do == "speed":
             fill["fields"] = {"rate": a["rate"]}
         return fill
-    if do == "advance" and a["ms"] <= MAX_CLOCK_STEP_MS:
+    if do == "advance" and a["ms"] <= MAX_STEP_MS:
         return {"form": "clock", "button": "step", "fields": {"step_ms": a["ms"]}}
     if do == "reset_offsets":
         value = a.get("value", "")

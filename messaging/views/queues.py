@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from messaging import selectors
 from messaging.engine import classic, sqs
-from messaging.engine.clock import format_time
+from messaging.engine.clock import clock_payload, format_time
 from messaging.errors import Invalid, NotFound
 from messaging.models import ClassicBroker, Room, SqsQueue
 from messaging.permissions import DRIVE, RATE_ACTION, room_for_action
@@ -33,7 +33,7 @@ from messaging.services import classic as classic_services
 from messaging.services import mirror as mirror_services
 from messaging.services import sqs as sqs_services
 from messaging.services.clock import room_clock_step
-from messaging.views.board import handles_errors
+from messaging.views._htmx import handles_errors
 
 RESULT = "messaging/queues_partials.html#result"
 # Steps of simulated time the page offers, to watch visibility timeouts and dedup windows end.
@@ -251,12 +251,7 @@ def _binds(exchange: classic.Exchange, queue: str) -> bool:
 
 
 def _clock(room: Room) -> dict[str, Any]:
-    return {
-        "now_ms": room.sim_time_ms,
-        "display": format_time(room.sim_time_ms),
-        "running": room.clock_running,
-        "speed": room.clock_speed,
-    }
+    return clock_payload(room.clock())
 
 
 def queues_context(room: Room) -> dict[str, Any]:

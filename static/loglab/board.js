@@ -8,6 +8,7 @@ import { copyOnClick } from "./copy.js";
 import { applyLocks, followRoom } from "./follow-room.js";
 import { keyHue, paintGroups, paintKeys } from "./keys.js";
 import { EVENT, RoomSocket } from "./room-socket.js";
+import { formatSimTime } from "./sim-time.js";
 
 const board = document.getElementById("board");
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
@@ -34,14 +35,6 @@ function sleep(ms) {
 function byAttrs(selector, attrs) {
   const parts = Object.entries(attrs).map(([k, v]) => `[data-${k}="${CSS.escape(String(v))}"]`);
   return `${selector}${parts.join("")}`;
-}
-
-function formatSimTime(ms) {
-  const total = Math.floor(ms / 1000);
-  const day = Math.floor(total / 86400) + 1;
-  const rest = total % 86400;
-  const pad = (n) => String(n).padStart(2, "0");
-  return `day ${day}, ${pad(Math.floor(rest / 3600))}:${pad(Math.floor((rest % 3600) / 60))}:${pad(rest % 60)}`;
 }
 
 class Board {

@@ -11,6 +11,7 @@ import { copyOnClick } from "./copy.js";
 import { applyLocks, followRoom } from "./follow-room.js";
 import { paintKeys } from "./keys.js";
 import { EVENT, RoomSocket, setStatus } from "./room-socket.js";
+import { formatSimTime } from "./sim-time.js";
 
 const root = document.getElementById("queues-board");
 const clockEl = document.getElementById("sim-clock");
@@ -20,16 +21,6 @@ const EDITABLE = "input:not([type=hidden]), select, textarea";
 // What the queues page draws; side by side also draws the Kafka topic (see matters()).
 const QUEUE_EVENTS = new Set([EVENT.SQS_CHANGED, EVENT.CLASSIC_CHANGED, EVENT.RECORDS_PRODUCED, EVENT.RECORDS_DELETED]);
 const TOPIC_EVENTS = new Set([EVENT.TOPIC_CREATED, EVENT.TOPIC_PARTITIONS_ADDED, EVENT.TOPIC_CONFIGURED]);
-
-// The engine's format_time: "day 2, 14:03:20" (the first day is day 1).
-function formatTime(ms) {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const days = Math.floor(total / 86400);
-  const pad = (n) => String(n).padStart(2, "0");
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  return `day ${days + 1}, ${pad(h)}:${pad(m)}:${pad(total % 60)}`;
-}
 
 // The room's simulated clock as last reported, advanced locally at its speed while it runs.
 class SimClock {
@@ -280,7 +271,7 @@ class QueuesPage {
   tick() {
     const now = this.clock.now();
     if (clockEl) {
-      const text = formatTime(now);
+      const text = formatSimTime(now);
       if (clockEl.textContent !== text) clockEl.textContent = text;
     }
     if (clockStateEl) {

@@ -180,7 +180,7 @@ def test_importing_the_libraries_installs_nothing_and_goes_nowhere(new_page, liv
         """async () => {
             document.body.dataset.follows = "1";
             document.body.dataset.followPath = "/r/ABCDEF/";
-            for (const name of ["room-socket", "keys", "follow-room", "copy"]) {
+            for (const name of ["room-socket", "keys", "follow-room", "copy", "sim-time"]) {
                 await import(`/static/loglab/${name}.js`);
             }
         }"""
