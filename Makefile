@@ -4,8 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Server processes: more than one needs REDIS_URL (the in-memory channel layer is per process).
+WORKERS ?= 1
+# This checkout's own SECRET_KEY, made once (gitignored; config/settings.py reads it when
+# SECRET_KEY is not set): with DEBUG off the settings refuse the built-in development key.
+SECRET_KEY_FILE := .loglab-secret-key
 
-.PHONY: run test test-postgres setup deps dev-deps chromium lint bench screenshots clean
+.PHONY: run classroom check-workers test test-postgres setup deps dev-deps chromium lint bench \
+	screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +29,47 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 deps: $(VENV)/.deps
 dev-deps: $(VENV)/.dev-deps
 
-setup: deps
+$(SECRET_KEY_FILE): | $(BIN)/python
+	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@.tmp
+	@mv $@.tmp $@
+	@echo "Made $@: this checkout's SECRET_KEY (set SECRET_KEY to use another)."
+
+setup: deps $(SECRET_KEY_FILE)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py lessons_load
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-run: setup
+# Refused before anything is installed: several processes on the in-memory layer would each
+# hold their own rooms' websockets, and a student's events would reach only some screens.
+check-workers:
+	@case "$(WORKERS)" in ''|*[!0-9]*|0) \
+	  echo "WORKERS=$(WORKERS): give the number of server processes, a whole number from 1." >&2; \
+	  exit 2;; esac
+	@if [ "$(WORKERS)" -gt 1 ] && [ -z "$(REDIS_URL)" ]; then \
+	  echo "WORKERS=$(WORKERS) needs REDIS_URL: the in-memory channel layer lives in one process," >&2; \
+	  echo "so each process would see only its own websockets. Run Redis and start with" >&2; \
+	  echo "  make run WORKERS=$(WORKERS) REDIS_URL=redis://127.0.0.1:6379/0" >&2; \
+	  exit 2; fi
+
+# 0.0.0.0 is where the server listens, not an address to open.
+SHOWN_HOST = $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST))
+
+# LOGLAB_BIND_HOST lets the presenter view warn when phones cannot reach a loopback-only server;
+# WEB_CONCURRENCY tells the settings how many processes share the channel layer.
+run: check-workers setup
 	@echo ""
-	@echo "  LogLab is running on http://$(HOST):$(PORT)/"
-	@echo "  Demo room:           http://$(HOST):$(PORT)/r/KAFKA7/"
+	@echo "  LogLab is running on http://$(SHOWN_HOST):$(PORT)/ ($(WORKERS) server process(es))"
+	@echo "  Demo room:           http://$(SHOWN_HOST):$(PORT)/r/KAFKA7/"
+	@if [ "$(HOST)" = "0.0.0.0" ]; then for a in $$($(BIN)/python -m messaging.infra.addresses); do \
+	  echo "  Phones on the LAN:   http://$$a:$(PORT)/"; done; fi
 	@echo ""
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
+	LOGLAB_BIND_HOST=$(HOST) WEB_CONCURRENCY=$(WORKERS) $(BIN)/uvicorn config.asgi:application \
+		--host $(HOST) --port $(PORT) --workers $(WORKERS) --lifespan off --no-access-log
+
+# A class on the LAN: every interface, so phones reach the join URL the presenter view shows.
+classroom:
+	@$(MAKE) --no-print-directory run HOST=0.0.0.0
 
 chromium:
 	@scripts/ensure-chromium
@@ -44,7 +79,7 @@ test: setup dev-deps chromium lint
 
 # The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/loglab
-test-postgres: dev-deps
+test-postgres: dev-deps $(SECRET_KEY_FILE)
 	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live \
 		tests/classroom tests/lessons
 
@@ -62,3 +97,9 @@ screenshots: setup dev-deps chromium
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3* test-db.sqlite3*
+
+# Reliability (bench/soak.py): writers on SQLite and PostgreSQL, kill -9, a Redis restart, a
+# reconnect storm, on loopback with its own redis-server and database; writes docs/reliability.md.
+.PHONY: soak
+soak: deps
+	$(BIN)/python -m bench.soak

@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import browser, classroom, fanout, persistence, weight
+from bench import browser, classroom, fanout, persistence, scale, weight
 from bench.common import machine
 from bench.report import ORDER, crashed, table, write_doc
 
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "browser": browser.run,
     "weight": weight.run,
     "classroom": classroom.run,
+    "scale": scale.run,
 }
 
 

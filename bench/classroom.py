@@ -70,19 +70,25 @@ class Page:
     def __init__(self, session: str) -> None:
         self.session = session
         self.rebalances: dict[int, float] = {}  # seq -> monotonic time of receipt
+        self.closed = ""  # why its websocket ended, if it did
+        self.sizes: dict[int, int] = {}  # seq -> characters of the event
 
     async def listen(self, url: str, ready: asyncio.Semaphore) -> None:
         from websockets.asyncio.client import connect
 
         async with ready:
-            connection = await connect(
-                url,
-                origin=ORIGIN,
-                open_timeout=30,
-                ping_interval=None,
-                max_queue=None,
-                additional_headers={"Cookie": f"sessionid={self.session}"},
-            )
+            try:
+                connection = await connect(
+                    url,
+                    origin=ORIGIN,
+                    open_timeout=30,
+                    ping_interval=None,
+                    max_queue=None,
+                    additional_headers={"Cookie": f"sessionid={self.session}"},
+                )
+            except Exception as error:
+                self.closed = f"could not connect ({type(error).__name__}: {str(error)[:100]})"
+                raise
         self.connection = connection
         try:
             async for raw in connection:
@@ -90,8 +96,10 @@ class Page:
                 event = json.loads(raw)
                 if event.get("type") == "group.changed":
                     self.rebalances[event["seq"]] = now
-        except Exception:  # noqa: BLE001 - a dropped page shows up as a rebalance never seen
-            pass
+                    self.sizes[event["seq"]] = len(raw)
+            self.closed = f"closed by the server ({connection.close_code})"
+        except Exception as error:  # noqa: BLE001 - a dropped page: a rebalance never seen
+            self.closed = f"dropped ({type(error).__name__}: {str(error)[:100]})"
 
     def newest(self) -> int:
         return max(self.rebalances, default=0)

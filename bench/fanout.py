@@ -165,9 +165,15 @@ def pace(send: Callable[[str], bool], run: Run, seconds: float) -> None:
             run.failed_sends += 1
 
 
-def measure(url: str, send: Callable[[str], bool], seconds: float, server_pid: int | None) -> Run:
+def measure(
+    url: str,
+    send: Callable[[str], bool],
+    seconds: float,
+    server_pid: int | None,
+    clients: int = CLIENTS,
+) -> Run:
     run = Run()
-    swarm = Swarm(url, CLIENTS, CLIENT_PROCESSES, deadline=seconds + 150)
+    swarm = Swarm(url, clients, CLIENT_PROCESSES, deadline=seconds + 150)
     try:
         swarm.ready(run)
         time.sleep(0.5)  # the last group_add lands before the first produce
@@ -183,7 +189,7 @@ def measure(url: str, send: Callable[[str], bool], seconds: float, server_pid: i
     return run
 
 
-def bare(seconds: float) -> Run:
+def bare(seconds: float, clients: int = CLIENTS) -> Run:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.bare_server", str(port)],
@@ -203,7 +209,7 @@ def bare(seconds: float) -> Run:
                 producer.send(value)
                 return True
 
-            return measure(f"ws://127.0.0.1:{port}/", send, seconds, server.pid)
+            return measure(f"ws://127.0.0.1:{port}/", send, seconds, server.pid, clients)
     finally:
         terminate(server)
 

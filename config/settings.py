@@ -5,28 +5,158 @@ With nothing set, LogLab runs on one machine with SQLite (WAL) and the in-memory
 past one process and one machine.
 """
 
+import math
 import os
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from messaging.infra.addresses import LOOPBACK_NAMES, host_names, machine_addresses
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def envbool(name: str, default: str = "False") -> bool:
-    return os.getenv(name, default).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def envint(name: str, default: int) -> int:
-    return int(os.getenv(name, str(default)))
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
-SECRET_KEY = os.getenv("SECRET_KEY", "loglab-dev-secret-key-change-me-in-production")
+def envbool(name: str, default: bool | str = False) -> bool:
+    """A yes/no from the environment; anything but 1/0, true/false, yes/no, on/off is refused."""
+    raw = os.getenv(name, "").strip()
+    if not raw:
+        return default if isinstance(default, bool) else default.strip().lower() in _TRUE
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a yes/no value: use 1 or 0 (true/false, yes/no, on/off)."
+    )
+
+
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.getenv(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is too small: it must be at least {minimum}.")
+    return value
+
+
+def envfloat(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.getenv(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite number of at least {minimum}.")
+    return value
+
+
+def envlist(name: str) -> list[str] | None:
+    """A comma-separated list, or None when the variable is unset; set but empty is refused."""
+    raw = os.getenv(name)
+    if raw is None:
+        return None
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not items:
+        raise ImproperlyConfigured(f"{name} is set but lists nothing: unset it or name a value.")
+    return items
+
+
 DEBUG = envbool("DEBUG")
-ALLOWED_HOSTS = [h.strip() for h in os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+
+# The key signs sessions (an instructor's login): a known key lets anyone forge one. With
+# DEBUG off the built-in development key is refused; `make setup` writes a random key of this
+# checkout's own into .loglab-secret-key, which is read when SECRET_KEY is not set, so `make
+# run` works on a bare machine without a key anybody else knows.
+DEV_SECRET_KEY = "loglab-dev-secret-key-change-me-in-production"
+SECRET_KEY_FILE = Path(os.getenv("LOGLAB_SECRET_KEY_FILE", str(BASE_DIR / ".loglab-secret-key")))
+
+
+def _secret_key() -> str:
+    if key := os.getenv("SECRET_KEY", "").strip():
+        return key
+    try:
+        key = SECRET_KEY_FILE.read_text().strip()
+    except FileNotFoundError:
+        return DEV_SECRET_KEY
+    if len(key) < 50:
+        raise ImproperlyConfigured(
+            f"{SECRET_KEY_FILE} holds a key of {len(key)} characters: delete it and run "
+            "`make setup` for a new one, or set SECRET_KEY."
+        )
+    return key
+
+
+SECRET_KEY = _secret_key()
+if SECRET_KEY == DEV_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG is off and SECRET_KEY is the built-in development key, which anyone can read: "
+        "set SECRET_KEY (python -c 'import secrets; print(secrets.token_urlsafe(50))'), or run "
+        f"`make setup` to write a key of this checkout's own into {SECRET_KEY_FILE}, "
+        "or set DEBUG=1 on a development machine."
+    )
+
+# Where people reach the app when it is not this machine's own address: behind a proxy,
+# https://loglab.example.org. The join URL and its QR code use it; its host is allowed.
+LOGLAB_PUBLIC_URL = os.getenv("LOGLAB_PUBLIC_URL", "").strip().rstrip("/")
+if LOGLAB_PUBLIC_URL:
+    _public = urlsplit(LOGLAB_PUBLIC_URL)
+    if _public.scheme not in {"http", "https"} or not _public.hostname or _public.path:
+        raise ImproperlyConfigured(
+            f"LOGLAB_PUBLIC_URL={LOGLAB_PUBLIC_URL!r} must be scheme://host[:port], e.g. "
+            "https://loglab.example.org (LogLab is served from the root, no path)."
+        )
+# The address `make run` / `make classroom` listened on (unset when started otherwise): a
+# loopback one means phones cannot connect, which the presenter view says.
+LOGLAB_BIND_HOST = os.getenv("LOGLAB_BIND_HOST", "").strip()
+
+# The app answers to this machine's own addresses, found at start, so a phone's
+# `Host: <lan-ip>:<port>` is accepted (and the websocket's Origin, which Channels'
+# AllowedHostsOriginValidator checks against this list). Addresses are no DNS-rebinding risk:
+# a rebinding page sends its own domain name as Host. ALLOWED_HOSTS replaces the list.
+LOGLAB_MACHINE_ADDRESSES = machine_addresses()
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS") or [
+    *LOOPBACK_NAMES,
+    *LOGLAB_MACHINE_ADDRESSES,
+    *host_names(),
 ]
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS") or []
+if LOGLAB_PUBLIC_URL:
+    if _public.hostname not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_public.hostname)
+    # A proxy may pass its own Host upstream; the browser's Origin is still the public one.
+    CSRF_TRUSTED_ORIGINS.append(f"{_public.scheme}://{_public.netloc}")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if urlsplit(_origin).scheme not in {"http", "https"} or not urlsplit(_origin).netloc:
+        raise ImproperlyConfigured(
+            f"CSRF_TRUSTED_ORIGINS: {_origin!r} is not an origin like https://loglab.example.org."
+        )
+
+# Behind TLS (a proxy that sets X-Forwarded-Proto): one switch for everything that needs it.
+LOGLAB_HTTPS = envbool("LOGLAB_HTTPS")
+if LOGLAB_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("LOGLAB_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("LOGLAB_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("LOGLAB_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a request to the browsers' built-in lists, hard to take back: the
+        # operator of the domain opts in (LOGLAB_HSTS_PRELOAD=1), not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -45,6 +175,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "messaging.infra.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,7 +221,28 @@ SQLITE_OPTIONS = {
     ),
 }
 if os.getenv("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # Under ASGI each request's synchronous code runs in a thread of its own, so persistent
+    # connections (CONN_MAX_AGE > 0) pile up, one per thread: 8 REST writers once held 97 of
+    # PostgreSQL's 100. PostgreSQL gets Django's psycopg pool instead, bounded per process
+    # (LOGLAB_DB_POOL_SIZE; a request waits up to LOGLAB_DB_POOL_TIMEOUT s for a connection).
+    # Closing connections after each request instead (LOGLAB_DB_POOL_SIZE=0) holds one per
+    # request in flight, with no bound: 33 under 32 writers, at half the pool's throughput
+    # (docs/deployment.md has the measurements).
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+    # Not in pytest's own process by default: every async test runs on an event loop of its
+    # own, and a loop's executor threads that touched the database (a room driver's tick) are
+    # abandoned with it, their connections still checked out: tests/live on PostgreSQL ran the
+    # pool dry after ten tests. The servers the tests start (tests/support/server.py) are
+    # separate processes and pool as production does.
+    LOGLAB_DB_POOL_SIZE = envint(
+        "LOGLAB_DB_POOL_SIZE", 0 if "pytest" in sys.modules else 10, minimum=0
+    )
+    if LOGLAB_DB_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": LOGLAB_DB_POOL_SIZE,
+            "timeout": envint("LOGLAB_DB_POOL_TIMEOUT", 20, minimum=1),
+        }
 else:
     DATABASES = {
         "default": {
@@ -118,6 +270,17 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "messaging.infra.layers.RoomChannelLayer"}}
+
+# Server processes (uvicorn --workers reads the same variable; `make run WORKERS=N` sets it).
+# The in-memory layer lives in one process: with several, each would see only its own
+# websockets and a room's events would reach only some screens. Refused, not half working.
+WEB_CONCURRENCY = envint("WEB_CONCURRENCY", 1, minimum=1)
+if WEB_CONCURRENCY > 1 and not REDIS_URL:
+    raise ImproperlyConfigured(
+        f"WEB_CONCURRENCY={WEB_CONCURRENCY} server processes need REDIS_URL: the in-memory "
+        "channel layer is per process. Start Redis and set REDIS_URL=redis://127.0.0.1:6379/0, "
+        "or run one process."
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,14 +329,40 @@ LOGLAB_MAX_TOPIC_NAME = 249  # Kafka's own limit on a topic name
 LOGLAB_MAX_FETCH = 500  # max.poll.records' default
 LOGLAB_MAX_ROOM_TITLE = 80
 # Requests per second a client may make to the APIs (per process); over it: 429 / throttled.
-LOGLAB_API_RATE_PER_SECOND = float(os.getenv("LOGLAB_API_RATE_PER_SECOND", "20"))
-LOGLAB_SQS_API_RATE_PER_SECOND = float(os.getenv("LOGLAB_SQS_API_RATE_PER_SECOND", "50"))
+LOGLAB_API_RATE_PER_SECOND = envfloat("LOGLAB_API_RATE_PER_SECOND", 20)
+LOGLAB_SQS_API_RATE_PER_SECOND = envfloat("LOGLAB_SQS_API_RATE_PER_SECOND", 50)
 # Events a reconnecting browser may replay before it must resync from a snapshot instead.
 LOGLAB_REPLAY_LIMIT = 500
 
 # Classrooms (messaging/permissions.py, services/rooms.py): students' rate limits, per second
 # and per student (per process), and how long a room may sit idle before it is deleted.
-LOGLAB_STUDENT_PRODUCE_PER_SECOND = float(os.getenv("LOGLAB_STUDENT_PRODUCE_PER_SECOND", "5"))
-LOGLAB_STUDENT_JOINS_PER_SECOND = float(os.getenv("LOGLAB_STUDENT_JOINS_PER_SECOND", "2"))
-LOGLAB_STUDENT_ACTIONS_PER_SECOND = float(os.getenv("LOGLAB_STUDENT_ACTIONS_PER_SECOND", "10"))
-LOGLAB_ROOM_IDLE_HOURS = float(os.getenv("LOGLAB_ROOM_IDLE_HOURS", "72"))
+LOGLAB_STUDENT_PRODUCE_PER_SECOND = envfloat("LOGLAB_STUDENT_PRODUCE_PER_SECOND", 5)
+LOGLAB_STUDENT_JOINS_PER_SECOND = envfloat("LOGLAB_STUDENT_JOINS_PER_SECOND", 2)
+LOGLAB_STUDENT_ACTIONS_PER_SECOND = envfloat("LOGLAB_STUDENT_ACTIONS_PER_SECOND", 10)
+LOGLAB_ROOM_IDLE_HOURS = envfloat("LOGLAB_ROOM_IDLE_HOURS", 72)
+
+# Limits (messaging/infra/rates.py, views/accounts.py): where every process's rate limits are
+# counted (auto: Redis when REDIS_URL is set, else the database; memory: this process only),
+# and log-in / sign-up throttling: failures allowed in a row, then one more per refill period.
+LOGLAB_RATE_BACKEND = os.getenv("LOGLAB_RATE_BACKEND", "").strip().lower() or "auto"
+if LOGLAB_RATE_BACKEND not in {"auto", "memory", "redis", "database"}:
+    raise ImproperlyConfigured(
+        f"LOGLAB_RATE_BACKEND={LOGLAB_RATE_BACKEND!r}: use auto, memory, redis or database."
+    )
+if LOGLAB_RATE_BACKEND == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("LOGLAB_RATE_BACKEND=redis needs REDIS_URL.")
+LOGLAB_LOGIN_FAILURES_PER_USERNAME = envint("LOGLAB_LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+LOGLAB_LOGIN_FAILURES_PER_IP = envint("LOGLAB_LOGIN_FAILURES_PER_IP", 20, minimum=1)
+LOGLAB_SIGNUPS_PER_IP = envint("LOGLAB_SIGNUPS_PER_IP", 5, minimum=1)
+LOGLAB_LOGIN_REFILL_SECONDS = envfloat("LOGLAB_LOGIN_REFILL_SECONDS", 60, minimum=1)
+
+# Presence (live helper; messaging/models.py, live/consumers.py): how often each process tells
+# the database its students' pages are still open, and how long a page counts as open after
+# that (so the pages of a process that died go offline within their sum).
+LOGLAB_STUDENT_SEEN_REFRESH_S = envfloat("LOGLAB_STUDENT_SEEN_REFRESH_S", 10, minimum=0.5)
+LOGLAB_STUDENT_SEEN_WINDOW_S = envfloat("LOGLAB_STUDENT_SEEN_WINDOW_S", 30, minimum=1)
+if LOGLAB_STUDENT_SEEN_WINDOW_S <= LOGLAB_STUDENT_SEEN_REFRESH_S:
+    raise ImproperlyConfigured(
+        "LOGLAB_STUDENT_SEEN_WINDOW_S must be longer than LOGLAB_STUDENT_SEEN_REFRESH_S, "
+        "or open pages would blink offline between two refreshes."
+    )

@@ -110,6 +110,7 @@ GROUP_CHANGED = EventType(
         "narration": "what happened, in words",
         "removed": "members removed",
         "plan": "the rebalance plan, step by step, or null",
+        "at_ms": "the room time it happened at (what the board stamps its narration with)",
     },
     "the group coordinator moved: joins, leaves, rebalances",
 )

@@ -41,13 +41,19 @@ def join_code_normalise(raw: str) -> str:
 # The records a simulated consumer takes in one poll on the board: few, so that a class can
 # follow them one by one (Kafka's max.poll.records defaults to 500).
 BOARD_MAX_POLL_RECORDS = 5
+# Fetch sizes on the same scale: a board record stands for the 100 records of 1 KiB that
+# max.poll.records is divided by, so a fetch and a poll keep Kafka's proportions:
+# max.partition.fetch.bytes (1 MiB) brings up to 10 records of a partition, fetch.max.bytes
+# (50 MiB) up to 512 in all, and a poll of 5 leaves the rest buffered.
+BOARD_RECORD_BYTES = (500 // BOARD_MAX_POLL_RECORDS) * 1024
 
-# A student's page is "seen" while its websocket is open: each server process refreshes
-# `Student.last_seen_at` every STUDENT_SEEN_REFRESH_S for the pages connected to it, and a
-# student's member counts as online only while that is more recent than STUDENT_SEEN_WINDOW_S.
-# So if the server process dies with the page open, the flag it left set runs out on its own.
-STUDENT_SEEN_REFRESH_S = 10
-STUDENT_SEEN_WINDOW_S = 30
+# A student's page is "seen" while its websocket is open: each server process refreshes its
+# pages' StudentPage rows (and their students' `last_seen_at`) every STUDENT_SEEN_REFRESH_S,
+# and a page counts as open, and a student's member as online, only while that is more recent
+# than STUDENT_SEEN_WINDOW_S. So if a server process dies with pages open, they go offline on
+# their own within STUDENT_SEEN_WINDOW_S + STUDENT_SEEN_REFRESH_S.
+STUDENT_SEEN_REFRESH_S: float = settings.LOGLAB_STUDENT_SEEN_REFRESH_S
+STUDENT_SEEN_WINDOW_S: float = settings.LOGLAB_STUDENT_SEEN_WINDOW_S
 
 
 class Room(models.Model):
@@ -330,6 +336,8 @@ class Member(models.Model):
     records_per_second = models.FloatField(default=1.0)
     # Fractions of a record the member's speed earned but did not yet spend.
     budget_carry = models.FloatField(default=0.0)
+    # Its fetch session order, buffered partitions and last poll (engine FetchState.to_dict()).
+    fetch_state = models.JSONField(default=dict, blank=True)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -362,6 +370,8 @@ class Assignment(models.Model):
     position = models.BigIntegerField(null=True, blank=True)
     # The end (exclusive) of the batch the last poll returned: fetched, not all processed.
     polled_until = models.BigIntegerField(null=True, blank=True)
+    # The end (exclusive) of the records fetched for it and buffered, not yet polled.
+    fetched_until = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -560,6 +570,31 @@ class Student(models.Model):
         return timezone.now() - timedelta(seconds=STUDENT_SEEN_WINDOW_S)
 
 
+class StudentPage(models.Model):
+    """One open page of a student: a websocket connected to one server process.
+
+    "Online" means at least one fresh row. The process that holds the socket writes the row
+    when it opens and deletes it when it closes, however it closes; it refreshes `seen_at` for
+    all its pages at once every STUDENT_SEEN_REFRESH_S, so the rows of a process that died
+    turn stale after STUDENT_SEEN_WINDOW_S and any other process sweeps them. Kept in the
+    database, not Redis, because the coordinator's session timeouts read presence inside the
+    room's transaction: one store, one lock, the same in every deployment.
+    """
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="pages")
+    # The websocket's own id (its channel name): unique across processes.
+    page_id = models.CharField(max_length=200, unique=True)
+    # The server process that holds the socket (live.driver.OWNER).
+    owner = models.CharField(max_length=200)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["seen_at"], name="student_page_seen_at")]
+
+    def __str__(self) -> str:
+        return self.page_id
+
+
 # --- lessons -------------------------------------------------------------------------------
 
 
@@ -644,3 +679,16 @@ class LessonPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lesson_slug}/{self.question}: {self.choice}"
+
+
+class RateBucket(models.Model):
+    """A token bucket every server process shares when the rate limits live in the database
+    (messaging/infra/rates.py: `DatabaseBuckets`, chosen in apps.py when there is no Redis)."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    tokens = models.FloatField()
+    updated = models.FloatField()  # wall-clock seconds (time.time()) of the last spend
+    full_at = models.FloatField(db_index=True)  # full again from then on: purged after
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.tokens:.2f}"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from django.conf import settings
 
 from messaging.errors import Invalid, LogLabError
-from messaging.infra.rates import buckets, client_ip
+from messaging.infra.rates import buckets, client_ip, retry_seconds
 from messaging.models import Member, Room, Student, default_student_permissions, join_code_normalise
 from messaging.selectors import room_get, student_for_session
 
@@ -28,7 +28,7 @@ STUDENT_ACTIONS: dict[str, str] = {
     "join": "join and leave a consumer group",
     "crash": "crash their consumer",
     "settings": "change topics, groups and producers",
-    "clients": "connect their own code (REST and SQS APIs)",
+    "clients": "connect their own code (REST and SQS APIs; each call obeys the other locks)",
 }
 # Only the instructor ever does these in a classroom: the clock, resetting the room, removing
 # a student, the locks themselves, follow-me and running a lesson.
@@ -47,6 +47,8 @@ class TooManyRequests(LogLabError):
     code = "rate_limited"
     # False when waiting cannot help: more at once than the allowance ever holds.
     retryable = True
+    # Whole seconds to wait (the message says the same number): `Retry-After`.
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,16 +149,25 @@ def student_rate(kind: str) -> float:
 
 def rate_check(*, key: tuple, kind: str, cost: int = 1, who: str = "students") -> None:
     """Spend `cost` of `key`'s allowance of `kind`, or raise TooManyRequests (429) saying when
-    to retry. The buckets are per server process, as the APIs' are."""
+    to retry. Every server process shares the buckets (messaging/infra/rates.py)."""
     rate = student_rate(kind)
     wait = buckets.take((kind, *key), rate=rate, burst=max(rate, 1.0), cost=cost)
     if wait:
-        limit = RATE_WORDS[kind].format(rate=rate)
-        never = wait == float("inf")
-        retry = " Send fewer at a time." if never else f" Try again in {max(wait, 0.1):.1f} s."
-        error = TooManyRequests(f"Slow down: {who} may {limit} in this classroom.{retry}")
-        error.retryable = not never
-        raise error
+        raise too_many(
+            f"Slow down: {who} may {RATE_WORDS[kind].format(rate=rate)} in this classroom.", wait
+        )
+
+
+def too_many(message: str, wait: float) -> TooManyRequests:
+    """A 429 whose sentence and `Retry-After` say the same whole number of seconds; one no
+    wait can help (`wait` infinite: more at once than the allowance holds) asks for less."""
+    never = wait == float("inf")
+    seconds = retry_seconds(wait)
+    retry = "Send fewer at a time." if never else f"Try again in {seconds} s."
+    error = TooManyRequests(f"{message} {retry}")
+    error.retryable = not never
+    error.retry_after = None if never else seconds
+    return error
 
 
 def api_produce_rate_check(*, request: HttpRequest, room: Room, count: int) -> None:
@@ -214,11 +225,74 @@ CLIENTS_LOCKED = (
     "(REST and SQS) right now."
 )
 
+# --- the APIs: every call is a student's button -----------------------------------------------
 
-def api_clients_allowed(room: Room) -> bool:
-    """Whether scripts may use the room's APIs. They carry no session, so in a classroom they
-    count as students: the `clients` lock decides."""
-    return room.kind != Room.Kind.CLASSROOM or student_permissions(room)["clients"]
+# The locks each API call passes, besides `clients` (which only opens the APIs): the same as
+# the student's button that does the same thing. Reads pass none. REST Proxy's are keyed by the
+# view (messaging/api/kafka_rest.py) and method, SQS's by action; both adapters and the tests
+# read this one table, and kafka_rest refuses to define a view missing from it.
+REST_PROXY_LOCKS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("root", "GET"): (),
+    ("clusters", "GET"): (),
+    ("cluster", "GET"): (),
+    ("v3_topics", "GET"): (),
+    ("v3_topics", "POST"): ("settings",),  # CreateTopics: the board's "New topic"
+    ("v3_topic", "GET"): (),
+    ("v3_partitions", "GET"): (),
+    ("v3_partition", "GET"): (),
+    ("v3_records", "POST"): ("produce",),
+    ("v3_groups", "GET"): (),
+    ("v3_group", "GET"): (),
+    ("v3_lags", "GET"): (),
+    ("topics", "GET"): (),
+    ("topic", "GET"): (),
+    ("topic", "POST"): ("produce",),
+    # A consumer instance joins the group (on its first poll); deleting it leaves.
+    ("consumer_create", "POST"): ("join",),
+    ("consumer_instance", "DELETE"): ("join",),
+    ("consumer_subscription", "GET"): (),
+    ("consumer_subscription", "POST"): ("join",),
+    ("consumer_records", "GET"): ("join",),  # a poll: takes partitions in the rebalance
+    # A student's commit button needs `join`; the issue groups committing with crashing (both
+    # decide what is delivered again), so the crash lock stops a script's commits too.
+    ("consumer_offsets", "POST"): ("join", "crash"),
+    ("consumer_assignments", "GET"): (),
+}
+SQS_LOCKS: dict[str, tuple[str, ...]] = {
+    "CreateQueue": ("settings",),
+    "DeleteQueue": ("settings",),
+    "SetQueueAttributes": ("settings",),
+    "PurgeQueue": ("settings",),
+    "GetQueueUrl": (),
+    "ListQueues": (),
+    "GetQueueAttributes": (),
+    "SendMessage": ("produce",),
+    "SendMessageBatch": ("produce",),
+    "ReceiveMessage": ("join",),
+    "DeleteMessage": ("join",),
+    "DeleteMessageBatch": ("join",),
+    "ChangeMessageVisibility": ("join",),
+    "ChangeMessageVisibilityBatch": ("join",),
+}
+
+
+def api_lock_check(room: Room, locks: tuple[str, ...]) -> None:
+    """Raise Forbidden unless a script may make a call that passes `locks` in `room`.
+
+    Scripts carry no session: in a classroom they are held to what students may do. The
+    `clients` lock opens the APIs; each call then passes the same locks as a student's button.
+    """
+    if room.kind != Room.Kind.CLASSROOM:
+        return
+    allowed = student_permissions(room)
+    if not allowed["clients"]:
+        raise Forbidden(CLIENTS_LOCKED)
+    for lock in locks:
+        if not allowed[lock]:
+            raise Forbidden(
+                f"The instructor has locked this: students (and their code) cannot "
+                f"{STUDENT_ACTIONS[lock]} right now."
+            )
 
 
 # --- what the page shows to whoever is looking ------------------------------------------------

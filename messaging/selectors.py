@@ -9,12 +9,14 @@ from django.conf import settings
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
-from messaging.engine import classic, sqs
+from messaging.engine import classic, fetching, sqs
 from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
 from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
 from messaging.errors import Invalid, NotFound
 from messaging.models import (
+    BOARD_MAX_POLL_RECORDS,
+    BOARD_RECORD_BYTES,
     Assignment,
     ClassicBroker,
     CommittedOffset,
@@ -31,6 +33,7 @@ from messaging.models import (
     RoomEvent,
     SqsQueue,
     Student,
+    StudentPage,
     Topic,
     join_code_normalise,
 )
@@ -317,6 +320,8 @@ class MemberView:
     assigned: list[str]  # "topic-partition", sorted
     idle_reason: str
     session_deadline_ms: int
+    # Records it fetched (polled or buffered) and did not process yet, over its partitions.
+    fetched: int = 0
 
     @property
     def assigned_attr(self) -> str:
@@ -347,7 +352,13 @@ class GroupView:
     members: list[MemberView]
     rows: list[DescribeRow]
     ledger: list[ProcessedRecord]
-    total_lag: int
+    total_lag: int | None  # '-' until the group's first commit (offsets.lag_total)
+    # The consumers' poll and fetch sizes on the board's scale (models.BOARD_RECORD_BYTES).
+    max_poll_records: int = BOARD_MAX_POLL_RECORDS
+    partition_fetch_records: int = fetching.partition_fetch_records(BOARD_RECORD_BYTES)
+    fetch_max_records: int = fetching.records_within(
+        fetching.FETCH_MAX_BYTES_DEFAULT, BOARD_RECORD_BYTES
+    )
 
 
 LEDGER_SHOWN = 40
@@ -374,6 +385,11 @@ def board_groups(*, room: Room) -> list[GroupView]:
         }
         committed = group_committed(group=group)
         assigned: dict[int, list[str]] = {m.pk: [] for m in members}
+        fetched: dict[int, int] = {m.pk: 0 for m in members}
+        for a in owners.values():
+            end = fetching.fetched_end(a.position, a.polled_until, a.fetched_until)
+            if end is not None and a.position is not None:
+                fetched[a.member_id] += end - a.position
         rows = []
         for p in partitions:
             owner = owners.get(p.pk)
@@ -403,6 +419,7 @@ def board_groups(*, room: Room) -> list[GroupView]:
                         assigned=assigned[m.pk],
                         idle_reason=idle.get(m.member_id, ""),
                         session_deadline_ms=m.session_expires_at(group.session_timeout_ms),
+                        fetched=fetched[m.pk],
                     )
                     for m in members
                 ],
@@ -413,12 +430,7 @@ def board_groups(*, room: Room) -> list[GroupView]:
                     .select_related("partition__topic")
                     .order_by("-id")[:LEDGER_SHOWN]
                 ),
-                total_lag=sum(
-                    offset_rules.lag_or_backlog(
-                        p.log_start_offset, p.log_end_offset, committed.get(p.pk)
-                    )
-                    for p in partitions
-                ),
+                total_lag=offset_rules.lag_total(row.lag for row in rows),
             )
         )
     return views
@@ -512,6 +524,16 @@ def student_removed(*, room: Room, session_key: str | None) -> bool:
     ).exists()
 
 
+def students_online(*, room: Room) -> set[int]:
+    """The pks of the room's students who have a page open (a fresh StudentPage row, written
+    by whichever server process holds its websocket)."""
+    return set(
+        StudentPage.objects.filter(student__room=room, seen_at__gte=Student.seen_since())
+        .values_list("student_id", flat=True)
+        .distinct()
+    )
+
+
 @dataclass(frozen=True)
 class RosterLine:
     student: Student
@@ -519,8 +541,8 @@ class RosterLine:
     group: str  # "" when the student is not a consumer
     member_id: str
     partitions: list[str]  # "topic-partition", sorted
-    # Summed over their partitions, a partition with nothing committed counting its whole
-    # retained log (as the board's totals do); None when they own no partition.
+    # Summed over their partitions (offsets.lag_total): None ('-') until their group commits
+    # on one of them, or when they own no partition.
     lag: int | None
     # Simulated seconds until the coordinator removes a consumer whose page went away.
     leaves_in_s: int | None
@@ -562,19 +584,19 @@ def classroom_roster(*, room: Room) -> list[RosterLine]:
         ):
             if (c["group_id"], c["partition_id"]) in committed:
                 committed[(c["group_id"], c["partition_id"])] = c["offset"]
-    seen_since = Student.seen_since()
+    open_pages = students_online(room=room)
     lines = []
     for student in students:
         member = student.member
-        recent = student.last_seen_at is not None and student.last_seen_at >= seen_since
+        recent = student.pk in open_pages
         if member is None:
             lines.append(RosterLine(student, recent, "", "", [], None, None))
             continue
         parts = sorted(owned.get(member.pk, []))
         lags = []
-        for _, _, pid, start, end in parts:
+        for _, _, pid, _start, end in parts:
             offset = committed.get((member.group_id, pid), -1)
-            lags.append(offset_rules.lag_or_backlog(start, end, offset if offset >= 0 else None))
+            lags.append(offset_rules.lag(end, offset if offset >= 0 else None))
         online = recent and member.online and not member.crashed
         leaves_in = None
         if not online:
@@ -587,7 +609,7 @@ def classroom_roster(*, room: Room) -> list[RosterLine]:
                 group=member.group.group_id,
                 member_id=member.member_id,
                 partitions=[f"{topic}-{index}" for topic, index, *_ in parts],
-                lag=sum(lags) if lags else None,
+                lag=offset_rules.lag_total(lags),
                 leaves_in_s=leaves_in,
             )
         )
@@ -605,7 +627,7 @@ GROUP_SHOWN = 12
 @dataclass(frozen=True)
 class WaitingRecord:
     record: Record
-    fetched: bool  # in the batch the last poll returned
+    fetched: bool  # fetched (by the last poll or into the fetch buffer), not yet processed
     committed_ahead: bool  # committed already, not yet processed (at-most-once)
 
 
@@ -685,7 +707,8 @@ def student_partitions(*, member: Member, group: ConsumerGroup) -> list[Partitio
         tp = f"{p.topic.name}-{p.index}"
         done = committed.get(p.pk)
         waiting = waiting_by_partition.get(p.pk, [])
-        fetched_until = a.polled_until if a.position is not None else None
+        # Fetched and not processed yet: its last poll's records, then its fetch buffer.
+        fetched_until = fetching.fetched_end(a.position, a.polled_until, a.fetched_until)
         # Where a replacement would start after a crash: the engine's rule for a fresh
         # consumer (the committed offset if retention kept it, else auto.offset.reset).
         try:

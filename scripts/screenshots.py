@@ -109,13 +109,14 @@ def student_joins(browser, url: str, name: str, group: str):
     page.get_by_role("button", name="Join").click()
     page.wait_for_url("**/r/WEEK3K/me/")
     page.wait_for_selector("#live-status[data-state=live]")
-    page.get_by_role("button", name=f"Join {group}").click()
+    page.get_by_role("button", name=f"Join {group}", exact=True).click()
     page.wait_for_selector(".act-process")
     return page
 
 
 def shoot_classroom(browser, url: str) -> None:
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    # The projector: 1920x1080, as a lecture hall's projector shows it.
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
     teacher = context.new_page()
     teacher.goto(url + "/accounts/login/")
     teacher.get_by_label("Username").fill("ada")
@@ -132,12 +133,49 @@ def shoot_classroom(browser, url: str) -> None:
     me = students[0]
     me.get_by_role("button", name="Process next record").click()
     time.sleep(1)
-    me.screenshot(path=str(OUT / "classroom-student-phone.png"), full_page=True)
+    me.screenshot(path=str(OUT / "classroom-student-phone.png"))  # what the phone shows
     students[1].close()  # a closed page: the roster counts down to its session timeout
     time.sleep(3)
+
+    # The instructor's own phone, before the class's lesson starts.
+    pocket = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    pocket.add_cookies(context.cookies())
+    phone = pocket.new_page()
+    phone.goto(url + "/r/WEEK3K/present/")
+    phone.wait_for_load_state("networkidle")
+    # The class has joined: the instructor folds the join card away (this browser remembers).
+    phone.locator("#join-card summary").click()
+    time.sleep(0.5)
+    phone.screenshot(path=str(OUT / "classroom-presenter-phone.png"))
+    pocket.close()
+
+    # A lesson for the whole class, at its first question: the votes come in beside the roster.
     teacher.reload()
-    teacher.wait_for_load_state("networkidle")
-    teacher.screenshot(path=str(OUT / "classroom-presenter.png"), full_page=True)
+    present = teacher.locator("#lesson-present")
+    present.get_by_label("Lesson").select_option("consumer-groups")
+    present.get_by_role("button", name="Run it").click()
+    present.locator(".moment-intro").wait_for()
+    for _ in range(12):
+        if teacher.locator("#lesson-present .moment-predict").count():
+            break
+        teacher.locator("#lesson-next").click()
+        time.sleep(1)
+    for student, choice in zip([students[0], students[2]], [0, 1], strict=True):
+        student.wait_for_url("**/lesson/")
+        student.locator("#lesson-follow .choice-btn").nth(choice).click()
+        student.locator("#lesson-follow .mine-note").wait_for()
+    teacher.locator("#lesson-present .tally-total").filter(has_text="2 answers").wait_for()
+    # The lesson's start dropped the students' consumers: the instructor puts them back in.
+    enlist = teacher.locator("#controls .enlist")
+    enlist.get_by_label("Everyone not consuming joins").select_option("billing")
+    enlist.get_by_role("button", name="Put them in").click()
+    teacher.locator("#students .roster-group").first.wait_for()
+    teacher.locator("#students .tp-chip").first.wait_for()
+    time.sleep(1)
+    teacher.evaluate("window.scrollTo(0, 0)")  # the form's button kept the focus, lower down
+    teacher.screenshot(path=str(OUT / "classroom-presenter.png"))
     context.close()
 
 

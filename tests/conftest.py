@@ -41,6 +41,16 @@ def chromium_path() -> str:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def rate_buckets_in_memory() -> None:
+    """Tests count rate limits in this process's memory, so any test (with or without the
+    database) may clear them. The shared stores, Redis and the database, and two server
+    processes sharing one limit are tested in tests/api/test_shared_rates.py."""
+    from messaging.infra import rates
+
+    rates.buckets.use(rates.TokenBuckets())
+
+
 @pytest.fixture
 def rate_clock_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rate limiter's clock stands still: a burst is refused however slowly the test's
@@ -49,5 +59,6 @@ def rate_clock_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from messaging.infra import rates
 
-    monkeypatch.setattr(rates, "time", types.SimpleNamespace(monotonic=lambda: 1_000_000.0))
+    stopped = types.SimpleNamespace(monotonic=lambda: 1_000_000.0, time=lambda: 1_000_000.0)
+    monkeypatch.setattr(rates, "time", stopped)
     rates.buckets.clear()

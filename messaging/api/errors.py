@@ -9,14 +9,14 @@ Services raise `messaging.errors.Invalid`, `NotFound` or `Conflict`; `translate`
 REST Proxy's code, from the error's `field` where that says more than its class (a missing
 partition is 40402, a missing topic 40401), else from what the calling view expects.
 
-The per-client rate limit (a token bucket per client IP and room, in this process) lives here
-too: being told to slow down (429, 42901) is one more refusal.
+The per-client rate limit (a token bucket per client IP and room, shared by every server
+process) lives here too: being told to slow down (429, 42901) is one more refusal, whose
+message and `Retry-After` name the same whole number of seconds.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 
 from messaging.errors import Conflict, Invalid, LogLabError, NotFound
-from messaging.infra.rates import buckets, client_ip
+from messaging.infra.rates import buckets, client_ip, retry_seconds
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ TOO_MANY_REQUESTS = Code(429, 42901)
 
 
 class ApiError(Exception):
-    def __init__(self, code: Code, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, code: Code, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -125,7 +125,7 @@ def error_response(error: ApiError, *, content_type: str = "application/json") -
         content_type=content_type,
     )
     if error.retry_after is not None:
-        response["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -186,10 +186,11 @@ def throttle(request, scope: str) -> None:
         burst = rate
     wait = buckets.take((client_ip(request), scope), rate=rate, burst=burst)
     if wait:
+        seconds = retry_seconds(wait)
         raise ApiError(
             TOO_MANY_REQUESTS,
             f"Too many requests: at most {rate:g} per second from one client"
             + ("" if scope == "rooms" else " to one room")
-            + f". Retry in {wait:.2f} s.",
-            retry_after=wait,
+            + f". Retry in {seconds} s.",
+            retry_after=seconds,
         )

@@ -52,9 +52,10 @@ from messaging.api.errors import (
 from messaging.errors import LogLabError, NotFound
 from messaging.models import ConsumerGroup, RestConsumerInstance, Room, Topic, join_code_normalise
 from messaging.permissions import (
-    CLIENTS_LOCKED,
+    REST_PROXY_LOCKS,
+    Forbidden,
     TooManyRequests,
-    api_clients_allowed,
+    api_lock_check,
     api_produce_rate_check,
 )
 from messaging.services import rest_consumers as consumers
@@ -92,12 +93,16 @@ TOPIC_CONFIGS = {
 def kafka_api(*, version: str, methods: tuple[str, ...]) -> Callable:
     """The plumbing every endpoint shares.
 
-    Method check, the client's rate limit for this room, the room (the cluster), lazy expiry of
-    idle consumer instances, and every refusal as REST Proxy's error body.
+    Method check, the client's rate limit for this room, the room (the cluster), the
+    classroom's locks for this call (permissions.REST_PROXY_LOCKS), lazy expiry of idle
+    consumer instances, and every refusal as REST Proxy's error body.
     """
     content_type = V2 if version == "v2" else V3
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        # Every endpoint names its locks: one missing from the table fails at import.
+        locks = {method: REST_PROXY_LOCKS[(view.__name__, method)] for method in methods}
+
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, code: str, **kwargs: Any) -> HttpResponse:
@@ -111,8 +116,10 @@ def kafka_api(*, version: str, methods: tuple[str, ...]) -> Callable:
                     room = selectors.room_get(code=code)
                 except NotFound as error:
                     raise ApiError(NOT_FOUND, error.message) from None
-                if not api_clients_allowed(room):
-                    raise ApiError(FORBIDDEN, CLIENTS_LOCKED)
+                try:
+                    api_lock_check(room, locks[request.method])
+                except Forbidden as error:
+                    raise ApiError(FORBIDDEN, error.message) from None
                 consumers.rest_instances_expire(room=room)
                 return view(request, room, **kwargs)
             except ApiError as error:
@@ -260,7 +267,7 @@ def _produce(request: HttpRequest, room: Room, topic_name: str, records: list[Re
     except TooManyRequests as error:
         if not error.retryable:
             raise ApiError(INVALID_PAYLOAD, error.message) from None
-        raise ApiError(TOO_MANY_REQUESTS, error.message, retry_after=1.0) from None
+        raise ApiError(TOO_MANY_REQUESTS, error.message, retry_after=error.retry_after) from None
     with service_errors(not_found=TOPIC_NOT_FOUND, invalid=INVALID_PAYLOAD):
         return records_produce(room=room, topic_name=topic_name, records=records, producer=PRODUCER)
 

@@ -38,12 +38,13 @@ from django.views.decorators.csrf import csrf_exempt
 from messaging.api import sqs_actions as actions
 from messaging.engine import sqs
 from messaging.errors import LogLabError
-from messaging.infra.rates import buckets
+from messaging.infra.rates import buckets, retry_seconds
 from messaging.models import Room, SqsQueue
 from messaging.permissions import (
-    CLIENTS_LOCKED,
+    SQS_LOCKS,
+    Forbidden,
     TooManyRequests,
-    api_clients_allowed,
+    api_lock_check,
     api_produce_rate_check,
 )
 from messaging.services.sqs import MAX_CONSUMER_LABEL_CHARS
@@ -58,7 +59,8 @@ MAX_REQUEST_BYTES = 300 * 1024
 # queue every POLL_INTERVAL_S.
 LONG_POLL_MAX_S = 2.0
 POLL_INTERVAL_S = 0.2
-# Requests per second one access key may make (per server process), with bursts of as many.
+# Requests per second one access key may make (every server process counted), with bursts of
+# as many.
 DEFAULT_RATE_PER_SECOND = 50.0
 # The consumer label when the access key is the room's code: the page's label for the SDK.
 SDK_LABEL = "sdk"
@@ -120,6 +122,11 @@ class RequestThrottled(sqs.SqsError):
     http_status = 400
     sender_fault = True
 
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        # Whole seconds, as the message says: answered as Retry-After too.
+        self.retry_after = retry_after
+
 
 def _error_response(error: sqs.SqsError, request_id: str) -> HttpResponse:
     namespace = getattr(error, "namespace", "com.amazonaws.sqs")
@@ -130,6 +137,8 @@ def _error_response(error: sqs.SqsError, request_id: str) -> HttpResponse:
     )
     fault = "Sender" if error.sender_fault else "Receiver"
     response["x-amzn-query-error"] = f"{error.query_code};{fault}"
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(error.retry_after)
     response["x-amzn-RequestId"] = request_id
     return response
 
@@ -146,12 +155,14 @@ def _success_response(answer: dict[str, Any], request_id: str) -> HttpResponse:
 def _throttle(request: HttpRequest, access_key: str | None) -> None:
     rate = float(getattr(settings, "LOGLAB_SQS_API_RATE_PER_SECOND", DEFAULT_RATE_PER_SECOND))
     key = f"key:{access_key.upper()}" if access_key else f"ip:{request.META.get('REMOTE_ADDR')}"
-    # The same per-process token buckets as the REST Proxy API's, under keys of their own.
+    # The same shared token buckets as the REST Proxy API's, under keys of their own.
     wait = buckets.take(("sqs", key), rate=rate, burst=max(rate, 1.0))
     if wait:
+        seconds = retry_seconds(wait)
         raise RequestThrottled(
             f"Rate exceeded: at most {rate:g} requests per second per access key here. "
-            f"Retry in {wait:.2f} s (the AWS SDKs retry by themselves, with backoff)."
+            f"Retry in {seconds} s (the AWS SDKs retry by themselves, with backoff).",
+            retry_after=seconds,
         )
 
 
@@ -167,7 +178,7 @@ def _classroom_send_throttle(request: HttpRequest, caller: Caller, params: dict)
     except TooManyRequests as error:
         if not error.retryable:  # the SDKs would retry a throttle forever
             raise sqs.InvalidParameterValue(error.message) from None
-        raise RequestThrottled(error.message) from None
+        raise RequestThrottled(error.message, retry_after=error.retry_after) from None
 
 
 # --- reading the request ----------------------------------------------------------------------
@@ -576,6 +587,9 @@ ACTIONS: dict[str, Action] = {
 ASYNC_ACTIONS: dict[str, Callable[[Caller, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "ReceiveMessage": receive_message,
 }
+# Every action names the classroom locks it passes: one missing fails at import.
+if _unlisted := sorted({*ACTIONS, *ASYNC_ACTIONS} ^ set(SQS_LOCKS)):
+    raise RuntimeError(f"permissions.SQS_LOCKS and the SQS actions differ on {_unlisted}")
 # SQS actions LogLab does not model: refused with UnsupportedOperation, not as unknown.
 UNMODELLED = frozenset(
     {
@@ -604,12 +618,15 @@ async def _answer(request: HttpRequest, code: str | None) -> dict[str, Any]:
     action = _action(request)
     params = _body(request)
     access_key = _access_key(request)
-    _throttle(request, access_key)
+    # The buckets are shared (Redis or the database): asked from a thread, not the event loop.
+    await sync_to_async(_throttle)(request, access_key)
     caller = await sync_to_async(_room_for)(request, code, access_key)
-    if not api_clients_allowed(caller.room):  # reads the room already loaded: no query
-        raise AccessDenied(CLIENTS_LOCKED)
+    try:  # reads the room already loaded: no query
+        api_lock_check(caller.room, SQS_LOCKS.get(action, ()))
+    except Forbidden as error:
+        raise AccessDenied(error.message) from None
     if action in PRODUCING_ACTIONS and caller.room.kind == Room.Kind.CLASSROOM:
-        _classroom_send_throttle(request, caller, params)
+        await sync_to_async(_classroom_send_throttle)(request, caller, params)
     if action in ASYNC_ACTIONS:
         return await ASYNC_ACTIONS[action](caller, params)
     if action in ACTIONS:

@@ -9,8 +9,13 @@ Facts reproduced (Kafka's consumer):
 
 * A partition without a position starts at the committed offset, or where `auto.offset.reset`
   says when there is none or it is out of range (`offsets.starting_position`). A position that
-  fell off the log (retention deleted it) is out of range too, and resets the same way.
-* `poll()` returns at most `max.poll.records` records of a partition.
+  fell off the log (retention deleted it) is out of range too, and resets the same way; what was
+  fetched for it is dropped.
+* Records come by fetch, then poll (`fetching.py`): a fetch asks for the partitions with nothing
+  buffered, the broker answers in its session order and moves the partitions that returned
+  records to the back; `poll()` drains the buffered partitions in turn, at most
+  `max.poll.records` records in all, and sends the next fetch before it returns (the client
+  pipelines). The records of a poll are processed in the order the poll returned them.
 * at-most-once: the polled batch's end is committed at once, before any of it is processed; a
   crash in the middle loses the rest of the batch.
 * at-least-once: records are processed, and `enable.auto.commit` commits the positions every
@@ -24,10 +29,19 @@ Facts reproduced (Kafka's consumer):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Literal
 
+from messaging.engine.fetching import (
+    RECORD_BYTES_UNSCALED,
+    Fetchable,
+    FetchLimits,
+    FetchState,
+    collect,
+    fetch,
+)
 from messaging.engine.offsets import AutoOffsetReset, OffsetError, starting_position
 
 Semantics = Literal["at-most-once", "at-least-once", "exactly-once"]
@@ -45,6 +59,35 @@ class Cursor:
     committed: int | None
     position: int | None = None  # next offset to process; None until the member starts
     polled_until: int | None = None  # end (exclusive) of the last polled batch
+    # End (exclusive) of the records fetched and buffered, not yet returned by a poll: the
+    # buffer is [polled_until (or position), fetched_until).
+    fetched_until: int | None = None
+    # The bytes one record stands for against the fetch limits (the board's scale:
+    # models.BOARD_RECORD_BYTES).
+    record_bytes: int | Fraction = RECORD_BYTES_UNSCALED
+
+    @property
+    def fetch_position(self) -> int | None:
+        """Kafka's position: the next offset poll() returns (past what was polled)."""
+        if self.polled_until is None or self.position is None:
+            return self.position
+        return max(self.position, self.polled_until)
+
+    @property
+    def buffered(self) -> int:
+        """Records fetched and not yet returned by a poll."""
+        start = self.fetch_position
+        if start is None or self.fetched_until is None:
+            return 0
+        return max(0, self.fetched_until - start)
+
+    @property
+    def in_hand(self) -> int:
+        """Records fetched (polled or still buffered) and not yet processed."""
+        if self.position is None:
+            return 0
+        end = max(self.polled_until or 0, self.fetched_until or 0)
+        return max(0, end - self.position)
 
 
 @dataclass(frozen=True)
@@ -53,6 +96,7 @@ class ConsumerSettings:
     auto_offset_reset: AutoOffsetReset = "latest"
     max_poll_records: int = 500
     auto_commit_interval_ms: int = AUTO_COMMIT_INTERVAL_MS_DEFAULT
+    fetch_limits: FetchLimits = FetchLimits()
 
     def __post_init__(self) -> None:
         if self.semantics not in SEMANTICS:
@@ -88,6 +132,7 @@ class ConsumeResult:
     starts: tuple[Start, ...] = ()
     stuck: tuple[Stuck, ...] = ()
     auto_committed: bool = False
+    fetch_state: FetchState = FetchState()
 
 
 def consume(
@@ -97,53 +142,48 @@ def consume(
     budget: int,
     now_ms: int,
     last_auto_commit_ms: int,
+    fetch_state: FetchState | None = None,
 ) -> ConsumeResult:
-    """Process up to `budget` records over the member's partitions, dealt round-robin.
+    """Process up to `budget` records over the member's partitions, as its poll loop would.
 
-    Round-robin over partitions is what a fair consumer loop does with records from several
-    partitions; within a partition, records are processed strictly in offset order.
+    The member processes the records of its last poll in the order the poll returned them;
+    when they are done it polls again (and a poll with nothing buffered fetches first). Within
+    a partition, records are processed strictly in offset order.
     """
     if budget < 0:
         raise ValueError("budget must not be negative")
-    starts: list[Start] = []
-    stuck: list[Stuck] = []
     commits: dict[str, int] = {}
-    working: list[Cursor] = []
-    for cursor in cursors:
-        started = _start(cursor, settings)
-        if isinstance(started, Stuck):
-            stuck.append(started)
-            working.append(cursor)
-            continue
-        cursor, start = started
-        if start is not None:
-            starts.append(start)
-        working.append(cursor)
+    loop = _Loop(settings, fetch_state or FetchState())
+    starts, stuck = loop.begin(cursors)
 
     processed: list[tuple[str, int]] = []
     remaining = budget
-    progressed = True
-    while remaining > 0 and progressed:
-        progressed = False
-        for index, cursor in enumerate(working):
-            if remaining == 0:
+    while remaining > 0:
+        name = loop.next_polled()
+        if name is None:
+            polled = loop.poll()
+            if not polled:
                 break
-            if cursor.position is None or cursor.position >= cursor.log_end_offset:
-                continue
-            cursor, committed = _poll_if_needed(cursor, settings)
-            if committed is not None:
-                commits[cursor.partition] = committed
-            assert cursor.position is not None
-            processed.append((cursor.partition, cursor.position))
-            cursor = replace(cursor, position=cursor.position + 1)
-            if settings.semantics == "exactly-once":
-                # The record's output and its offset commit in the same transaction.
-                commits[cursor.partition] = cursor.position
-                cursor = replace(cursor, committed=cursor.position)
-            working[index] = cursor
-            remaining -= 1
-            progressed = True
+            if settings.semantics == "at-most-once":
+                # Commit first, then process: a crash from here on loses the rest of the batch.
+                for tp in polled:
+                    end = loop.cursors[tp].polled_until
+                    assert end is not None
+                    commits[tp] = end
+                    loop.cursors[tp] = replace(loop.cursors[tp], committed=end)
+            continue
+        cursor = loop.cursors[name]
+        assert cursor.position is not None
+        processed.append((name, cursor.position))
+        cursor = replace(cursor, position=cursor.position + 1)
+        if settings.semantics == "exactly-once":
+            # The record's output and its offset commit in the same transaction.
+            commits[name] = cursor.position
+            cursor = replace(cursor, committed=cursor.position)
+        loop.cursors[name] = cursor
+        remaining -= 1
 
+    working = [loop.cursors[c.partition] for c in cursors]
     auto_committed = False
     interval_over = now_ms - last_auto_commit_ms >= settings.auto_commit_interval_ms
     if settings.semantics == "at-least-once" and interval_over:
@@ -159,7 +199,149 @@ def consume(
         starts=tuple(starts),
         stuck=tuple(stuck),
         auto_committed=auto_committed,
+        fetch_state=loop.state(),
     )
+
+
+@dataclass(frozen=True)
+class PollResult:
+    cursors: tuple[Cursor, ...]
+    polled: tuple[tuple[str, int, int], ...]  # (partition, first, end) in the order returned
+    starts: tuple[Start, ...] = ()
+    stuck: tuple[Stuck, ...] = ()
+    fetch_state: FetchState = FetchState()
+
+
+def poll(
+    cursors: Sequence[Cursor], settings: ConsumerSettings, *, fetch_state: FetchState | None = None
+) -> PollResult:
+    """One `poll()` whose records go to the caller at once (REST Proxy's GET records: the HTTP
+    client has them, so each returned partition's position moves past them). Buffered records
+    come first, partition after partition; with nothing buffered it fetches, and it sends the
+    next fetch for the partitions it emptied before it returns, as the consumer does."""
+    loop = _Loop(settings, fetch_state or FetchState())
+    starts, stuck = loop.begin(cursors)
+    loop.polled = []  # the caller took the last poll's records when it returned them
+    loop.poll()
+    polled = loop.last_polled
+    for name, _, end in polled:
+        loop.cursors[name] = replace(loop.cursors[name], position=end)
+    return PollResult(
+        cursors=tuple(loop.cursors[c.partition] for c in cursors),
+        polled=polled,
+        starts=tuple(starts),
+        stuck=tuple(stuck),
+        fetch_state=loop.state(),
+    )
+
+
+class _Loop:
+    """One member's poll loop over its cursors: its polled batch, its buffer, its session."""
+
+    def __init__(self, settings: ConsumerSettings, state: FetchState) -> None:
+        self.settings = settings
+        self.given = state
+        self.cursors: dict[str, Cursor] = {}
+        self.usable: list[str] = []  # started partitions, in the client's (assignment) order
+        self.session: list[str] = []
+        self.buffered: list[str] = []
+        self.polled: list[str] = []
+        self.last_polled: tuple[tuple[str, int, int], ...] = ()
+
+    def begin(self, cursors: Sequence[Cursor]) -> tuple[list[Start], list[Stuck]]:
+        """Start (or resume) every partition, then take in the stored fetch state."""
+        starts: list[Start] = []
+        stuck: list[Stuck] = []
+        for cursor in cursors:
+            started = _start(cursor, self.settings)
+            if isinstance(started, Stuck):
+                stuck.append(started)
+                self.cursors[cursor.partition] = cursor
+                continue
+            cursor, start = started
+            if start is not None:
+                starts.append(start)
+            self.cursors[cursor.partition] = cursor
+            self.usable.append(cursor.partition)
+        self.normalise()
+        return starts, stuck
+
+    def normalise(self) -> None:
+        """Keep only what still belongs to the member (a revoked partition's buffer is gone), and
+        take in any polled or buffered records the stored order does not list."""
+        owned = set(self.usable)
+        self.session = [p for p in self.given.session if p in owned]
+        self.polled = _ordered(self.given.polled, self.usable, self._has_polled)
+        self.buffered = _ordered(self.given.buffered, self.usable, self._has_buffered)
+
+    def _has_polled(self, name: str) -> bool:
+        c = self.cursors[name]
+        return c.position is not None and c.polled_until is not None and c.position < c.polled_until
+
+    def _has_buffered(self, name: str) -> bool:
+        return self.cursors[name].buffered > 0
+
+    def next_polled(self) -> str | None:
+        while self.polled and not self._has_polled(self.polled[0]):
+            self.polled.pop(0)
+        return self.polled[0] if self.polled else None
+
+    def poll(self) -> list[str]:
+        """poll(): return buffered records, fetching first when nothing is buffered, then send
+        the next fetch for the partitions it emptied. Returns the partitions polled."""
+        got = self._collect()
+        if not got:
+            self._fetch()
+            got = self._collect()
+        if got:
+            self._fetch()
+        return got
+
+    def _collect(self) -> list[str]:
+        buffers = {}
+        for name in self.buffered:
+            c = self.cursors[name]
+            start = c.fetch_position
+            assert start is not None and c.fetched_until is not None
+            buffers[name] = (start, c.fetched_until)
+        result = collect(self.buffered, buffers, self.settings.max_poll_records)
+        self.last_polled = result.polled
+        self.buffered = list(result.buffered)
+        self.polled = [name for name, _, _ in result.polled]
+        for name, _, end in result.polled:
+            self.cursors[name] = replace(self.cursors[name], polled_until=end)
+        return self.polled
+
+    def _fetch(self) -> None:
+        fetchable = []
+        for name in self.usable:
+            c = self.cursors[name]
+            start = c.fetch_position
+            if start is None or c.buffered > 0:
+                continue
+            fetchable.append(Fetchable(name, start, c.log_end_offset, c.record_bytes))
+        if not fetchable:
+            return
+        response = fetch(self.session, fetchable, self.settings.fetch_limits)
+        self.session = list(response.session)
+        for name in response.returned:
+            first, end = response.fetched[name]
+            c = self.cursors[name]
+            self.cursors[name] = replace(c, polled_until=first, fetched_until=end)
+            self.buffered.append(name)
+
+    def state(self) -> FetchState:
+        self.next_polled()
+        return FetchState(
+            session=tuple(self.session), buffered=tuple(self.buffered), polled=tuple(self.polled)
+        )
+
+
+def _ordered(stored: Sequence[str], usable: Sequence[str], has: Callable[[str], bool]) -> list[str]:
+    allowed = set(usable)
+    kept = [p for p in dict.fromkeys(stored) if p in allowed and has(p)]
+    seen = set(kept)
+    return kept + [p for p in usable if p not in seen and has(p)]
 
 
 def commits_before_revoke(cursors: Sequence[Cursor], settings: ConsumerSettings) -> dict[str, int]:
@@ -181,7 +363,7 @@ def commits_before_revoke(cursors: Sequence[Cursor], settings: ConsumerSettings)
 def turn_order(partitions: Sequence[str], last: str | None) -> list[str]:
     """A consumer's partitions in the order it next serves them: starting after `last`, the
     one it processed last. A fair consumer loop takes turns, so no partition starves while
-    another keeps filling up (as `consume` deals a budget round-robin)."""
+    another keeps filling up."""
     if last not in partitions:
         return list(partitions)
     turn = list(partitions).index(last) + 1
@@ -223,17 +405,5 @@ def _start(cursor: Cursor, settings: ConsumerSettings) -> tuple[Cursor, Start | 
         )
     except OffsetError as error:
         return Stuck(cursor.partition, str(error))
-    moved = replace(cursor, position=start.offset, polled_until=None)
+    moved = replace(cursor, position=start.offset, polled_until=None, fetched_until=None)
     return moved, Start(cursor.partition, start.offset, start.reason)
-
-
-def _poll_if_needed(cursor: Cursor, settings: ConsumerSettings) -> tuple[Cursor, int | None]:
-    assert cursor.position is not None
-    if cursor.polled_until is not None and cursor.position < cursor.polled_until:
-        return cursor, None
-    batch_end = min(cursor.position + settings.max_poll_records, cursor.log_end_offset)
-    cursor = replace(cursor, polled_until=batch_end)
-    if settings.semantics == "at-most-once":
-        # Commit first, then process: a crash from here on loses the rest of the batch.
-        return replace(cursor, committed=batch_end), batch_end
-    return cursor, None

@@ -17,7 +17,7 @@ Facts reproduced (Apache Kafka clients and tools):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -79,12 +79,25 @@ class InvalidResetOptionError(OffsetError):
 def lag(log_end_offset: int, committed: int | None) -> int | None:
     """LAG as ``kafka-consumer-groups --describe`` shows it; None where it prints '-'.
 
+    The one definition of lag in LogLab (board, describe table, roster, student page, REST
+    Proxy's lags): log end offset - committed offset, '-' until the group's first commit on the
+    partition. A committed offset below the log start offset (retention deleted records the
+    group never read) is not moved up to it: the tool subtracts the committed offset as it is,
+    so the lag counts the deleted records too, until the consumer's auto.offset.reset moves it.
     Never negative: a committed offset beyond the log end (possible after a truncation) shows 0
     rather than a confusing negative backlog.
     """
     if committed is None:
         return None
     return max(0, log_end_offset - committed)
+
+
+def lag_total(lags: Iterable[int | None]) -> int | None:
+    """A consumer's or a group's lag over several partitions: the sum of the partitions' lags,
+    '-' (None) while none of them has a committed offset. A partition with nothing committed
+    adds nothing, as its own line shows '-'."""
+    known = [value for value in lags if value is not None]
+    return sum(known) if known else None
 
 
 def lag_or_backlog(log_start_offset: int, log_end_offset: int, committed: int | None) -> int:

@@ -10,11 +10,44 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
+
+
+class LayerHealth:
+    """Whether the channel layer (Redis, with REDIS_URL) works, so that an outage is logged
+    once when it starts and once when it ends, not once per broadcast or per socket: a busy
+    room broadcasts ten times a second and a classroom holds two hundred sockets."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failures = 0
+
+    def failed(self, what: str) -> None:
+        with self._lock:
+            self.failures += 1
+            first = self.failures == 1
+        if first:
+            log.exception(
+                "channel layer failed (%s): live updates stop until it is back; browsers "
+                "reconnect and resync. Further failures are counted, not logged.",
+                what,
+            )
+
+    def ok(self) -> None:
+        if not self.failures:
+            return
+        with self._lock:
+            failures, self.failures = self.failures, 0
+        if failures:
+            log.warning("channel layer is back after %d failed operations", failures)
+
+
+layer_health = LayerHealth()
 
 
 def room_group_name(room_code: str) -> str:
@@ -34,17 +67,19 @@ def broadcast_event(room_code: str, message: dict) -> None:
     event = {"type": "room.event", "text": event_text(message)}
 
     async def send() -> None:
-        await layer.group_send(room_group_name(room_code), event)
+        try:
+            await layer.group_send(room_group_name(room_code), event)
+        except Exception:
+            # The write is committed and the browsers will resync: a lost hint must not turn
+            # a successful produce into an error page.
+            layer_health.failed(f"broadcast to room {room_code}")
+        else:
+            layer_health.ok()
 
     try:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            async_to_sync(send)()
-        else:
-            # Called from code already on an event loop: hand it the send instead of blocking.
-            loop.create_task(send())
-    except Exception:
-        # The write is committed and the browsers will resync: a lost hint must not turn a
-        # successful produce into an error page.
-        log.exception("broadcast to room %s failed", room_code)
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(send)()
+    else:
+        # Called from code already on an event loop: hand it the send instead of blocking.
+        loop.create_task(send())

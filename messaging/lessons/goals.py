@@ -251,14 +251,17 @@ def _skipped(r: _Room, a: dict) -> tuple[bool, str]:
 
 
 def _groups_reading(r: _Room, a: dict) -> tuple[bool, str]:
+    """Groups subscribed to the topic with a live consumer: in Kafka the subscription is the
+    members', so a group reads a topic from its first consumer's join, before (and whether or
+    not) the clock has let it process a record."""
     topic = r.topic(a["topic"])
-    processed = ProcessedRecord.objects.filter(
-        group=OuterRef("pk"), partition__topic=topic
-    ).exclude(status=ProcessedRecord.Status.SKIPPED)
-    count = (
-        ConsumerGroup.objects.filter(room=r.room, topics=topic).filter(Exists(processed)).count()
+    live = Member.objects.filter(group=OuterRef("pk"), crashed=False)
+    count = ConsumerGroup.objects.filter(room=r.room, topics=topic).filter(Exists(live)).count()
+    groups = "group" if count == 1 else "groups"
+    return count >= a["min"], (
+        f"{count} {groups} with a live consumer subscribed to {topic.name} now, "
+        f"need at least {a['min']}"
     )
-    return count >= a["min"], f"{count} group(s) reading {topic.name} now, need at least {a['min']}"
 
 
 def _sqs_in_flight(r: _Room, a: dict) -> tuple[bool, str]:

@@ -7,25 +7,30 @@ a reconnecting browser missed (or tells it to resync when it missed too much).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections import Counter
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from messaging.errors import NotFound
 from messaging.events import RESYNC
-from messaging.infra.broadcast import event_text, room_group_name
-from messaging.live.driver import drivers
+from messaging.infra.broadcast import event_text, layer_health, room_group_name
+from messaging.live.driver import OWNER, drivers
 from messaging.models import STUDENT_SEEN_REFRESH_S, Room
 from messaging.selectors import events_since, room_by_pk, room_get
-from messaging.services.classroom import students_seen
 from messaging.services.rooms import room_touch
-from messaging.services.student_consumers import student_presence_changed
+from messaging.services.student_consumers import (
+    student_page_close,
+    student_page_open,
+    student_pages_refresh,
+    student_pages_sweep,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,9 @@ CLOSE_ROOM_NOT_FOUND = 4404
 # Abuse closes the socket: a frame no browser of ours sends (1009: too big), or a flood.
 CLOSE_TOO_BIG = 1009
 CLOSE_FLOOD = 4429
+# The server cannot serve the socket now (the channel layer or the database failed): the
+# browser reconnects, backing off, and resyncs.
+CLOSE_SERVER_ERROR = 1011
 # The only message a browser sends is {"type": "replay", "since": <seq>}: a few dozen bytes.
 MAX_FRAME_CHARS = 1024
 # Messages a socket may send per second, with bursts of as many (each replay reads the log).
@@ -41,46 +49,61 @@ MAX_MESSAGES_PER_SECOND = 5.0
 
 
 class Presence:
-    """The student pages connected to this process, per room, and one task that tells the
-    database they are still there every STUDENT_SEEN_REFRESH_S: one write per room, whatever
-    the number of students, instead of one per student heartbeat."""
+    """The student pages this process holds, and one task that tells the database they are
+    still open every STUDENT_SEEN_REFRESH_S: a few writes per process, whatever the number of
+    students, instead of one per student heartbeat. The rows are shared: every process sees
+    every open page (see StudentPage)."""
 
-    def __init__(self) -> None:
-        self.sessions: dict[int, Counter[str]] = {}
+    def __init__(self, owner: str = OWNER) -> None:
+        self.owner = owner
+        # page id (the socket's channel name) -> (room pk, session key)
+        self.pages: dict[str, tuple[int, str]] = {}
         self.task: asyncio.Task | None = None
 
-    def add(self, room_pk: int, session_key: str) -> None:
-        self.sessions.setdefault(room_pk, Counter())[session_key] += 1
+    async def open(self, page_id: str, room_pk: int, session_key: str) -> None:
+        if not session_key:
+            return
+        self.pages[page_id] = (room_pk, session_key)
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.task = loop.create_task(self._run())
+        try:
+            student = await database_sync_to_async(student_page_open)(
+                room_pk=room_pk, session_key=session_key, page_id=page_id, owner=self.owner
+            )
+        except NotFound:
+            student = False
+        if not student:
+            self.pages.pop(page_id, None)  # a board, not a student's page: nothing to keep
 
-    def discard(self, room_pk: int, session_key: str) -> int:
-        """Forget one page of the session; returns how many it still has open here."""
-        sessions = self.sessions.get(room_pk)
-        if sessions is None:
-            return 0
-        sessions[session_key] -= 1
-        left = sessions[session_key]
-        if left <= 0:
-            del sessions[session_key]
-        if not sessions:
-            del self.sessions[room_pk]
-        return max(left, 0)
+    async def close(self, page_id: str) -> None:
+        if self.pages.pop(page_id, None) is None:
+            return
+        # Whatever closed the socket: with no other page of theirs open, in any process, the
+        # student goes offline and their member's session timeout starts.
+        await database_sync_to_async(student_page_close)(page_id=page_id)
 
     async def _run(self) -> None:
-        while self.sessions:
+        while self.pages:
             await asyncio.sleep(STUDENT_SEEN_REFRESH_S)
             await self.flush()
 
     async def flush(self) -> None:
-        for room_pk, sessions in list(self.sessions.items()):
-            try:
-                await database_sync_to_async(students_seen)(
-                    room_pk=room_pk, session_keys=list(sessions)
-                )
-            except Exception:
-                log.exception("room %s: refreshing students' presence failed", room_pk)
+        try:
+            gone = await database_sync_to_async(student_pages_refresh)(
+                page_ids=list(self.pages), owner=self.owner
+            )
+            # Swept by another process while this one stalled, yet still open here.
+            for page_id in gone:
+                if page_id in self.pages:
+                    room_pk, key = self.pages[page_id]
+                    await database_sync_to_async(student_page_open)(
+                        room_pk=room_pk, session_key=key, page_id=page_id, owner=self.owner
+                    )
+            # Pages of processes that died without closing them.
+            await database_sync_to_async(student_pages_sweep)()
+        except Exception:
+            log.exception("refreshing students' presence failed")
 
 
 presence = Presence()
@@ -90,39 +113,152 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_code: str
     group_name: str
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, with three differences: the consumer's cleanup runs however
+        it ends (a close by the browser, by us, by the network, or an error), nothing is sent
+        after the socket closed, and a failing channel layer closes the socket with a code
+        instead of crashing it.
+
+        Without this, a server-initiated close (4429, 1009) lost the student's presence: the
+        frames the browser had already sent still reached `receive`, whose second close
+        made uvicorn raise ClientDisconnected, and the consumer died without `disconnect`.
+        So did a broadcast arriving after the network dropped the socket."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = self._guarded(send)
+        self.accepted = self.closed = False
+        self.layer_broken = False
+        self.left = False
+        try:
+            await await_many_dispatch([receive, self._layer_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            await asyncio.shield(self._leave())
+
+    def _guarded(self, send):
+        async def guarded_send(message: dict) -> None:
+            if self.closed:
+                return  # closed already, by us or by the browser: nothing more goes out
+            if message["type"] == "websocket.close":
+                self.closed = True
+            elif message["type"] == "websocket.accept":
+                if self.accepted:
+                    return
+                self.accepted = True
+            try:
+                await send(message)
+            except OSError:  # uvicorn's ClientDisconnected: the peer is gone
+                self.closed = True
+                raise StopConsumer from None
+
+        return guarded_send
+
+    async def _layer_receive(self) -> dict:
+        if self.layer_broken:
+            await asyncio.Event().wait()  # closing already; the browser's disconnect ends us
+        try:
+            message = await self.channel_layer.receive(self.channel_name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.layer_broken = True
+            layer_health.failed("receiving a socket's events")
+            return {"type": "live.layer_failed"}
+        return message
+
+    async def live_layer_failed(self, message: dict) -> None:
+        # This socket's events are lost: the browser reconnects and resyncs from the database.
+        await self.close(code=CLOSE_SERVER_ERROR)
+
     async def connect(self) -> None:
+        try:
+            await self._connect()
+        except StopConsumer:
+            raise
+        except Exception:
+            # Never an HTTP 500: the browser gets a close code, reconnects and resyncs.
+            log.exception("opening a room's websocket failed")
+            await self._refuse(CLOSE_SERVER_ERROR)
+
+    async def _refuse(self, code: int) -> None:
+        # Accepted first (unless it was): a close before accept() is an HTTP 403 the browser
+        # cannot tell from any other failure, so it could not say why nor stop retrying.
+        await self.accept()
+        await self.close(code=code)
+
+    async def _connect(self) -> None:
         code = self.scope["url_route"]["kwargs"]["code"]
         room = await self._room(code)
         if room is None:
-            await self.close(code=CLOSE_ROOM_NOT_FOUND)
+            await self._refuse(CLOSE_ROOM_NOT_FOUND)
             return
         self.room_code = room.code
         self.group_name = room_group_name(room.code)
         # Join before reading the backlog: an event committed in between then arrives twice
         # (the browser drops seqs it has seen) rather than never.
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        if not await self._group_add():
+            self.group_name = ""
+            await self._refuse(CLOSE_SERVER_ERROR)
+            return
         await self.accept()
         self.room_pk = room.pk
         self.allowance = MAX_MESSAGES_PER_SECOND
         self.allowance_at = time.monotonic()
         drivers.watch(room.pk)
-        await self._student_online(True)
+        session = self.scope.get("session")
+        await presence.open(self.channel_name, room.pk, getattr(session, "session_key", None))
         # A watched room is not idle (room_touch writes at most every few minutes).
         await database_sync_to_async(room_touch)(room=room)
         since = self._since()
         if since is not None:
             await self._replay(room.pk, since)
 
+    async def _group_add(self) -> bool:
+        # Twice: after Redis restarts, the first command on a pooled connection fails on the
+        # stale connection and the second gets a fresh one.
+        for attempt in range(2):
+            try:
+                await self.channel_layer.group_add(self.group_name, self.channel_name)
+            except Exception:
+                if attempt:
+                    layer_health.failed("joining a room's group")
+                    return False
+            else:
+                layer_health.ok()
+                return True
+        return False
+
     async def disconnect(self, code: int) -> None:
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Everything connect() took, given back once, however the socket ended."""
+        if self.left:
+            return
+        self.left = True
         if getattr(self, "group_name", None):
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            except Exception:
+                layer_health.failed("leaving a room's group")
+        try:
+            await presence.close(self.channel_name)
+        except Exception:
+            log.exception("room %s: marking a page closed failed", getattr(self, "room_code", "?"))
         if getattr(self, "room_pk", None) is not None:
-            await self._student_online(False)
-            await drivers.unwatch(self.room_pk)
+            try:
+                await drivers.unwatch(self.room_pk)
+            except Exception:
+                # The lease runs out on its own (LEASE_SECONDS): another driver takes over.
+                log.exception("room %s: releasing its driver failed", self.room_code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         # Browsers only ask for a replay here; actions go through HTTP, where the services and
         # their permission checks live. Nothing a browser sends here writes anything.
+        if self.closed:
+            return  # frames the browser sent before our close reached it
         size = len(text_data) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_CHARS:
             await self.close(code=CLOSE_TOO_BIG)
@@ -196,22 +332,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _send(self, message: dict) -> None:
         await self.send(text_data=event_text(message))
 
-    async def _student_online(self, online: bool) -> None:
-        session = self.scope.get("session")
-        key = getattr(session, "session_key", None)
-        if not key:
-            return
-        if online:
-            presence.add(self.room_pk, key)
-        elif presence.discard(self.room_pk, key):
-            return  # another page of theirs (a second tab) still keeps them in the group
-        with contextlib.suppress(NotFound):
-            # Records member.presence when the flag flips: boards redraw the member card, with
-            # its countdown to the session timeout once the page is closed.
-            await database_sync_to_async(student_presence_changed)(
-                room_pk=self.room_pk, session_key=key, online=online
-            )
-
     @database_sync_to_async
     def _room(self, code: str) -> Room | None:
         try:
@@ -226,3 +346,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if events is None:
             return room.last_seq, None
         return room.last_seq, [e.as_message() for e in events]
+
+
+async def websocket_not_found(scope, receive, send) -> None:
+    """A websocket handshake to a path nobody serves: HTTP 404, as a page would get."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = b"No websocket is served at this path.\n"
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 404,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})  # a server without the extension: 403

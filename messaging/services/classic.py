@@ -19,7 +19,13 @@ from messaging.errors import Conflict, Invalid, LogLabError, NotFound
 from messaging.models import ClassicBroker, Room
 from messaging.selectors import classic_board_load, classic_state_load
 from messaging.services.events import event_record, room_lock
-from messaging.services.text import body_validate, no_nul, optional_text, whole_number
+from messaging.services.text import (
+    body_validate,
+    name_validate,
+    no_nul,
+    optional_text,
+    whole_number,
+)
 
 MAX_CLASSIC_QUEUES = 20
 MAX_CLASSIC_EXCHANGES = 10
@@ -77,7 +83,7 @@ def classic_broker_bound(broker: classic.Broker) -> None:
 
 
 def _name_validate(value: str, *, what: str, field: str, allow_empty: bool = False) -> str:
-    value = no_nul((value or "").strip(), field=field)
+    value = name_validate((value or "").strip(), field=field, what=f"A {what} name")
     if not value and not allow_empty:
         raise Invalid(f"A {what} needs a name.", field=field)
     if len(value) > MAX_CLASSIC_NAME_CHARS:
@@ -201,7 +207,7 @@ def classic_consume(
     """basic.qos + basic.consume: ready messages are pushed round-robin to the queue's
     consumers that have prefetch credit (0 = no limit)."""
     queue = _name_validate(queue, what="queue", field="queue")
-    tag = no_nul((consumer_tag or "").strip(), field="consumer_tag")
+    tag = name_validate((consumer_tag or "").strip(), field="consumer_tag", what="A consumer tag")
     if not tag:
         raise Invalid("A consumer needs a consumer tag (e.g. worker-3).", field="consumer_tag")
     if len(tag) > MAX_CONSUMER_TAG_CHARS:

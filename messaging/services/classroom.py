@@ -23,6 +23,7 @@ from messaging.services.groups import NewMember, member_join, member_leave, memb
 from messaging.services.rooms import room_create
 from messaging.services.seeds import room_seed_sandbox
 from messaging.services.snapshots import room_rows_clear
+from messaging.services.text import name_validate
 
 MAX_DISPLAY_NAME = 40  # Student.display_name's max_length
 MAX_STUDENTS_PER_ROOM = getattr(settings, "LOGLAB_MAX_STUDENTS_PER_ROOM", 250)
@@ -54,9 +55,7 @@ def display_name_validate(raw: str) -> str:
         raise Invalid("Type the name the class will see.", field="display_name")
     if len(name) > MAX_DISPLAY_NAME:
         raise Invalid(f"A name has at most {MAX_DISPLAY_NAME} characters.", field="display_name")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise Invalid("A name cannot contain control characters.", field="display_name")
-    return name
+    return name_validate(name, field="display_name", what="A name")
 
 
 @transaction.atomic
@@ -134,20 +133,24 @@ def student_consumer_join(*, student: Student, group_id: str):
 
 @transaction.atomic
 def classroom_students_enlist(*, room: Room, group_id: str) -> list:
-    """ "Everyone join group G": every student who is not consuming joins `group_id`, in one
-    join window (one rebalance, as consumers started together make). A student whose page is
-    closed joins too, and times out like any consumer that stops heartbeating."""
+    """ "Everyone join group G": every student who is online (their page is open) and not
+    consuming joins `group_id`, in one join window (one rebalance, as consumers started
+    together make). A student whose page is closed is left out: they would only time out a
+    session later and rebalance the group a second time."""
     room = room_lock(room=room)
     try:
         group = ConsumerGroup.objects.get(room=room, group_id=group_id)
     except ConsumerGroup.DoesNotExist:
         raise NotFound(f"There is no consumer group '{group_id}' in this room.") from None
-    students = list(
-        Student.objects.filter(room=room, member__isnull=True, removed_at__isnull=True).order_by(
-            "created_at", "pk"
-        )
-    )
+    idle = Student.objects.filter(room=room, member__isnull=True, removed_at__isnull=True)
+    online = selectors.students_online(room=room)
+    students = [s for s in idle.order_by("created_at", "pk") if s.pk in online]
     if not students:
+        if idle.exists():
+            raise Invalid(
+                "No student who is not consuming has their page open: only students who are "
+                "online join (a closed page would only time out and rebalance the group again)."
+            )
         raise Invalid("Every student who joined the room is already in a group.")
     members, _result = members_join_named(
         group=group,
@@ -159,14 +162,9 @@ def classroom_students_enlist(*, room: Room, group_id: str) -> list:
             for s in students
         ],
     )
-    # Two updates and one bulk update for the whole class, not two writes per student.
-    seen_since = Student.seen_since()
-    pairs = list(zip(students, members, strict=True))
-    for online in (True, False):
-        Member.objects.filter(
-            pk__in=[m.pk for s, m in pairs if (s.last_seen_at >= seen_since) == online]
-        ).update(online=online)
-    for student, member in pairs:
+    # One update and one bulk update for the whole class, not two writes per student.
+    Member.objects.filter(pk__in=[m.pk for m in members]).update(online=True)
+    for student, member in zip(students, members, strict=True):
         student.member = member
     Student.objects.bulk_update(students, ["member"], batch_size=500)
     return members
@@ -180,15 +178,6 @@ def student_consumer_leave(*, student: Student) -> None:
     if student.member is None:
         raise Invalid("You are not a consumer in any group.")
     member_leave(member=student.member)
-
-
-def students_seen(*, room_pk: int, session_keys: list[str]) -> int:
-    """These sessions' pages are still connected: one write for all of a room's students."""
-    if not session_keys:
-        return 0
-    return Student.objects.filter(
-        room_id=room_pk, session_key__in=session_keys, removed_at__isnull=True
-    ).update(last_seen_at=timezone.now())
 
 
 # --- the instructor's controls -------------------------------------------------------------

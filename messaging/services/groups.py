@@ -21,6 +21,7 @@ from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
+    BOARD_RECORD_BYTES,
     Assignment,
     CommittedOffset,
     ConsumerGroup,
@@ -32,6 +33,7 @@ from messaging.models import (
     Topic,
 )
 from messaging.services.events import event_record, room_lock
+from messaging.services.text import name_validate
 
 MAX_GROUPS_PER_ROOM = 20
 # A classroom of 200 students, with room to spare: the lessons put 150 consumers on 100
@@ -46,7 +48,7 @@ def group_id_validate(group_id: str) -> str:
         raise Invalid("A consumer group needs a group.id.", field="group_id")
     if len(group_id) > settings.LOGLAB_MAX_TOPIC_NAME:
         raise Invalid("A group.id has at most 249 characters here.", field="group_id")
-    return group_id
+    return name_validate(group_id, field="group_id", what="A group.id")
 
 
 def choice_validate(value: str, choices: type, field: str) -> str:
@@ -267,7 +269,13 @@ def _assignments_store(
         if partition_id not in wanted or wanted[partition_id].pk != a.member_id
     ]
     Assignment.objects.filter(pk__in=stale).delete()
-    Assignment.objects.filter(group=group).exclude(pk__in=stale).update(generation=state.generation)
+    kept_rows = Assignment.objects.filter(group=group).exclude(pk__in=stale)
+    if group.protocol == ConsumerGroup.Protocol.EAGER:
+        # Eager revokes every partition, kept ones too: the client drops what it had fetched
+        # for them and not yet polled (a moved partition's row, buffer and all, is gone above).
+        kept_rows.update(generation=state.generation, fetched_until=None)
+    else:
+        kept_rows.update(generation=state.generation)
     kept = {pid for pid, a in current.items() if a.pk not in stale}
     Assignment.objects.bulk_create(
         Assignment(group=group, member=member, partition_id=pid, generation=state.generation)
@@ -284,6 +292,7 @@ def _group_event(room: Room, group: ConsumerGroup, result: coordinator.GroupResu
         "narration": result.narration,
         "removed": list(result.removed),
         "plan": result.plan.to_dict() if result.plan is not None else None,
+        "at_ms": room.sim_time_ms,
     }
     event_record(room=room, type=events.GROUP_CHANGED, payload=payload)
 
@@ -322,11 +331,13 @@ def member_join(
     kind: str = Member.Kind.SIMULATED,
 ) -> tuple[Member, coordinator.GroupResult]:
     """A consumer with `client_id` joins the group: JoinGroup, then whatever rebalance follows."""
-    client_id = client_id.strip()
+    client_id = name_validate(client_id.strip(), field="client_id", what="A client.id")
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
         raise Invalid(f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id")
     if group_instance_id is not None:
-        group_instance_id = group_instance_id.strip()
+        group_instance_id = name_validate(
+            group_instance_id.strip(), field="group_instance_id", what="A group.instance.id"
+        )
         if not group_instance_id or len(group_instance_id) > MAX_CLIENT_ID_CHARS:
             raise Invalid(
                 f"A group.instance.id has 1 to {MAX_CLIENT_ID_CHARS} characters.",
@@ -346,7 +357,8 @@ def member_join(
     )
     _refused(result)
     assert result.member_id is not None
-    newcomer = NewMember(display_name=display_name.strip()[:40] or result.member_id, kind=kind)
+    display_name = name_validate(display_name.strip()[:40], field="display_name", what="A name")
+    newcomer = NewMember(display_name=display_name or result.member_id, kind=kind)
     group_state_store(group, result.group, newcomers={result.member_id: newcomer})
     _group_event(room, group, result)
     return group.members.get(member_id=result.member_id), result
@@ -359,7 +371,7 @@ def members_join(
     """`count` consumers started together (the tasks of one service): their JoinGroups land in
     the same join window, which `group.initial.rebalance.delay.ms` holds open for an empty
     group, so they make one rebalance and one generation, not one each."""
-    client_id = client_id.strip()
+    client_id = name_validate(client_id.strip(), field="client_id", what="A client.id")
     if not client_id or len(client_id) > MAX_CLIENT_ID_CHARS:
         raise Invalid(f"A client.id has 1 to {MAX_CLIENT_ID_CHARS} characters.", field="client_id")
     if count < 1:
@@ -616,6 +628,8 @@ def member_cursors(owned: list[Assignment], committed: dict[int, int]) -> list[c
             committed=committed.get(a.partition_id),
             position=a.position,
             polled_until=a.polled_until,
+            fetched_until=a.fetched_until,
+            record_bytes=BOARD_RECORD_BYTES,
         )
         for a in owned
     ]

@@ -13,7 +13,7 @@ from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 from messaging.services.mirror import queues_mirror_records
 from messaging.services.retention import segment_append
-from messaging.services.text import preview
+from messaging.services.text import key_validate, preview
 
 # What an event carries of a value: the board shows a preview, the full value is one fetch away.
 MAX_RECORDS_PER_CALL = 1000
@@ -50,6 +50,7 @@ class ProducedRecord:
 
 
 def record_validate(record: RecordIn, *, partition_count: int) -> None:
+    key_validate(record.key)
     if record.key is not None and len(record.key) > settings.LOGLAB_MAX_KEY_CHARS:
         raise Invalid(
             f"A key has at most {settings.LOGLAB_MAX_KEY_CHARS} characters "

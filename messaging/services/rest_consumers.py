@@ -12,9 +12,10 @@ Its life, here as in REST Proxy:
   is created with the subscribed topics (range, eager, at-least-once, the instance's
   `auto.offset.reset`). Groups subscribe as a whole in LogLab, so subscribing to other topics
   than the group reads is refused (REST Proxy's 40901).
-* **fetch**: records from its partitions, from its positions (or where the engine's
-  `starting_position` says), round-robin over the partitions; with `auto.commit.enable` the new
-  positions are committed at once (the client's auto-commit).
+* **fetch**: one `poll()` of its consumer, from its positions (or where the engine's
+  `starting_position` says): the engine's fetch buffer and fetch session decide which
+  partitions' records come back, drained partition after partition as Kafka's consumer does;
+  with `auto.commit.enable` the new positions are committed at once (the client's auto-commit).
 * **commit**, **delete** (`consumer.close()`: LeaveGroup), and **expire**: an instance not used
   for `consumer.instance.timeout.ms` (wall clock) leaves its group.
 
@@ -26,8 +27,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import events
-from messaging.engine import offsets as offset_rules
+from messaging.engine import consumption, fetching
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
     Assignment,
@@ -51,6 +51,7 @@ from messaging.services.events import event_record, room_lock
 from messaging.services.groups import (
     group_create,
     group_id_validate,
+    member_cursors,
     member_join,
     member_leave,
     offset_commit,
@@ -350,10 +351,11 @@ def rest_records_fetch(
 
     Each assigned partition is read from the instance's position; a partition without one (or
     whose position fell off the log) starts where `starting_position` says, from the committed
-    offset or by `auto.offset.reset`. At most max.poll.records records come back, dealt
-    round-robin over the partitions and, with `max_bytes`, at most that many bytes of keys and
-    values (but at least one record, so a small limit cannot stall a consumer). During a
-    rebalance a poll returns nothing. With `auto.commit.enable` the new positions are committed.
+    offset or by `auto.offset.reset`. At most max.poll.records records come back, the buffered
+    partitions drained in turn (`consumption.poll`), and with `max_bytes` at most that many
+    bytes of keys and values (but at least one record, so a small limit cannot stall a
+    consumer); what the limit leaves stays buffered, first in line. During a rebalance a poll
+    returns nothing. With `auto.commit.enable` the new positions are committed.
     """
     room, instance = _locked(instance)
     _touch(instance, timezone.now())
@@ -363,38 +365,34 @@ def rest_records_fetch(
         return []
     owned = member_assignments(member=member)
     committed = group_committed(group=group, partition_ids=[a.partition_id for a in owned])
-    positions: dict[int, int] = {}
-    for a in owned:
-        p = a.partition
-        position = a.position
-        if position is None or not p.log_start_offset <= position <= p.log_end_offset:
-            candidate = committed.get(p.pk) if position is None else position
-            try:
-                start = offset_rules.starting_position(
-                    candidate,
-                    p.log_start_offset,
-                    p.log_end_offset,
-                    instance.auto_offset_reset,  # type: ignore[arg-type]
-                    partition=f"{p.topic.name}-{p.index}",
-                )
-            except offset_rules.OffsetError as error:
-                raise Conflict(f"Illegal state: {error}", field="subscription") from None
-            position = start.offset
-        positions[a.pk] = position
-
     limit = settings.LOGLAB_MAX_FETCH  # max.poll.records
-    queues = [
-        (a, deque(records_fetch(partition=a.partition, offset=positions[a.pk], max_records=limit)))
-        for a in owned
+    consumer = consumption.ConsumerSettings(
+        auto_offset_reset=instance.auto_offset_reset,  # type: ignore[arg-type]
+        max_poll_records=limit,
+    )
+    # The learner's own client sees Kafka's sizes, not the board's scale: its records weigh
+    # what the engine's unscaled record does, so a fetch brings up to max.poll.records.
+    cursors = [
+        replace(c, record_bytes=fetching.RECORD_BYTES_UNSCALED)
+        for c in member_cursors(owned, committed)
     ]
+    result = consumption.poll(
+        cursors, consumer, fetch_state=fetching.FetchState.from_dict(member.fetch_state)
+    )
+    if result.stuck:
+        raise Conflict(f"Illegal state: {result.stuck[0].error}", field="subscription")
+    by_name = {str(a.partition): a for a in owned}
+    after = {c.partition: c for c in result.cursors}
     taken: list[FetchedRecord] = []
     size = 0
-    full = False
-    while not full and len(taken) < limit and any(q for _, q in queues):
-        for a, queue in queues:
-            if not queue:
-                continue
-            record = queue[0]
+    cut: list[str] = []  # partitions max_bytes stopped in: their records stay buffered, first
+    for name, first, end in result.polled:
+        a = by_name[name]
+        if cut:
+            cut.append(name)
+            after[name] = replace(after[name], position=first, polled_until=first)
+            continue
+        for record in records_fetch(partition=a.partition, offset=first, max_records=end - first):
             fetched = FetchedRecord(
                 topic=a.partition.topic.name,
                 partition=a.partition.index,
@@ -403,14 +401,24 @@ def rest_records_fetch(
                 value=record.value,
             )
             if max_bytes is not None and taken and size + fetched.size > max_bytes:
-                full = True
+                # REST Proxy stops at max_bytes (but returns at least one record); the rest
+                # of what was fetched waits for the next request.
+                cut.append(name)
+                after[name] = replace(
+                    after[name], position=record.offset, polled_until=record.offset
+                )
                 break
-            queue.popleft()
             taken.append(fetched)
             size += fetched.size
-            positions[a.pk] = record.offset + 1
-            if len(taken) >= limit:
-                break
+    state = result.fetch_state
+    if cut:
+        state = replace(state, buffered=(*cut, *(p for p in state.buffered if p not in cut)))
+    for a in owned:
+        c = after[str(a.partition)]
+        a.fetched_until = c.fetched_until
+        a.save(update_fields=["fetched_until"])
+    Member.objects.filter(pk=member.pk).update(fetch_state=state.to_dict())
+    positions = {a.pk: after[str(a.partition)].position for a in owned}
 
     moved = {}
     for a in owned:

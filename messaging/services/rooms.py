@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from messaging.errors import Invalid
 from messaging.models import Room
+from messaging.services.text import name_validate
 
 # Join codes are read off a projector and typed on phones: no 0/O, 1/I/L look-alikes.
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -23,7 +24,7 @@ def join_code_generate() -> str:
 
 
 def room_create(*, title: str = "", kind: str = Room.Kind.SANDBOX, owner=None) -> Room:
-    title = title.strip()
+    title = name_validate(title.strip(), field="title", what="A room title")
     if len(title) > settings.LOGLAB_MAX_ROOM_TITLE:
         raise Invalid(
             f"A room title has at most {settings.LOGLAB_MAX_ROOM_TITLE} characters.",

@@ -21,7 +21,7 @@ from django.utils import timezone
 # A module import: selectors imports services in turn, and is only half loaded here.
 from messaging import events, selectors
 from messaging.engine import clock as clocks
-from messaging.engine import consumption
+from messaging.engine import consumption, fetching
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
@@ -41,6 +41,7 @@ from messaging.services.records import RecordIn, produced_payload, records_produ
 from messaging.services.rest_consumers import rest_instances_expire
 from messaging.services.retention import topic_clean
 from messaging.services.sqs import sqs_tick
+from messaging.services.text import key_validate, name_validate
 
 MAX_PRODUCERS_PER_ROOM = 10
 MAX_PRODUCER_RATE = 200.0  # records per simulated second
@@ -60,7 +61,7 @@ LEDGER_EVENT_LIMIT = 60
 def _keys_validate(key_mode: str, keys: list[str]) -> list[str]:
     if key_mode not in Producer.KeyMode.values:
         raise Invalid("The key strategy is fixed, set or null.", field="key_mode")
-    keys = [k.strip() for k in keys if k.strip()]
+    keys = [key_validate(k.strip(), field="keys") for k in keys if k.strip()]
     if key_mode == Producer.KeyMode.NULL:
         return []
     if not keys:
@@ -92,7 +93,7 @@ def producer_create(
     keys: list[str],
     records_per_second: object,
 ) -> Producer:
-    name = name.strip()
+    name = name_validate(name.strip(), field="name", what="A producer's name")
     if not 1 <= len(name) <= 40:
         raise Invalid("A producer's name has 1 to 40 characters.", field="name")
     keys = _keys_validate(key_mode, keys)
@@ -249,6 +250,7 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
             budget=budget,
             now_ms=room.sim_time_ms,
             last_auto_commit_ms=group.last_auto_commit_ms,
+            fetch_state=fetching.FetchState.from_dict(member.fetch_state),
         )
         auto_committed = auto_committed or result.auto_committed
         moves.add(
@@ -314,6 +316,12 @@ def group_moves_store(
         ],
         "more": max(0, len(moves.ledger) - LEDGER_EVENT_LIMIT),
         "positions": {_tp(a.partition): a.position for a in assignments if a.position is not None},
+        # Where each partition's fetched records end (polled or buffered, not yet processed).
+        "fetched": {
+            _tp(a.partition): fetching.fetched_end(a.position, a.polled_until, a.fetched_until)
+            for a in assignments
+            if a.position is not None
+        },
         "commits": [
             {
                 "tp": _tp(partitions[pid]),
@@ -395,9 +403,16 @@ def member_moves_apply(
         moves.ledger.append(_ledger(group, assignment, offset, member, status, room))
     for cursor in result.cursors:
         assignment = by_name[cursor.partition]
-        if (assignment.position, assignment.polled_until) != (cursor.position, cursor.polled_until):
-            assignment.position, assignment.polled_until = cursor.position, cursor.polled_until
-            assignment.save(update_fields=["position", "polled_until"])
+        stored = (assignment.position, assignment.polled_until, assignment.fetched_until)
+        if stored != (cursor.position, cursor.polled_until, cursor.fetched_until):
+            assignment.position = cursor.position
+            assignment.polled_until = cursor.polled_until
+            assignment.fetched_until = cursor.fetched_until
+            assignment.save(update_fields=["position", "polled_until", "fetched_until"])
+    fetch_state = result.fetch_state.to_dict()
+    if member.fetch_state != fetch_state:
+        member.fetch_state = fetch_state
+        Member.objects.filter(pk=member.pk).update(fetch_state=fetch_state)
     moves.commits = {by_name[tp].partition_id: offset for tp, offset in result.commits.items()}
     return moves
 

@@ -25,7 +25,14 @@ from messaging.errors import Conflict, Invalid, LogLabError, NotFound
 from messaging.models import Room, SqsQueue
 from messaging.selectors import sqs_board_load, sqs_state_load
 from messaging.services.events import event_record, room_lock
-from messaging.services.text import body_validate, no_nul, optional_text, preview, whole_number
+from messaging.services.text import (
+    body_validate,
+    name_validate,
+    no_nul,
+    optional_text,
+    preview,
+    whole_number,
+)
 
 # LogLab's bounds: what one room may hold. SQS's own limits are the engine's.
 MAX_QUEUES_PER_ROOM = 10
@@ -247,7 +254,7 @@ def sqs_receive(
 ) -> sqs.ReceiveResult:
     """ReceiveMessage, as the simulated consumer `consumer` (a label the page shows on the
     messages it now holds). Messages past maxReceiveCount move to the dead-letter queue."""
-    consumer = no_nul((consumer or "").strip(), field="consumer")
+    consumer = name_validate((consumer or "").strip(), field="consumer", what="A consumer label")
     if len(consumer) > MAX_CONSUMER_LABEL_CHARS:
         raise Invalid(
             f"A consumer label has at most {MAX_CONSUMER_LABEL_CHARS} characters.",

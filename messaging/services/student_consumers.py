@@ -23,16 +23,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import events
-from messaging.engine import consumption
-from messaging.errors import Conflict, Invalid
+from messaging.engine import consumption, fetching
+from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
     Assignment,
     ConsumerGroup,
     Member,
-    ProcessedRecord,
     Record,
     Room,
     Student,
+    StudentPage,
 )
 from messaging.permissions import Actor, room_permission_check
 from messaging.selectors import group_committed, member_assignments
@@ -83,21 +83,6 @@ def _own_member(*, student: Student) -> tuple[Room, Student, Member, ConsumerGro
     return room, student, student.member, student.member.group
 
 
-def _rotated(assignments: list[Assignment], member: Member) -> list[Assignment]:
-    """The member's partitions in the order it serves them next; its last ledger line says
-    whose turn it was."""
-    last = (
-        ProcessedRecord.objects.filter(group_id=member.group_id, member_id=member.member_id)
-        .exclude(status=ProcessedRecord.Status.SKIPPED)
-        .order_by("-id")
-        .values_list("partition_id", flat=True)
-        .first()
-    )
-    by_name = {_tp(a): a for a in assignments}
-    last_name = next((name for name, a in by_name.items() if a.partition_id == last), None)
-    return [by_name[name] for name in consumption.turn_order(list(by_name), last_name)]
-
-
 @transaction.atomic
 def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
     """The student's consumer processes its next record (one poll, a budget of one record)."""
@@ -116,7 +101,6 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
             "You have no partitions, so nothing to process: the group has more consumers than "
             "partitions, and you are idle until one leaves."
         )
-    assignments = _rotated(assignments, member)
     committed = group_committed(group=group)
     settings = group.consumer_settings()
     result = consumption.consume(
@@ -125,6 +109,8 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
         budget=1,
         now_ms=room.sim_time_ms,
         last_auto_commit_ms=group.last_auto_commit_ms,
+        # Its fetch buffer and session decide which partition's record comes next, as in Kafka.
+        fetch_state=fetching.FetchState.from_dict(member.fetch_state),
     )
     if not (result.processed or result.starts or result.commits):
         if result.stuck:
@@ -282,33 +268,30 @@ def student_consumer_leave(*, student: Student, actor: Actor) -> list[str]:
     return committed
 
 
-@transaction.atomic
-def student_presence_changed(*, room_pk: int, session_key: str, online: bool) -> bool:
-    """A student's page connected or went away: if that flips their member's `online`, record
-    `member.presence`, so every board redraws the member card (with its countdown to the
-    session timeout while the page is closed). Returns whether it flipped.
+# --- presence: which students have their page open ------------------------------------------
+#
+# One StudentPage row per open page (a websocket), whatever process serves it. A student's
+# member is `online` (it heartbeats) while the student has a fresh row: closing one of two tabs,
+# or one process of two going away, changes nothing while another page is open.
 
-    Meant for the websocket's connect and disconnect, in place of a bare update of the flag.
-    """
-    if not session_key:
-        return False
-    if online:
-        # Seen now: group_tick counts a student's page only while it was seen recently.
-        Student.objects.filter(
-            room_id=room_pk, session_key=session_key, removed_at__isnull=True
-        ).update(last_seen_at=timezone.now())
-    member = (
-        Member.objects.select_related("group")
-        .filter(
-            student__room_id=room_pk,
-            student__session_key=session_key,
-            student__removed_at__isnull=True,
-        )
-        .first()
-    )
-    if member is None or member.online == online:
-        return False
+
+def _presence_sync(*, room_pk: int, student_pk: int) -> bool:
+    """Set the student's member `online` to whether they have a fresh page; if that flips it,
+    record `member.presence` so every board redraws the member card (with its countdown to
+    the session timeout once the last page is closed). Returns whether it flipped."""
+    if not Member.objects.filter(student__pk=student_pk).exists():
+        return False  # not a consumer: nothing heartbeats, nothing to redraw
+    # Under the room lock: two processes opening and closing the same student's pages at once
+    # see each other's rows, and the last to decide sees them all.
     room = room_lock(room=room_pk)
+    member = Member.objects.select_related("group").filter(student__pk=student_pk).first()
+    if member is None:
+        return False
+    online = StudentPage.objects.filter(
+        student_id=student_pk, seen_at__gte=Student.seen_since()
+    ).exists()
+    if member.online == online:
+        return False
     Member.objects.filter(pk=member.pk).update(online=online)
     event_record(
         room=room,
@@ -321,3 +304,76 @@ def student_presence_changed(*, room_pk: int, session_key: str, online: bool) ->
         },
     )
     return True
+
+
+@transaction.atomic
+def student_page_open(*, room_pk: int, session_key: str, page_id: str, owner: str) -> bool:
+    """A page connected to the room (its websocket `page_id`, held by process `owner`): if it
+    is a student's, they are online. Returns whether it is a student's page (one to keep
+    refreshing and to close)."""
+    if not session_key:
+        return False
+    student = Student.objects.filter(
+        room_id=room_pk, session_key=session_key, removed_at__isnull=True
+    ).first()
+    if student is None:
+        return False  # the board of someone who is not a student here
+    now = timezone.now()
+    StudentPage.objects.update_or_create(
+        page_id=page_id, defaults={"student": student, "owner": owner, "seen_at": now}
+    )
+    # Seen now: group_tick counts a student's member only while their page was seen recently.
+    Student.objects.filter(pk=student.pk).update(last_seen_at=now)
+    _presence_sync(room_pk=room_pk, student_pk=student.pk)
+    return True
+
+
+@transaction.atomic
+def student_page_close(*, page_id: str) -> bool:
+    """The page's websocket closed, whoever closed it (the browser, the server, the network):
+    with no other page open, the student is offline and their session timeout starts.
+    Returns whether that flipped their member offline."""
+    page = StudentPage.objects.select_related("student").filter(page_id=page_id).first()
+    if page is None:
+        return False
+    page.delete()
+    try:
+        return _presence_sync(room_pk=page.student.room_id, student_pk=page.student_id)
+    except NotFound:
+        return False  # the room is gone, and the student with it
+
+
+def student_pages_refresh(*, page_ids: list[str], owner: str) -> set[str]:
+    """The pages a process holds are still open: a few writes for all of them, whatever the
+    number of students. Returns the ids that have no row any more (another process swept
+    them while this one stalled): the caller opens those again."""
+    if not page_ids:
+        return set()
+    now = timezone.now()
+    with transaction.atomic():
+        StudentPage.objects.filter(page_id__in=page_ids).update(seen_at=now, owner=owner)
+        present = set(
+            StudentPage.objects.filter(page_id__in=page_ids).values_list("page_id", flat=True)
+        )
+        Student.objects.filter(pages__page_id__in=present).update(last_seen_at=now)
+    return set(page_ids) - present
+
+
+def student_pages_sweep() -> int:
+    """Pages whose process died without closing them: their rows went stale. Delete them, and
+    set offline the members of students no fresh page was seen for (with their event), so
+    boards and rosters stop calling them online. Returns how many members went offline."""
+    since = Student.seen_since()
+    with transaction.atomic():
+        StudentPage.objects.filter(seen_at__lt=since).delete()
+    flipped = 0
+    stale = Member.objects.filter(
+        kind=Member.Kind.STUDENT, online=True, student__last_seen_at__lt=since
+    ).values_list("student__pk", "student__room_id")
+    for student_pk, room_pk in list(stale):
+        try:
+            with transaction.atomic():
+                flipped += _presence_sync(room_pk=room_pk, student_pk=student_pk)
+        except NotFound:
+            continue
+    return flipped

@@ -3,6 +3,7 @@ from django.utils.html import json_script
 
 from messaging.engine.clock import format_duration
 from messaging.events import event_types_for_browser
+from messaging.services.text import visible as text_visible
 
 register = template.Library()
 
@@ -13,6 +14,12 @@ def duration(ms: int) -> str:
     if ms is None or ms < 0:
         return "unlimited"
     return format_duration(int(ms))
+
+
+@register.filter
+def visible(text: str | None) -> str | None:
+    """A record key as data: control and text-direction characters shown as \\uXXXX."""
+    return text_visible(text)
 
 
 @register.simple_tag

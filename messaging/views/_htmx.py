@@ -17,6 +17,14 @@ from messaging.errors import Invalid, LogLabError
 
 
 def _error_response(request: HttpRequest, error: LogLabError) -> HttpResponse:
+    response = _error_body(request, error)
+    retry_after = getattr(error, "retry_after", None)  # a 429: the seconds its message names
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _error_body(request: HttpRequest, error: LogLabError) -> HttpResponse:
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"error": error.code, "message": error.message}, status=error.status)
     template = "messaging/error.html"

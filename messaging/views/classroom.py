@@ -11,8 +11,10 @@ from collections.abc import Callable
 from functools import wraps
 
 import qrcode
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,6 +23,7 @@ from qrcode.image.svg import SvgPathImage
 
 from messaging import selectors
 from messaging.errors import Invalid, LogLabError
+from messaging.infra.addresses import is_loopback_host
 from messaging.models import Room
 from messaging.permissions import STUDENT_ACTIONS, Forbidden, actor_for_request, student_permissions
 from messaging.services import classroom as classroom_services
@@ -34,7 +37,35 @@ def join_qr_svg(url: str) -> str:
 
 
 def join_url(request: HttpRequest, room: Room) -> str:
-    return request.build_absolute_uri(reverse("student_join", args=[room.code]))
+    """The join URL as a phone can reach it: LOGLAB_PUBLIC_URL behind a proxy; this machine's
+    LAN address when the instructor opened the page on loopback (127.0.0.1 on a phone is the
+    phone); otherwise the address the instructor used, which the students can use too."""
+    path = reverse("student_join", args=[room.code])
+    if settings.LOGLAB_PUBLIC_URL:
+        return settings.LOGLAB_PUBLIC_URL + path
+    host, port = split_domain_port(request.get_host())
+    if is_loopback_host(host) and settings.LOGLAB_MACHINE_ADDRESSES:
+        netloc = settings.LOGLAB_MACHINE_ADDRESSES[0] + (f":{port}" if port else "")
+        return f"{request.scheme}://{netloc}{path}"
+    return request.build_absolute_uri(path)
+
+
+def reach_warning() -> str | None:
+    """Why phones cannot reach this server, if they cannot: shown above the join URL."""
+    if settings.LOGLAB_PUBLIC_URL:
+        return None
+    if not settings.LOGLAB_MACHINE_ADDRESSES:
+        return (
+            "This machine has only a loopback address (127.0.0.1): phones cannot reach it. "
+            "Connect it to the classroom's network (Wi-Fi or cable) and start LogLab again "
+            "with `make classroom`, or set LOGLAB_PUBLIC_URL to the address students use."
+        )
+    if settings.LOGLAB_BIND_HOST and is_loopback_host(settings.LOGLAB_BIND_HOST):
+        return (
+            f"LogLab listens on {settings.LOGLAB_BIND_HOST} only: phones cannot open the join "
+            "URL. Stop it and start it with `make classroom`, which listens on every interface."
+        )
+    return None
 
 
 def _forbidden(request: HttpRequest, room: Room) -> HttpResponse:
@@ -90,6 +121,7 @@ def classroom_present(request: HttpRequest, code: str) -> HttpResponse:
         **_roster(room),
         "join_url": url,
         "qr_svg": join_qr_svg(url),
+        "reach_warning": reach_warning(),
     }
     return render(request, "messaging/classroom_present.html", context)
 

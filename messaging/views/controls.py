@@ -210,10 +210,18 @@ def topic_config(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         return value or None
 
     retention_s = form_int(field("retention_s"), "retention (s)")
+    if retention_s is not None and retention_s < -1:
+        raise Invalid(
+            f"retention (s) is -1 (unlimited) or a number of seconds (not {retention_s}).",
+            field="retention_s",
+        )
+    retention_ms = retention_s
+    if retention_s is not None and retention_s != -1:  # -1 is Kafka's "unlimited", not -1 s
+        retention_ms = retention_s * 1000
     topics.topic_configure(
         topic=topic,
         cleanup_policy=field("cleanup_policy"),
-        retention_ms=None if retention_s is None else retention_s * 1000,
+        retention_ms=retention_ms,
         retention_bytes=field("retention_bytes"),
         segment_records=field("segment_records"),
     )

@@ -58,12 +58,8 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
         context.update(
             partitions=partitions,
             assigned=[p.tp for p in partitions],
-            # As the board's group total: a partition with nothing committed counts its whole
-            # retained log, so a group that never committed never looks caught up.
-            total_lag=sum(
-                offset_rules.lag_or_backlog(p.log_start_offset, p.log_end_offset, p.committed)
-                for p in partitions
-            ),
+            # Lag's one definition (offsets.lag_total): '-' until the group's first commit.
+            total_lag=offset_rules.lag_total(p.lag for p in partitions),
             recent=selectors.ledger_recent(group=group, member=member, limit=RECENT_SHOWN),
             session_deadline_ms=member.session_expires_at(group.session_timeout_ms),
             session_wall_s=group.session_timeout_ms / 1000 / max(room.clock_speed, 0.01),

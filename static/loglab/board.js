@@ -6,9 +6,9 @@
 // attributes, never as HTML.
 import { copyOnClick } from "./copy.js";
 import { applyLocks, followRoom } from "./follow-room.js";
-import { keyHue, paintGroups, paintKeys } from "./keys.js";
+import { keyHue, paintGroups, paintKeys, visibleKey } from "./keys.js";
 import { EVENT, RoomSocket } from "./room-socket.js";
-import { formatSimTime } from "./sim-time.js";
+import { formatRoomSpan, formatSimTime, formatSpeed } from "./sim-time.js";
 
 const board = document.getElementById("board");
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
@@ -53,8 +53,12 @@ class Board {
     // What the page received, for tests and for anyone curious in the console.
     this.rebalances = [];
     this.shownRebalances = new Set();
-    this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
     this.simNow = Number(document.getElementById("sim-clock")?.dataset.now ?? 0);
+    this.speed = Number(document.getElementById("sim-clock")?.dataset.speed ?? 1);
+    this.running = document.getElementById("sim-clock")?.dataset.running === "1";
+    this.summary = this.freshSummary();
+    // Per group and partition: records its owner fetched and did not process yet.
+    this.fetched = new Map();
     paint(document);
     this.showLogEnds();
     this.layout();
@@ -189,7 +193,7 @@ class Board {
       }
       if (r.value === null) cell.classList.add("is-tombstone");
       cell.querySelector(".cell-offset").textContent = String(r.offset);
-      cell.querySelector(".cell-key").textContent = r.key === null ? "∅" : r.key;
+      cell.querySelector(".cell-key").textContent = r.key === null ? "∅" : visibleKey(r.key);
       cell.title = `offset ${r.offset} · key ${r.key ?? "null"} · ${r.value ?? "(tombstone)"}`;
       cells.insertBefore(cell, next);
       next.querySelector(".cell-offset").textContent = String(r.offset + 1);
@@ -226,7 +230,7 @@ class Board {
   fly({ cell, key, from, to }) {
     if (!to.width || !cell.isConnected) return;
     const flyer = document.getElementById("flyer-template").content.firstElementChild.cloneNode(true);
-    flyer.textContent = key ?? "∅";
+    flyer.textContent = key === null || key === undefined ? "∅" : visibleKey(key);
     if (key !== null) flyer.style.setProperty("--key-hue", String(keyHue(key)));
     else flyer.classList.add("is-null");
     const x0 = from.right - 20;
@@ -276,6 +280,7 @@ class Board {
     }
     for (const g of groups || []) {
       for (const [tp, position] of Object.entries(g.positions || {})) this.setPosition(g.group, tp, position);
+      if (g.fetched) this.setFetched(g.group, g.positions || {}, g.fetched);
       for (const c of g.commits || []) this.setCommitted(g.group, c.tp, c.offset, c.lag);
       this.addLedger(g);
       for (const s of g.starts || []) {
@@ -299,6 +304,24 @@ class Board {
     if (line) {
       line.querySelector(".d-current").textContent = String(offset);
       line.querySelector(".d-lag").textContent = lag === null || lag === undefined ? "-" : String(lag);
+    }
+  }
+
+  // A member's "fetched, not processed": its last poll's records and its fetch buffer.
+  setFetched(group, positions, fetched) {
+    const byTp = this.fetched.get(group) || new Map();
+    for (const [tp, end] of Object.entries(fetched)) {
+      const position = positions[tp];
+      if (end === null || position === undefined) byTp.delete(tp);
+      else byTp.set(tp, Math.max(0, Number(end) - Number(position)));
+    }
+    this.fetched.set(group, byTp);
+    const card = this.root.querySelector(byAttrs(".group", { group }));
+    for (const member of card?.querySelectorAll(".member") || []) {
+      const count = member.querySelector(".m-fetched");
+      if (!count) continue;
+      const tps = (member.dataset.assigned || "").split(" ").filter(Boolean);
+      count.textContent = String(tps.reduce((sum, tp) => sum + (byTp.get(tp) || 0), 0));
     }
   }
 
@@ -351,7 +374,7 @@ class Board {
 
   // A rebalance, step by step from the engine's plan: eager revokes every line then redraws;
   // cooperative moves only the lines that change, in two rounds.
-  async animateRebalance({ group, plan }) {
+  async animateRebalance({ group, plan, at }) {
     this.animating++;
     try {
       await this.socket.resync();
@@ -372,7 +395,9 @@ class Board {
       for (const step of plan.steps) {
         this.setGroupState(card, step.state, step.generation);
         this.showOwnership(card, step.owned || {});
-        if (step.narration) this.narrate(`${group}: ${step.narration}`);
+        // Stamped with the room time the rebalance happened at, not the time the animation
+        // reaches the step: the room's clock runs on meanwhile (13 s per step at 20x).
+        if (step.narration) this.narrate(`${group}: ${step.narration}`, at);
         await sleep(STEP_DELAY_MS);
       }
     } finally {
@@ -386,8 +411,9 @@ class Board {
     this.shownRebalances.add(event.seq);
     const p = event.payload;
     this.rebalances.push({ group: p.group, plan: p.plan, seq: event.seq });
-    if (p.narration) this.narrate(p.narration);
-    this.animateRebalance(p);
+    const at = Number.isFinite(p.at_ms) ? p.at_ms : this.simNow;
+    if (p.narration) this.narrate(p.narration, at);
+    this.animateRebalance({ ...p, at });
   }
 
   setGroupState(card, state, generation) {
@@ -416,6 +442,10 @@ class Board {
   setClock({ now_ms: now, display, running, speed }) {
     const el = document.getElementById("sim-clock");
     this.simNow = now;
+    this.running = Boolean(running);
+    if (Number.isFinite(Number(speed)) && Number(speed) > 0) this.speed = Number(speed);
+    const beside = document.getElementById("narration-clock");
+    if (beside) beside.textContent = `room time · ${formatSpeed(this.speed)}`;
     if (el) {
       el.textContent = display || formatSimTime(now);
       el.dataset.now = String(now);
@@ -441,27 +471,37 @@ class Board {
 
   // --- narration ---------------------------------------------------------------------------
 
-  narrate(text) {
+  // Every stamp is room time: the event's own when it carries one, else the clock as last told.
+  narrate(text, atMs = this.simNow) {
     const list = document.getElementById("narration");
     if (!list) return;
     const item = document.getElementById("narration-template").content.firstElementChild.cloneNode(true);
-    item.querySelector("time").textContent = formatSimTime(this.simNow).split(", ")[1];
+    const stamp = item.querySelector("time");
+    stamp.textContent = formatSimTime(atMs).split(", ")[1];
+    stamp.dataset.roomMs = String(atMs);
     item.querySelector(".text").textContent = text;
     list.prepend(item);
     while (list.children.length > NARRATION_KEEP) list.lastElementChild.remove();
   }
 
-  // Busy rooms are summarised every two seconds instead of a line per record.
+  freshSummary() {
+    return { produced: 0, processed: 0, duplicates: 0, skipped: 0, wall: performance.now(), room: this.simNow };
+  }
+
+  // Busy rooms are summarised every two seconds of the watch instead of a line per record;
+  // the summary says how much ROOM time it covers (40 s of it at 20x).
   flushSummary() {
     const s = this.summary;
-    if (performance.now() - s.since < 2000) return;
+    if (performance.now() - s.wall < 2000) return;
     const parts = [];
     if (s.produced) parts.push(`${s.produced} record${s.produced === 1 ? "" : "s"} produced`);
     if (s.processed) parts.push(`${s.processed} processed`);
     if (s.duplicates) parts.push(`${s.duplicates} processed AGAIN (duplicates)`);
     if (s.skipped) parts.push(`${s.skipped} never processed (lost)`);
-    if (parts.length) this.narrate(`Last 2 s: ${parts.join(", ")}.`);
-    this.summary = { produced: 0, processed: 0, duplicates: 0, skipped: 0, since: performance.now() };
+    const span = this.simNow - s.room;
+    const covered = span > 0 ? `Last ${formatRoomSpan(span)} of room time (${formatSpeed(this.speed)})` : "While the room's clock stood still";
+    if (parts.length) this.narrate(`${covered}: ${parts.join(", ")}.`);
+    this.summary = this.freshSummary();
   }
 
   // --- layout: markers and wires ---------------------------------------------------------

@@ -29,3 +29,10 @@ export function paintGroups(root) {
     el.style.setProperty("--group-hue", String(keyHue(el.dataset.group)));
   }
 }
+
+// A key is data (Kafka's are bytes): its control and text-direction characters are shown as
+// \uXXXX, as the server's `visible` filter does, so a key never hides or reorders text.
+const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+export function visibleKey(key) {
+  return key.replace(HIDDEN, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

@@ -31,14 +31,31 @@ export const EVENT = new Proxy(declaredTypes(), {
 
 // The server closes with this when the room is gone: retrying would only knock forever.
 const CLOSE_ROOM_NOT_FOUND = 4404;
-const RETRY_FIRST_MS = 500;
-const RETRY_CAP_MS = 10_000;
+const RETRY_FIRST_MS = 1000;
+// The cap bounds how long a page stays behind once the server is back: at most this much
+// after it answers again (a restart's 200 phones still arrive spread over it).
+const RETRY_CAP_MS = 5000;
+// A socket must stay open this long before the backoff starts again from the first step: a
+// server that accepts and then closes at once (its Redis is away) must not be knocked on
+// several times a second by every page.
+const STABLE_MS = 5000;
+const RETRY_FLOOR_MS = 100;
+// Back from a longer absence than this (a phone asleep, a tab in the background), the socket
+// may be dead without knowing it: open a fresh one, which replays what was missed.
+const AWAY_MS = 20_000;
+// Coming back online or waking is spread over this much, as two hundred phones on one Wi-Fi
+// come back together.
+const WAKE_SPREAD_MS = 1000;
+// Timers stop while a phone sleeps: a tick arriving this much late means it slept.
+const TICK_MS = 5000;
+// How long after coming back the page still counts what it learns as news of its absence.
+const BACK_MS = 15_000;
 
-// Half fixed, half random: after a server restart, two hundred phones must not all knock in
-// the same instant, and none waits longer than the cap.
+// Random over the whole window ("full jitter"), the first retry too: after a server restart
+// two hundred phones must not all knock in the same instant, and none waits past the cap.
 function backoff(attempt) {
   const ceiling = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** attempt);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
+  return RETRY_FLOOR_MS + Math.random() * (ceiling - RETRY_FLOOR_MS);
 }
 
 function wait(ms) {
@@ -77,19 +94,36 @@ export class RoomSocket {
     this.floor = 0;
     this.attempt = 0;
     this.gone = false;
+    this.retry = null;
+    this.hiddenAt = null;
+    // Whether the page was away (asleep, hidden long, offline) since it last had a live
+    // socket: a page reads it to explain what changed meanwhile.
+    this.wasAway = false;
+    this.backAt = null;
     this.open();
+    this.watchWake();
   }
 
   open() {
+    if (this.gone) return;
+    clearTimeout(this.retry);
+    this.retry = null;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const url = `${scheme}://${location.host}/ws/rooms/${encodeURIComponent(this.room)}/?since=${this.seq}`;
     const socket = new WebSocket(url);
     this.ws = socket;
     socket.addEventListener("open", () => {
-      this.attempt = 0;
+      if (socket !== this.ws) return;
+      clearTimeout(this.stable);
+      this.stable = setTimeout(() => {
+        if (socket === this.ws) this.attempt = 0;
+      }, STABLE_MS);
+      if (this.wasAway) this.backAt = Date.now();
+      this.wasAway = false;
       setStatus("live", "live");
     });
     socket.addEventListener("message", (e) => {
+      if (socket !== this.ws) return;
       let event;
       try {
         event = JSON.parse(e.data);
@@ -99,14 +133,76 @@ export class RoomSocket {
       this.receive(event);
     });
     socket.addEventListener("close", (e) => {
+      if (socket !== this.ws) return; // one we replaced on purpose
+      clearTimeout(this.stable);
       if (e.code === CLOSE_ROOM_NOT_FOUND) {
         this.gone = true;
         setStatus("offline", "this room no longer exists");
         return;
       }
+      // Whatever closed it (the server's limits, a restart, Redis, the network), the page
+      // reconnects and catches up; until then it is away.
+      this.wasAway = true;
       setStatus("offline", "reconnecting…");
-      setTimeout(() => this.open(), backoff(this.attempt++));
+      this.retry = setTimeout(() => this.open(), backoff(this.attempt++));
     });
+  }
+
+  // Whether the page is away, or came back in the last few seconds (its catching up is still
+  // arriving): what changed meanwhile happened while nobody was looking.
+  recentlyAway() {
+    return this.wasAway || (this.backAt !== null && Date.now() - this.backAt < BACK_MS);
+  }
+
+  // A fresh socket after a short random wait: the old one is dropped without reconnecting.
+  reconnect(delay) {
+    if (this.gone) return;
+    const old = this.ws;
+    this.ws = null;
+    if (old && old.readyState <= WebSocket.OPEN) old.close(1000);
+    clearTimeout(this.retry);
+    setStatus("offline", "reconnecting…");
+    this.retry = setTimeout(() => this.open(), delay);
+  }
+
+  // A phone that slept or lost its network comes back: its socket may be dead without a close
+  // event yet, and the page may show minutes-old state. Reconnect (the server replays what was
+  // missed, or says to resync); after a short absence, ask for a replay on the open socket.
+  wake(away) {
+    if (this.gone) return;
+    const ws = this.ws;
+    if (!away && ws?.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: "replay", since: this.seq }));
+      return;
+    }
+    this.wasAway = true;
+    this.reconnect(Math.random() * WAKE_SPREAD_MS);
+  }
+
+  watchWake() {
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") {
+        this.hiddenAt = Date.now();
+        return;
+      }
+      const away = this.hiddenAt !== null && Date.now() - this.hiddenAt > AWAY_MS;
+      this.hiddenAt = null;
+      this.wake(away);
+    });
+    // Restored from the back-forward cache: its socket was closed when it was stored.
+    window.addEventListener("pageshow", (e) => {
+      if (e.persisted) this.wake(true);
+    });
+    window.addEventListener("online", () => this.wake(true));
+    window.addEventListener("offline", () => {
+      this.wasAway = true;
+    });
+    let last = Date.now();
+    setInterval(() => {
+      const now = Date.now();
+      if (now - last > AWAY_MS) this.wake(true);
+      last = now;
+    }, TICK_MS);
   }
 
   // Public so that tests (and the console) can feed events without a server.

@@ -72,6 +72,11 @@ class StudentPage {
     this.fetching = false;
     this.again = false;
     this.stopped = false;
+    // The consumer this page last showed, and whether the server has since removed it.
+    this.lost = null;
+    // Counts the student's own requests (htmx, from #me): a fetch that overlapped one cannot
+    // tell the server's doing from theirs.
+    this.taps = 0;
     paint(document);
     this.updateCountdowns();
     this.socket = new RoomSocket(el.dataset.room, {
@@ -104,11 +109,15 @@ class StudentPage {
   // Catching up: the whole page, as soon as no tap of the student's is in flight; resolves to
   // the seq it was rendered at (a removed student's page carries one too).
   async resync() {
-    while (this.fetching || tapInFlight()) await new Promise((resolve) => setTimeout(resolve, 150));
     clearTimeout(this.timer);
     this.timer = null;
-    this.wholePage = true;
-    const doc = await this.refresh();
+    let doc = null;
+    // A tap that lands while the page is fetched makes that fetch stale: fetch again after it.
+    for (let tries = 0; !doc && tries < 5; tries++) {
+      while (this.fetching || tapInFlight()) await new Promise((resolve) => setTimeout(resolve, 150));
+      this.wholePage = true;
+      doc = await this.refresh();
+    }
     const page = doc?.getElementById("student");
     if (!page) throw new Error("the student's page did not load");
     // The clock events the page skipped are in it too.
@@ -138,6 +147,7 @@ class StudentPage {
       return null;
     }
     this.fetching = true;
+    const taps = this.taps;
     this.lastRefresh = performance.now();
     const wholePage = this.wholePage;
     this.wholePage = false;
@@ -145,7 +155,18 @@ class StudentPage {
       const headers = wholePage ? {} : { "HX-Request": "true" };
       const response = await fetch(this.root.dataset.meUrl, { headers });
       if (!response.ok && response.status !== 403) return null;
-      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      const html = await response.text();
+      // A tap since this fetch began answers with a newer #me of its own (htmx swaps it in):
+      // this page is older than that, so it must neither replace it nor be read as news of a
+      // removal (a Leave would look like the group dropping the consumer). Fetch again later.
+      if (taps !== this.taps || tapInFlight()) {
+        this.wholePage = this.wholePage || wholePage;
+        this.again = true;
+        setTimeout(() => this.drain(), 150);
+        return null;
+      }
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      const before = consumerShown();
       for (const id of wholePage ? ["me", "produce", "lesson-follow-slot"] : ["me"]) {
         const fresh = doc.getElementById(id);
         const current = document.getElementById(id);
@@ -154,6 +175,7 @@ class StudentPage {
         if (window.htmx) window.htmx.process(fresh);
         paint(fresh);
       }
+      this.noticeLoss(before);
       this.updateCountdowns();
       produceTopicFollow();
       if (me()?.dataset.removed) {
@@ -164,6 +186,23 @@ class StudentPage {
     } finally {
       this.fetching = false;
     }
+  }
+
+  // The page showed a consumer and the server's page has none, though the student did not
+  // leave (their own Leave swaps #me through htmx, never through here): the group removed it.
+  // Say so, and why as far as this page knows, with a button that joins the group again.
+  noticeLoss(before) {
+    const current = me();
+    if (!current || current.dataset.removed) return;
+    if (current.dataset.member) {
+      this.lost = null;
+      return;
+    }
+    if (before?.member && !this.lost) {
+      const reason = before.crashed ? "crashed" : this.socket.recentlyAway() ? "away" : "other";
+      this.lost = { ...before, reason };
+    }
+    showLoss(this.lost);
   }
 
   drain() {
@@ -180,6 +219,33 @@ class StudentPage {
   }
 }
 
+// What #me shows now: the student's consumer, its group and whether it had crashed.
+function consumerShown() {
+  const current = me();
+  if (!current?.dataset.member) return null;
+  return {
+    member: current.dataset.member,
+    group: current.dataset.group,
+    crashed: current.querySelector(".me-crashed") !== null,
+  };
+}
+
+// Fill the server-rendered notice (hidden in the template) with what was lost; only when the
+// group still exists, so that its button can join it again.
+function showLoss(lost) {
+  const notice = document.querySelector("#me .me-lost");
+  if (!notice || !lost) return;
+  const join = document.querySelector(`#me .join-groups button[data-group="${CSS.escape(lost.group)}"]`);
+  if (!join) return;
+  notice.querySelector(".lost-member").textContent = lost.member;
+  notice.querySelector(".lost-group").textContent = lost.group;
+  for (const span of notice.querySelectorAll("[data-reason]")) span.hidden = span.dataset.reason !== lost.reason;
+  const again = notice.querySelector(".lost-join");
+  again.value = lost.group;
+  again.textContent = `Join ${lost.group} again`;
+  notice.hidden = false;
+}
+
 function tapInFlight() {
   return document.querySelector("#me .htmx-request, #me.htmx-request") !== null;
 }
@@ -192,7 +258,7 @@ function sameContent(current, fresh) {
   const bare = (el) => {
     const copy = el.cloneNode(true);
     copy
-      .querySelectorAll("input[name=csrfmiddlewaretoken], .form-result")
+      .querySelectorAll("input[name=csrfmiddlewaretoken], .form-result, .me-lost")
       .forEach((node) => node.remove());
     return copy.outerHTML.replace(/>\s+</g, "><").replace(/\s+/g, " ");
   };
@@ -211,7 +277,12 @@ function produceTopicFollow() {
 if (root) {
   window.loglabStudent = new StudentPage(root);
   // The student's own actions swap #me in through htmx: colour what arrived.
+  document.body.addEventListener("htmx:beforeRequest", (e) => {
+    if (e.target.closest?.("#me")) window.loglabStudent.taps++;
+  });
   document.body.addEventListener("htmx:afterSwap", (e) => {
+    // The student's own answer: a join clears the notice, a refused one keeps it.
+    window.loglabStudent.noticeLoss(null);
     paint(e.target);
     window.loglabStudent.updateCountdowns();
     produceTopicFollow();

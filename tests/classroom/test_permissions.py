@@ -350,7 +350,8 @@ def test_it_locks_a_classrooms_sqs_endpoint_unless_clients_are_allowed(
     assert "instructor has locked" in answer["message"]
     assert not room.sqs_queues.exists()
 
-    classroom_permissions_set(room=room, permissions={"clients": True})
+    # Creating a queue is a change of settings: `clients` opens the API, `settings` the call.
+    classroom_permissions_set(room=room, permissions={"clients": True, "settings": True})
     assert sqs(client, room, "CreateQueue", {"QueueName": "jobs"}).status_code == 200
     url = f"http://testserver/api/sqs/{room.code}/000000000000/jobs"
     entries = [{"Id": str(i), "MessageBody": f"b{i}"} for i in range(5)]

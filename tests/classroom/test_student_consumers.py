@@ -79,7 +79,7 @@ def ledger(room: Room) -> list[tuple[int, int, str]]:
 
 
 @pytest.mark.django_db
-def test_it_processes_one_record_at_a_time_round_robin_and_commits_only_when_asked():
+def test_it_processes_one_record_at_a_time_in_poll_order_and_commits_only_when_asked():
     room = classroom()
     produce(room, 0, 2)
     produce(room, 1, 2)
@@ -87,14 +87,15 @@ def test_it_processes_one_record_at_a_time_round_robin_and_commits_only_when_ask
 
     outcomes = [student_record_process(student=ada, actor=actor) for _ in range(4)]
 
+    # One fetch buffered both partitions; the poll returns them partition after partition.
     assert [(o.processed.tp, o.processed.offset) for o in outcomes] == [
         ("orders-0", 0),
-        ("orders-1", 0),
         ("orders-0", 1),
+        ("orders-1", 0),
         ("orders-1", 1),
     ]
     assert outcomes[0].processed.key == "k0" and outcomes[0].processed.value == "v0"
-    assert ledger(room) == [(0, 0, "first"), (1, 0, "first"), (0, 1, "first"), (1, 1, "first")]
+    assert ledger(room) == [(0, 0, "first"), (0, 1, "first"), (1, 0, "first"), (1, 1, "first")]
     assert committed(room) == {}  # at-least-once: processed, not yet committed
     event = RoomEvent.objects.filter(room=room, type="step").latest("seq")
     [summary] = event.payload["groups"]
@@ -256,12 +257,13 @@ def test_the_simulation_leaves_students_alone_but_keeps_them_heartbeating():
 
 @pytest.mark.django_db
 def test_a_page_closing_or_reopening_is_an_event_the_boards_redraw_from():
-    from messaging.services.student_consumers import student_presence_changed
+    from messaging.services.student_consumers import student_page_close, student_page_open
 
     room = classroom(partitions=1)
     ada, _ = student_in(room, "Ada")
-    Member.objects.filter(pk=ada.member_id).update(online=True)
-    assert student_presence_changed(room_pk=room.pk, session_key=ada.session_key, online=False)
+    open_page = {"room_pk": room.pk, "session_key": ada.session_key, "owner": "p1"}
+    assert student_page_open(page_id="tab-1", **open_page)
+    assert student_page_close(page_id="tab-1")
     event = RoomEvent.objects.filter(room=room).latest("seq")
     assert (event.type, event.payload["online"], event.payload["member"]) == (
         "member.presence",
@@ -269,6 +271,63 @@ def test_a_page_closing_or_reopening_is_an_event_the_boards_redraw_from():
         Member.objects.get(pk=ada.member_id).member_id,
     )
     assert event.payload["session_expires_at_ms"] == 45_000
-    # No flip, no event: a second tab of the same page connecting changes nothing.
-    assert not student_presence_changed(room_pk=room.pk, session_key=ada.session_key, online=False)
+    # No flip, no event: a page closing twice, or one that was never open, changes nothing.
+    assert not student_page_close(page_id="tab-1")
     assert RoomEvent.objects.filter(room=room).latest("seq").seq == event.seq
+    assert student_page_open(page_id="tab-2", **open_page)
+    reopened = RoomEvent.objects.filter(room=room).latest("seq")
+    assert (reopened.type, reopened.payload["online"]) == ("member.presence", True)
+
+
+@pytest.mark.django_db
+def test_closing_one_of_two_tabs_keeps_the_student_online_whichever_process_holds_them():
+    from messaging.services.student_consumers import student_page_close, student_page_open
+
+    room = classroom(partitions=1)
+    ada, _ = student_in(room, "Ada")
+    for page_id, owner in (("tab-on-a", "process-a"), ("tab-on-b", "process-b")):
+        student_page_open(
+            room_pk=room.pk, session_key=ada.session_key, page_id=page_id, owner=owner
+        )
+    seq = room_seq(room)
+    assert not student_page_close(page_id="tab-on-a")
+    assert Member.objects.get(pk=ada.member_id).online
+    assert room_seq(room) == seq  # nothing to redraw
+    assert student_page_close(page_id="tab-on-b")
+    assert not Member.objects.get(pk=ada.member_id).online
+
+
+@pytest.mark.django_db
+def test_the_pages_of_a_process_that_died_go_offline_once_their_rows_are_stale():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.models import StudentPage
+    from messaging.services.student_consumers import (
+        student_page_open,
+        student_pages_refresh,
+        student_pages_sweep,
+    )
+
+    room = classroom(partitions=1)
+    ada, _ = student_in(room, "Ada")
+    bob, _ = student_in(room, "Bob")
+    student_page_open(room_pk=room.pk, session_key=ada.session_key, page_id="dead", owner="died")
+    student_page_open(room_pk=room.pk, session_key=bob.session_key, page_id="alive", owner="lives")
+    # The process that held Ada's page died 40 s ago: nobody refreshed her row since.
+    long_ago = timezone.now() - timedelta(seconds=40)
+    StudentPage.objects.filter(page_id="dead").update(seen_at=long_ago)
+    Student.objects.filter(pk=ada.pk).update(last_seen_at=long_ago)
+    assert student_pages_refresh(page_ids=["alive", "swept"], owner="lives") == {"swept"}
+    assert student_pages_sweep() == 1
+    assert not StudentPage.objects.filter(page_id="dead").exists()
+    assert not Member.objects.get(pk=ada.member_id).online
+    assert Member.objects.get(pk=bob.member_id).online
+    event = RoomEvent.objects.filter(room=room).latest("seq")
+    assert (event.type, event.payload["online"]) == ("member.presence", False)
+
+
+def room_seq(room: Room) -> int:
+    room.refresh_from_db()
+    return room.last_seq

@@ -68,9 +68,28 @@ def test_exactly_once_commits_with_every_record():
     assert result.cursors[0].committed == 3
 
 
-def test_it_deals_the_budget_round_robin_over_partitions():
-    result = run([cursor(committed=0), cursor(partition="orders-1", committed=0)], budget=4)
-    assert result.processed == (("orders-0", 0), ("orders-1", 0), ("orders-0", 1), ("orders-1", 1))
+def test_it_processes_a_poll_partition_by_partition_as_the_poll_returned_them():
+    # One fetch buffers both partitions; max.poll.records=3 drains orders-0 first, then the
+    # next poll finishes orders-0 and moves on to orders-1 (Kafka's FetchCollector).
+    two = [cursor(committed=0, log_end_offset=4), cursor(partition="orders-1", committed=0)]
+    result = run(two, budget=6, max_poll_records=3)
+    assert result.processed == (
+        ("orders-0", 0),
+        ("orders-0", 1),
+        ("orders-0", 2),
+        ("orders-0", 3),
+        ("orders-1", 0),
+        ("orders-1", 1),
+    )
+
+
+def test_it_keeps_what_it_fetched_but_did_not_poll_for_the_next_call():
+    result = run([cursor(committed=0)], budget=2, max_poll_records=5)
+    [after] = result.cursors
+    assert (after.position, after.polled_until, after.fetched_until) == (2, 5, 10)
+    assert after.buffered == 5 and after.in_hand == 8
+    again = run(list(result.cursors), budget=4, max_poll_records=5)
+    assert [o for _, o in again.processed] == [2, 3, 4, 5]
 
 
 def test_a_crash_before_the_auto_commit_replays_what_was_processed():

@@ -44,6 +44,21 @@ def test_it_counts_live_and_idle_members_and_their_partitions(room):
     assert check(room, "group_members", group="billing", max=3).met
 
 
+def test_it_counts_groups_subscribed_with_a_live_consumer_before_any_record_is_processed(room):
+    # Lesson 7's third goal: billing subscribes with two consumers and the clock has not run.
+    status = check(room, "groups_reading", topic="orders", min=2)
+    assert (status.met, status.detail) == (
+        False,
+        "1 group with a live consumer subscribed to orders now, need at least 2",
+    )
+    play(room, "create_group", group="audit", topics=["orders"], auto_offset_reset="earliest")
+    assert not check(room, "groups_reading", topic="orders", min=2).met  # no consumer yet
+    play(room, "join", group="audit", count=1)
+    assert check(room, "groups_reading", topic="orders", min=2).met
+    play(room, "crash", group="audit")
+    assert not check(room, "groups_reading", topic="orders", min=2).met
+
+
 def test_it_reads_the_group_state_generation_and_static_members(room):
     assert check(room, "group_state", group="billing", state="Stable").met
     # The two consumers were started together: one join window, one rebalance, generation 1.

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from config.asgi import application
 from messaging.live.consumers import CLOSE_FLOOD, CLOSE_TOO_BIG, MAX_FRAME_CHARS, presence
-from messaging.models import Member, Record, Room, RoomEvent, Student
+from messaging.models import Member, Record, Room, RoomEvent, Student, StudentPage
 from messaging.services.classroom import student_consumer_join, student_join
 from messaging.services.rooms import room_create
 from messaging.services.seeds import room_seed_sandbox
@@ -173,6 +173,11 @@ def last_seen(student: Student):
 
 
 @database_sync_to_async
+def open_pages(student: Student) -> list[str]:
+    return list(StudentPage.objects.filter(student=student).values_list("page_id", flat=True))
+
+
+@database_sync_to_async
 def step(room: Room, ms: int) -> None:
     room_step(room=room, step_ms=ms)
 
@@ -202,4 +207,6 @@ async def test_a_connected_page_keeps_its_student_seen_in_bulk():
         await step(room, 5_000)
     assert await member_state(member) == (True, False)
     await page.disconnect()
-    assert room.pk not in presence.sessions
+    assert not presence.pages
+    assert await member_state(member) == (False, False)  # its session timeout starts now
+    assert not await open_pages(student)

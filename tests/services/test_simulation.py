@@ -7,6 +7,7 @@ import pytest
 from messaging.engine.partitioner import partition_for_key
 from messaging.errors import Invalid
 from messaging.models import (
+    Assignment,
     CommittedOffset,
     ConsumerGroup,
     Member,
@@ -211,3 +212,67 @@ def test_a_consumer_behind_the_log_start_is_reset_by_auto_offset_reset(room):
     start = payload["groups"][0]["starts"][0]
     assert start["offset"] == 4
     assert "fell off the log" in start["reason"]
+
+
+def three_partitions(room):
+    topic_create(room=room, name="clicks", partitions=3)
+    group = group_create(room=room, group_id="web", topics=["clicks"], auto_offset_reset="earliest")
+    member, _ = member_join(group=group, client_id="web")
+    return group, member_set_speed(member=member, records_per_second=2)
+
+
+def test_a_slow_consumer_reads_its_three_partitions_alike_as_a_producer_outruns_it(room):
+    """Issue #12: P0 166/346 and P1 165/173 but P2 15/173. With Kafka's fetch buffer and
+    fetch session, a consumer slower than its producer keeps every partition moving."""
+    group, _ = three_partitions(room)
+    for step in range(60):
+        # 10 records/s over the three partitions, 2 records/s processed.
+        records_produce(
+            room=room,
+            topic_name="clicks",
+            records=[
+                RecordIn(key=None, value=str(i), partition=(5 * step + i) % 3) for i in range(5)
+            ],
+        )
+        room_step(room=room, step_ms=500)
+    positions = [
+        a.position for a in Assignment.objects.filter(group=group).order_by("partition__index")
+    ]
+    assert sum(positions) >= 55  # 2 records/s for 30 s
+    # One fetch brings at most 10 records of a partition (max.partition.fetch.bytes on the
+    # board's scale): a partition is never more than two fetches behind another.
+    assert max(positions) - min(positions) <= 20, positions
+
+
+def test_the_board_step_reports_what_each_consumer_fetched_and_did_not_process(room):
+    group, member = three_partitions(room)
+    records_produce(
+        room=room,
+        topic_name="clicks",
+        records=[RecordIn(key=None, value=str(i), partition=i % 3) for i in range(30)],
+    )
+    payload = room_step(room=room, step_ms=1_000)
+    [part] = payload["groups"]
+    # One fetch buffered 10 of each partition; the poll took 5 of clicks-0; 2 are processed.
+    assert part["positions"] == {"clicks-0": 2, "clicks-1": 0, "clicks-2": 0}
+    assert part["fetched"] == {"clicks-0": 10, "clicks-1": 10, "clicks-2": 10}
+    member.refresh_from_db()
+    assert member.fetch_state["buffered"] == ["clicks-0", "clicks-1", "clicks-2"]
+
+
+def test_a_rebalance_drops_what_the_revoked_partitions_had_buffered(room):
+    group, _ = three_partitions(room)
+    records_produce(
+        room=room,
+        topic_name="clicks",
+        records=[RecordIn(key=None, value=str(i), partition=i % 3) for i in range(30)],
+    )
+    room_step(room=room, step_ms=1_000)
+    assert Assignment.objects.filter(group=group, fetched_until__isnull=False).count() == 3
+    member_join(group=group, client_id="web")  # eager: every partition is revoked
+    assert not Assignment.objects.filter(group=group, fetched_until__isnull=False).exists()
+    # The moved partitions start again from the committed offset (at-least-once committed
+    # what was processed before the revoke), so nothing is processed twice.
+    room_step(room=room, step_ms=5_000)
+    group.refresh_from_db()
+    assert group.duplicates_total == 0 and group.processed_total > 2

@@ -42,6 +42,9 @@ def main(writers: int, each: int) -> dict:
     room = room_create(title="storm")
     topic_create(room=room, name="storm", partitions=3)
     connections.close_all()  # children must open their own connections, not share ours
+    # A psycopg pool's worker threads do not survive a fork: each child makes a pool of its own.
+    if hasattr(connections["default"], "close_pool"):
+        connections["default"].close_pool()
 
     context = multiprocessing.get_context("fork")
     with context.Pool(writers) as pool:
