@@ -101,5 +101,5 @@ clean:
 # Reliability (bench/soak.py): writers on SQLite and PostgreSQL, kill -9, a Redis restart, a
 # reconnect storm, on loopback with its own redis-server and database; writes docs/reliability.md.
 .PHONY: soak
-soak: deps
+soak: deps $(SECRET_KEY_FILE)
 	$(BIN)/python -m bench.soak

@@ -228,7 +228,13 @@ if os.getenv("DATABASE_URL"):
     # Closing connections after each request instead (LOGLAB_DB_POOL_SIZE=0) holds one per
     # request in flight, with no bound: 33 under 32 writers, at half the pool's throughput
     # (docs/deployment.md has the measurements).
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+    # Health checks: after PostgreSQL restarts, a pooled connection is dead; checked before
+    # use, it is replaced, and the first request after the restart works instead of a 500.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=0, conn_health_checks=True
+        )
+    }
     # Not in pytest's own process by default: every async test runs on an event loop of its
     # own, and a loop's executor threads that touched the database (a room driver's tick) are
     # abandoned with it, their connections still checked out: tests/live on PostgreSQL ran the
