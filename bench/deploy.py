@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from tests.support.server import ROOT, free_port, manage, server_env
+from tests.support.server import ROOT, free_port, manage, server_env, uvicorn_command
 
 POSTGRES_ADMIN_URL = os.getenv("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 # Clients (writers, swarms) and the servers' limits: high enough that what is measured is the
@@ -106,11 +105,12 @@ class Redis:
 
 
 class Postgres:
-    """A database of our own on the machine's PostgreSQL, dropped at the end."""
+    """A database of our own on the machine's PostgreSQL (or on `admin`'s cluster), dropped at
+    the end."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, admin: str = POSTGRES_ADMIN_URL) -> None:
         self.name = name
-        self.admin = POSTGRES_ADMIN_URL
+        self.admin = admin
 
     def url(self, application: str) -> str:
         base = self.admin.rsplit("/", 1)[0]
@@ -145,7 +145,14 @@ class ConnectionSampler:
     def _run(self) -> None:
         import psycopg
 
-        with psycopg.connect(self.database.admin, autocommit=True, connect_timeout=5) as conn:
+        while not self._stop.is_set():
+            try:
+                self._sample(psycopg)
+            except psycopg.Error:  # PostgreSQL restarting (the soak does that): connect again
+                self._stop.wait(0.2)
+
+    def _sample(self, psycopg) -> None:  # noqa: ANN001 - the module, imported lazily
+        with psycopg.connect(self.database.admin, autocommit=True, connect_timeout=2) as conn:
             while not self._stop.is_set():
                 rows = conn.execute(
                     "SELECT application_name, count(*) FROM pg_stat_activity "
@@ -200,19 +207,7 @@ class Server:
         self.starts += 1
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-            ],
+            uvicorn_command(self.port),
             cwd=ROOT,
             env=self.env,
             stdout=log,

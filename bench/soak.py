@@ -6,11 +6,15 @@
                                    is killed; the other must take the room over
   Redis restart                    PostgreSQL, 2 processes on our own redis-server, which is
                                    killed and started again (empty) while a producer posts
+  PostgreSQL restart               2 processes on a PostgreSQL cluster of our own (never the
+                                   shared one), stopped and started again mid-autoplay while
+                                   a producer posts and 20 browsers watch
   reconnect storm                  200 websockets on one process (SQLite, as `make run`), the
                                    process restarted; every browser back and caught up
 
 It prints a table and writes docs/reliability.md. Every wait is bounded; the whole run is
-bounded by TOTAL_SECONDS. `--quick` runs smaller (50 browsers, 2 x 50 records) and writes
+bounded by TOTAL_SECONDS. Name scenarios to run only those (`python -m bench.soak
+postgres-restart`); `--quick` runs smaller (50 browsers, 2 x 50 records) and writes
 nothing unless `--write`.
 """
 
@@ -27,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,7 +46,8 @@ from bench.deploy import (
     migrate,
 )
 from bench.fleet import Browser, Fleet
-from bench.soak_clients import Poster, RoomWatcher, Tally, produce
+from bench.pgcluster import PrivateCluster
+from bench.soak_clients import Poster, RoomWatcher, Tally, produce, produce_answer
 from bench.soak_report import DOC, Outcome, table, write_doc
 from tests.support.server import ROOT
 
@@ -438,6 +444,249 @@ def redis_restart(tmp: Path, quick: bool) -> Outcome:
     return outcome
 
 
+PG_DOWN_S = 3.0
+
+
+def stored_among(database: Postgres, room_pk: int, numbers: list[int]) -> int:
+    """How many of the producer's records `{"w": 0, "i": n}` for these n the room stored."""
+    import psycopg
+
+    values = [json.dumps({"w": 0, "i": n}, separators=(",", ":")) for n in numbers]
+    with psycopg.connect(database.url("soak-check"), connect_timeout=5) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM messaging_record r "
+            "JOIN messaging_partition p ON r.partition_id = p.id "
+            "JOIN messaging_topic t ON p.topic_id = t.id "
+            "WHERE t.room_id = %s AND r.value = ANY(%s)",
+            (room_pk, values),
+        ).fetchone()[0]
+
+
+def postgres_restart(tmp: Path, quick: bool) -> Outcome:
+    """PostgreSQL stopped (fast: its sessions are cut) and started 3 s later under a room that
+    is being driven, produced to and watched: dead pooled connections must be replaced, and
+    nothing half-written or numbered twice."""
+    outcome = Outcome("PostgreSQL restart, 2 processes", timed=True)
+    redis, cluster = Redis(tmp), PrivateCluster()
+    names = ["soak-a", "soak-b"]
+    servers: list[Server] = []
+    sampler: ConnectionSampler | None = None
+    watcher: RoomWatcher | None = None
+    fleet: Fleet | None = None
+    stop = threading.Event()
+    try:
+        cluster.init()
+        cluster.start()
+        database = Postgres(DATABASE, admin=cluster.admin_url)
+        redis.start()
+        database.create()
+        helper = deployment_env(database, tmp, redis, "soak-helper")
+        migrate(helper)
+        room = run_json("autoplay", "10", "10", env=helper)
+        code = room["code"]
+        sampler = ConnectionSampler(database).__enter__()
+        for name in names:
+            servers.append(Server(name, deployment_env(database, tmp, redis, name), tmp))
+            servers[-1].start()
+        browsers = [Browser(f"{servers[i % 2].ws}/ws/rooms/{code}/") for i in range(20)]
+        fleet = Fleet(browsers)
+        if not fleet.wait(fleet.all_connected, 30):
+            raise RuntimeError("the browsers did not connect")
+        watcher = RoomWatcher(database, room["pk"])
+
+        def committing() -> bool:
+            last = watcher.last()
+            return bool(last and last["owner"] and sum(last["committed"].values()) > 0)
+
+        if not fleet.wait(committing, 20):
+            raise RuntimeError("the room's consumers never committed within 20 s")
+        tally = Tally()
+        # (sent, answered, status, body, process, i) of every produce
+        answers: list[tuple[float, float, int, bytes, str, int]] = []
+
+        # Open loop: a request every 100 ms whether or not the ones before were answered (a
+        # request waiting on the database must not hide the ones behind it), each on an idle
+        # keep-alive connection to its process, or a new one.
+        idle: list[list[Poster]] = [[], []]
+        in_flight: list[threading.Thread] = []
+
+        def post(i: int) -> None:
+            side = i % 2
+            with tally.lock:
+                poster = idle[side].pop() if idle[side] else Poster(servers[side].port)
+            sent = time.monotonic()
+            status, body = produce_answer(poster, code, {"w": 0, "i": i}, tally, topic="orders")
+            answers.append((sent, time.monotonic(), status, body[:300], servers[side].name, i))
+            with tally.lock:
+                idle[side].append(poster)
+
+        def producer() -> None:
+            i = 0
+            while not stop.is_set():
+                in_flight.append(threading.Thread(target=post, args=(i,), daemon=True))
+                in_flight[-1].start()
+                i += 1
+                stop.wait(0.1)
+
+        thread = threading.Thread(target=producer, daemon=True)
+        thread.start()
+        time.sleep(2 if quick else 3)
+        sim_at_stop = watcher.last()["sim"]  # type: ignore[index]
+        down_at = time.monotonic()
+        cluster.stop("fast")
+        time.sleep(PG_DOWN_S)
+        cluster.start(wait=False)
+        up_at = cluster.wait_accepting()
+
+        def recovered() -> bool:
+            sample = watcher.last()
+            return (
+                any(t >= up_at for t in tally.ok_times)
+                and all(b.first_after(up_at) for b in browsers)
+                and bool(sample and sample["t"] >= up_at and sample["sim"] > sim_at_stop)
+            )
+
+        fleet.wait(recovered, 8 if quick else 15, step=0.1)
+        time.sleep(2 if quick else 5)  # running on after the recovery
+        stop.set()
+        thread.join(timeout=5)
+        for request in in_flight:
+            request.join(timeout=max(0.1, 35 - (time.monotonic() - up_at)))
+        first_ok = next((t - up_at for t in sorted(tally.ok_times) if t >= up_at), None)
+        outcome.recover_s = first_ok
+        heard = [t - up_at for t in (b.first_after(up_at) for b in browsers) if t is not None]
+        driven = next(
+            (s["t"] - up_at for s in watcher.samples if s["t"] >= up_at and s["sim"] > sim_at_stop),
+            None,
+        )
+        # Requests in flight while PostgreSQL was down may fail, with a clear answer: counted
+        # apart. Anything else that is not a 200 counts against the bar.
+        during = [a for a in answers if a[1] >= down_at and a[0] <= up_at]
+        outside = [a for a in answers if not (a[1] >= down_at and a[0] <= up_at)]
+        after = sorted(a for a in answers if a[0] >= up_at)
+        raw_500 = [a for a in answers if a[2] == 500]
+        outcome.requests = tally.requests
+        outcome.errors_5xx = sum(a[2] >= 500 for a in outside) + sum(
+            a[2] >= 500 and a[2] != 503 for a in during
+        )
+        statuses = Counter(a[2] for a in during)
+        bodies = Counter((a[2], a[3].decode(errors="replace")) for a in during if a[2] != 200)
+        outcome.notes.append(
+            f"producer (REST into `orders`, 10/s, alternating processes) on a room whose "
+            f"autoplay runs (10 records/s, a group of 2 consumers committing): {tally.describe()}. "
+            f"PostgreSQL stopped (`pg_ctl stop -m fast`, {cluster.port}, a cluster of the soak's "
+            f"own) and started {PG_DOWN_S:.0f} s later; it accepted connections again "
+            f"{up_at - down_at:.2f} s after the stop. Produces in flight meanwhile: "
+            f"{len(during)}, answered "
+            + ", ".join(f"{status or 'no answer'} x{n}" for status, n in sorted(statuses.items()))
+            + (
+                " ("
+                + "; ".join(
+                    f"{status}: {text[:160]!r} x{n}" for (status, text), n in bodies.items()
+                )
+                + ")"
+                if bodies
+                else ""
+            )
+            + f"; outside that window {len(outside)}, not 200: "
+            f"{sum(a[2] != 200 for a in outside)}. After PostgreSQL accepted again: the first "
+            "request answered "
+            + (str(after[0][2]) if after else "-")
+            + ", the first 200 after "
+            + (f"{first_ok:.2f} s" if first_ok is not None else "never")
+            + "; the room's driver moved on after "
+            + (f"{driven:.2f} s" if driven is not None else "never")
+            + f"; browsers that received an event again: {len(heard)}/{len(browsers)}"
+            + (f", the last after {max(heard):.2f} s" if heard else "")
+            + f"; browser drops {sum(len(b.dropped_at) for b in browsers)}, reconnects "
+            f"{sum(max(0, b.connects - 1) for b in browsers)}, handshakes refused with 5xx "
+            f"{sum(b.refused_5xx for b in browsers)}, seq gaps {sum(b.gaps for b in browsers)}, "
+            f"resyncs {sum(b.resyncs for b in browsers)}"
+        )
+        if raw_500:
+            outcome.notes.append(
+                f"{len(raw_500)} produces answered a raw 500 (first on {raw_500[0][4]}, "
+                f"{raw_500[0][0] - down_at:+.2f} s from the stop)"
+            )
+        went_back = watcher.went_back("committed") + watcher.went_back("ends")
+        outcome.gaps += went_back
+        # Every page must catch up with what the room had committed (live, or replayed on a
+        # reconnect): a page that silently stopped receiving is what a user cannot see.
+        committed_seq = watcher.last()["seq"]  # type: ignore[index]
+        fleet.wait(lambda: all(b.seq >= committed_seq for b in browsers), 10, step=0.1)
+        behind = sum(b.seq < committed_seq for b in browsers)
+        outcome.lost += behind
+        outcome.notes.append(
+            f"browsers holding the room's event seq {committed_seq} (committed when the producer "
+            f"stopped) within 10 s: {len(browsers) - behind}/{len(browsers)}"
+        )
+        # Stopped before the read-back, so that the log holds still.
+        fleet.close()
+        for server in servers:
+            server.stop()
+        watcher.stop()
+        outcome.notes.append(
+            f"committed or log end offsets that went back: {went_back} over "
+            f"{len(watcher.samples)} samples"
+        )
+        check = read_back(code, "orders", tally.acks, helper, tmp)
+        apply_check(outcome, check)
+        refused = [a for a in answers if a[2] != 200]
+        outcome.notes.append(
+            "(the records stored without an acknowledgement are the autoplay's); "
+            f"produces not answered 200 that were stored all the same: "
+            f"{stored_among(database, room['pk'], [a[5] for a in refused])}/{len(refused)} "
+            "(a session cut at COMMIT: the client cannot know, and a retry stores it twice, as "
+            "a Kafka producer without idempotence can)"
+        )
+        outcome.met = (
+            outcome.errors_5xx == 0
+            and outcome.gaps == outcome.duplicates == outcome.lost == 0
+            and peaks_ok(sampler, names)
+            and first_ok is not None
+            and first_ok <= RECOVERY_TARGET_S
+            and bool(after)
+            and after[0][2] == 200
+            and len(heard) == len(browsers)
+            and driven is not None
+        )
+    finally:
+        stop.set()
+        if fleet is not None:
+            fleet.close()
+        if watcher is not None:
+            watcher.stop()
+        if sampler is not None:
+            sampler.__exit__()
+        for server in servers:
+            server.stop()
+        outcome.notes.append(tracebacks(servers))
+        for server in servers:
+            log = server.log_tail(10**6)
+            if "Traceback" in log:
+                # The first 500's traceback if there was one: that is what a user met; and what
+                # the server said before each traceback (which part of it failed).
+                start = log.find("Internal Server Error")
+                excerpt = log[start if start >= 0 else log.find("Traceback") :][:4000]
+                lines = log.splitlines()
+                said = Counter(
+                    before[:200]
+                    for before, line in zip(lines, lines[1:], strict=False)
+                    if line.startswith("Traceback") and before and not before.startswith(" ")
+                )
+                print(
+                    f"   {server.name}'s log before its tracebacks: {dict(said)}\n"
+                    f"   {server.name}'s log from its first error:\n{excerpt}"
+                )
+            answered_503 = log.count("database unavailable, answered 503")
+            if answered_503:
+                outcome.notes.append(f"{server.name} logged {answered_503} 503s for the database")
+        redis.stop()
+        cluster.close()
+    outcome.peak_connections = peak_text(sampler, names)
+    return outcome
+
+
 def reconnect_storm(tmp: Path, quick: bool) -> Outcome:
     count = 50 if quick else STORM_BROWSERS
     outcome = Outcome(f"{count}-browser reconnect storm, SQLite, 1 process restarted", timed=True)
@@ -524,12 +773,18 @@ SCENARIOS = {
     "postgres": lambda tmp, quick: writers("PostgreSQL", tmp, quick),
     "kill": kill_mid_autoplay,
     "redis": redis_restart,
+    "postgres-restart": postgres_restart,
     "storm": reconnect_storm,
 }
 
 
 def _timeout(signum: int, frame: object) -> None:
     raise TimeoutError("the scenario ran past its time bound")
+
+
+def _terminated(signum: int, frame: object) -> None:
+    # Through the scenarios' `finally`: our redis-server and PostgreSQL cluster are stopped.
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -546,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     about = machine()
     signal.signal(signal.SIGALRM, _timeout)
+    signal.signal(signal.SIGTERM, _terminated)
     deadline = time.monotonic() + TOTAL_SECONDS
     load_before = os.getloadavg()[0]
     print(f"LogLab soak ({mode}): {', '.join(chosen)}", flush=True)

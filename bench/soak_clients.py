@@ -66,16 +66,23 @@ class Tally:
         )
 
 
-def produce(poster: Poster, code: str, value: dict, tally: Tally) -> int:
+def produce(poster: Poster, code: str, value: dict, tally: Tally, topic: str = "soak") -> int:
+    return produce_answer(poster, code, value, tally, topic)[0]
+
+
+def produce_answer(
+    poster: Poster, code: str, value: dict, tally: Tally, topic: str = "soak"
+) -> tuple[int, bytes]:
+    """`produce`, with the answer's body (what a client was told when it failed)."""
     text = json.dumps(value, separators=(",", ":"))
     body = json.dumps({"records": [{"key": f"w{value.get('w', 0)}", "value": value}]})
-    status, answer = poster.request("POST", f"/api/kafka/{code}/topics/soak", body)
+    status, answer = poster.request("POST", f"/api/kafka/{code}/topics/{topic}", body)
     tally.count(status)
     if status == 200:
         offset = json.loads(answer)["offsets"][0]
         with tally.lock:
             tally.acks.append((text, offset["partition"], offset["offset"]))
-    return status
+    return status, answer
 
 
 class RoomWatcher:
@@ -91,8 +98,15 @@ class RoomWatcher:
     def _run(self) -> None:
         import psycopg
 
+        while not self._stop.is_set():
+            try:
+                self._sample(psycopg)
+            except psycopg.Error:  # PostgreSQL restarting (the soak does that): connect again
+                self._stop.wait(0.2)
+
+    def _sample(self, psycopg) -> None:  # noqa: ANN001 - the module, imported lazily
         url = self.database.url("soak-watcher")
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
             while not self._stop.is_set():
                 owner, sim, seq = conn.execute(
                     "SELECT driver_owner, sim_time_ms, last_seq FROM messaging_room WHERE id = %s",

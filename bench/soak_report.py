@@ -109,6 +109,21 @@ How each is taken:
   produce answered 200 and the last browser receiving an event again (live, or replayed on a
   reconnect). "lost" also counts browsers that do not hold the room's last event at the end
   (5 s after the producer stops).
+- **PostgreSQL restart.** The two processes run on a PostgreSQL cluster the soak starts
+  itself (`initdb` and `pg_ctl` as the `postgres` user, a free port, trust auth; removed at
+  the end): the machine's shared server is never restarted. A room whose clock runs (autoplay
+  at 10 records/s, a group of 2 consumers committing), 20 browsers (10 per process), and a
+  producer posting 10 records/s to `orders` alternately to both processes, open loop (a
+  request every 100 ms whether or not the ones before were answered). After 3 s PostgreSQL is
+  stopped (`pg_ctl stop -m fast`: its sessions are cut) and started 3 s later. Produces in
+  flight while it was down are counted apart: they may wait for it or fail with a 503 and
+  `Retry-After` (what a view answers when its database went away), and the 5xx column counts
+  any other 5xx (a raw 500) and every 5xx outside that window. Recovery is from PostgreSQL
+  accepting connections again to the first produce answered 200; the first request after it
+  must be answered 200, the room's driver must move on, and every browser must receive events
+  again and hold the event the room had committed when the producer stopped ("lost" counts
+  those that do not). Gaps count committed or log end offsets that ever went back (sampled
+  every 100 ms), offset holes and event holes.
 - **Reconnect storm.** The browsers connect to one process on SQLite with the in-memory
   layer (`make run`). The process is stopped (SIGTERM) and, while it is down, one record is
   produced through the service by a helper process started beforehand (so every browser

@@ -30,7 +30,8 @@ import pytest
 import qrcode
 from qrcode.image.svg import SvgPathImage
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.server import ROOT, wait_serving
+
 PHONE = Path(__file__).with_name("phone.py")
 
 
@@ -119,18 +120,14 @@ def make_classroom(port: int, database: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300  # make's setup: migrations, lessons, static files
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(
-                        f"`make classroom` did not serve:\n{log.read().decode()[-4000:]}"
-                    ) from None
-                time.sleep(0.25)
+        wait_serving(
+            base,
+            process,
+            timeout=300,  # make's setup: migrations, lessons, static files
+            log_tail=lambda: Path(log.name).read_text(errors="replace"),
+            what="`make classroom`",
+            interval=0.25,
+        )
         yield base
     finally:
         with suppress(ProcessLookupError):  # it may have stopped on its own

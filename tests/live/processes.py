@@ -20,7 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ROOT, free_port, manage, server_env
+from tests.support.server import (
+    ROOT,
+    free_port,
+    manage,
+    server_env,
+    uvicorn_command,
+    wait_serving,
+)
 
 __all__ = ["ROOT", "Browserless", "Redis", "Server", "manage", "server_env", "setup_script"]
 
@@ -34,34 +41,17 @@ class Server:
         self.log_path = log_dir / f"uvicorn-{self.port}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-            ],
+            uvicorn_command(self.port),
             cwd=ROOT,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.base + "/", timeout=2):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"the server did not start:\n{self.log()[-4000:]}") from None
-                time.sleep(0.1)
+        try:
+            wait_serving(self.base, self.process, timeout=30, log_tail=self.log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     @property
     def ws(self) -> str:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,25 +36,53 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def uvicorn_command(port: int) -> list[str]:
+    """The server `make run` starts, on a loopback port."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--no-access-log",
+    ]
+
+
+def wait_serving(
+    base: str,
+    process: subprocess.Popen,
+    *,
+    timeout: float,
+    log_tail: Callable[[], str],
+    what: str = "the server",
+    interval: float = 0.1,
+) -> None:
+    """Until `base` answers; raises with the end of its log if the process exits or time runs
+    out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/", timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_tail()[-4000:]
+                raise RuntimeError(f"{what} did not serve on {base}:\n{tail}") from None
+            time.sleep(interval)
+
+
 @contextmanager
 def serve(env: dict[str, str], *, startup_seconds: float = 30) -> Iterator[str]:
     """Serve config.asgi on a free loopback port; yields its base URL."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=f"loglab-{port}-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-        ],
+        uvicorn_command(port),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -62,18 +90,12 @@ def serve(env: dict[str, str], *, startup_seconds: float = 30) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(
-                        f"the server did not start on port {port}:\n{log.read().decode()[-4000:]}"
-                    ) from None
-                time.sleep(0.1)
+        wait_serving(
+            base,
+            process,
+            timeout=startup_seconds,
+            log_tail=lambda: Path(log.name).read_text(errors="replace"),
+        )
         yield base
     finally:
         process.terminate()
