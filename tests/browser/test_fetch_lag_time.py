@@ -112,9 +112,10 @@ def test_what_happened_stamps_room_time_and_says_the_speed(new_page, live_url):
     expect(lines.nth(1)).to_be_visible(timeout=15_000)
     page.wait_for_timeout(1_500)
     stamps = lines.locator("time").evaluate_all("els => els.map(el => el.dataset.roomMs)")
-    # A join can take more than one rebalance (each its own moment), but each one's lines share
-    # its stamp: at 20x, stamps that followed the animation would all differ.
-    assert len(stamps) >= 2 and all(stamps.count(stamp) >= 2 for stamp in stamps), stamps
+    # A join can take more than one rebalance (each its own moment, and the newest may have
+    # shown only its first line yet), but one rebalance's lines share its stamp: at 20x, stamps
+    # that followed the animation would all differ.
+    assert len(stamps) >= 2 and max(stamps.count(stamp) for stamp in stamps) >= 2, stamps
 
     # The summaries count room time, not the watch's seconds.
     producer_create(
