@@ -567,6 +567,27 @@ def heartbeat(
     )
 
 
+def heartbeats_kept(group: ConsumerGroup, member_ids: Iterable[str], now_ms: int) -> ConsumerGroup:
+    """Members whose heartbeat thread ran all through a jump of the clock to ``now_ms``.
+
+    The thread beats every ``heartbeat.interval.ms`` whatever the jump's size, so each member's
+    last beat is the latest of those beats up to ``now_ms``, and no session timer of theirs
+    ran out on the way. Handling one heartbeat at ``now_ms`` instead would first fire the
+    timers that fell due inside the jump, removing live members (a slow server tick at 20x is
+    a jump of several seconds). Members not named keep their last beat: silent ones still
+    expire.
+    """
+    interval = group.config.heartbeat_interval_ms
+    for member_id in member_ids:
+        member = group.member(member_id)
+        if member is None or now_ms - member.last_heartbeat_ms < interval:
+            continue
+        beats = (now_ms - member.last_heartbeat_ms) // interval
+        beaten = replace(member, last_heartbeat_ms=member.last_heartbeat_ms + beats * interval)
+        group = _replace_member(group, member_id, beaten)
+    return group
+
+
 def leave(
     group: ConsumerGroup, member_id: str, *, topics: Mapping[str, int] | None = None
 ) -> GroupResult:

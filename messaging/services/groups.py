@@ -462,8 +462,8 @@ def members_heartbeating() -> Q:
 def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     """One pass of the coordinator's timers at the room's simulated time.
 
-    Live simulated members heartbeat (every heartbeat.interval.ms in Kafka; at every tick here,
-    which is never less often), and every member silent for session.timeout.ms is removed,
+    Live members heartbeat every heartbeat.interval.ms, as the client's heartbeat thread does
+    (through a long step too), and every member silent for session.timeout.ms is removed,
     which rebalances the group. Returns the results that rebalanced it, in order.
     """
     room, group = _locked(group)
@@ -471,16 +471,10 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     state = selectors.group_state_load(group)
     rebalances: list[coordinator.GroupResult] = []
     alive = group.members.filter(members_heartbeating())
-    # A member heartbeats every heartbeat.interval.ms, as the client's heartbeat thread does,
-    # not at every tick: that is what a session timeout is measured against.
-    due = alive.filter(last_heartbeat_ms__lte=now - group.heartbeat_interval_ms)
-    for member_id in due.values_list("member_id", flat=True):
-        # The coordinator fires due session timers before it handles any request, so the
-        # first heartbeat after a crashed member's deadline is what removes it.
-        beat = coordinator.heartbeat(state, member_id, now)
-        state = beat.group
-        if beat.plan is not None:
-            rebalances.append(beat)
+    # The live members' heartbeat threads beat every heartbeat.interval.ms all through the
+    # step, however long it was (a slow tick at 20x jumps seconds); the silent ones' session
+    # timers fire below.
+    state = coordinator.heartbeats_kept(state, alive.values_list("member_id", flat=True), now)
     expired = coordinator.expire(state, now)
     if expired.plan is not None:
         rebalances.append(expired)

@@ -31,6 +31,7 @@ from messaging.engine.group import (
     describe,
     expire,
     heartbeat,
+    heartbeats_kept,
     idle_members,
     join,
     join_many,
@@ -378,6 +379,19 @@ def test_a_heartbeat_after_the_timeout_is_too_late_the_timer_already_fired():
     assert result.removed == ("c-1",)
     assert result.group.member_ids() == ("c-2",)
     assert result.plan is not None
+
+
+def test_it_keeps_members_whose_heartbeat_thread_ran_through_a_jump_longer_than_the_session():
+    # c-1 beat last at 0 and c-2 at 40 s; the clock jumps to 2 x session.timeout.ms, c-1's
+    # thread beating all along (every 3 s), c-2 silent.
+    group = join(grow(EAGER, 1, now_ms=0), "c", ["t"], 40_000).group
+    now = 2 * SESSION
+    kept = heartbeats_kept(group, ["c-1"], now)
+    assert kept.member("c-1").last_heartbeat_ms == now - now % 3_000  # its latest beat
+    assert kept.member("c-2").last_heartbeat_ms == group.member("c-2").last_heartbeat_ms
+    result = expire(kept, now)
+    assert result.removed == ("c-2",)
+    assert result.group.member_ids() == ("c-1",)
 
 
 def test_heartbeat_from_an_unknown_member_is_a_clear_error():
