@@ -469,17 +469,14 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     room, group = _locked(group)
     now = room.sim_time_ms
     state = selectors.group_state_load(group)
-    rebalances: list[coordinator.GroupResult] = []
     alive = group.members.filter(members_heartbeating())
     # The live members' heartbeat threads beat every heartbeat.interval.ms all through the
     # step, however long it was (a slow tick at 20x jumps seconds); the silent ones' session
     # timers fire below.
     state = coordinator.heartbeats_kept(state, alive.values_list("member_id", flat=True), now)
     expired = coordinator.expire(state, now)
-    if expired.plan is not None:
-        rebalances.append(expired)
-    state = expired.group
-    group_state_store(group, state, assignments_changed=bool(rebalances))
+    rebalances = [expired] if expired.plan is not None else []
+    group_state_store(group, expired.group, assignments_changed=bool(rebalances))
     for result in rebalances:
         _group_event(room, group, result)
     return rebalances

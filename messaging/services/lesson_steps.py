@@ -34,14 +34,13 @@ from messaging.services.simulation import (
     member_set_speed,
     producer_create,
     producer_update,
-    room_members_keep_alive,
     room_step,
 )
 from messaging.services.topics import topic_add_partitions, topic_configure, topic_create
 
 # The board's "Step 1 s" button. A long advance takes bigger steps, so that a lesson can jump
 # a week (retention) in a bounded number of room steps; live members heartbeat through each
-# big step (`room_members_keep_alive`), so only crashed ones time out, as on the board.
+# big step (group_tick), so only crashed ones time out, as on the board.
 ADVANCE_STEP_MS = max(DEFAULT_STEP_MS, 1_000)
 MAX_ADVANCE_STEPS = 24
 LESSON_CONSUMER = "lesson"
@@ -334,9 +333,6 @@ def advance_steps(ms: int) -> list[int]:
 @transaction.atomic
 def _advance(room: Room, a: dict) -> str:
     for size in advance_steps(a["ms"]):
-        if size > ADVANCE_STEP_MS:
-            now = Room.objects.values_list("sim_time_ms", flat=True).get(pk=room.pk)
-            room_members_keep_alive(room=room, until_ms=now + size)
         room_step(room=room, step_ms=size)
 
     return f"{format_duration(a['ms'])} of simulated time passed."

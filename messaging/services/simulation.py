@@ -36,7 +36,7 @@ from messaging.models import (
 )
 from messaging.services import groups as group_services
 from messaging.services.events import event_record, room_lock
-from messaging.services.groups import group_tick, members_heartbeating
+from messaging.services.groups import group_tick
 from messaging.services.records import RecordIn, produced_payload, records_produce
 from messaging.services.rest_consumers import rest_instances_expire
 from messaging.services.retention import topic_clean
@@ -462,18 +462,6 @@ def _ledger_trim(group: ConsumerGroup) -> None:
 
 
 # --- the step ---------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def room_members_keep_alive(*, room: Room, until_ms: int) -> int:
-    """The heartbeat threads of the room's live members keep beating through a long jump of
-    the clock, as they would every heartbeat.interval.ms in real time: without this, a step
-    longer than session.timeout.ms would expire every member, live or not. Crashed members
-    (and students whose page is closed) stay silent, so their session still times out."""
-    room = room_lock(room=room)
-    return Member.objects.filter(members_heartbeating(), group__room=room).update(
-        last_heartbeat_ms=until_ms
-    )
 
 
 @transaction.atomic
