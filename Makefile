@@ -4,14 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The Kafka protocol's port (LOGLAB_KAFKA_PORT; 0: web app only).
+KAFKA_PORT ?= $(or $(LOGLAB_KAFKA_PORT),9092)
 # Server processes: more than one needs REDIS_URL (the in-memory channel layer is per process).
 WORKERS ?= 1
 # This checkout's own SECRET_KEY, made once (gitignored; config/settings.py reads it when
 # SECRET_KEY is not set): with DEBUG off the settings refuse the built-in development key.
 SECRET_KEY_FILE := .loglab-secret-key
 
-.PHONY: run classroom check-workers test test-postgres setup deps dev-deps chromium lint bench \
-	screenshots clean
+.PHONY: run classroom check-workers test test-postgres setup deps dev-deps chromium kcat lint \
+	bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,9 +65,18 @@ run: check-workers setup
 	@echo "  Demo room:           http://$(SHOWN_HOST):$(PORT)/r/KAFKA7/"
 	@if [ "$(HOST)" = "0.0.0.0" ]; then for a in $$($(BIN)/python -m messaging.infra.addresses); do \
 	  echo "  Phones on the LAN:   http://$$a:$(PORT)/"; done; fi
+	@echo "  Kafka clients:       $(SHOWN_HOST):$(KAFKA_PORT) (docs/clients-kafka.md)"
 	@echo ""
+ifeq ($(WORKERS),1)
+	LOGLAB_BIND_HOST=$(HOST) $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) \
+		--kafka-port $(KAFKA_PORT)
+else
+	@# Several web processes share Redis; one more process speaks Kafka beside them.
+	LOGLAB_BIND_HOST=$(HOST) $(BIN)/python manage.py serve --kafka-only --host $(HOST) \
+		--kafka-port $(KAFKA_PORT) & trap "kill $$!" EXIT; \
 	LOGLAB_BIND_HOST=$(HOST) WEB_CONCURRENCY=$(WORKERS) $(BIN)/uvicorn config.asgi:application \
 		--host $(HOST) --port $(PORT) --workers $(WORKERS) --lifespan off --no-access-log
+endif
 
 # A class on the LAN: every interface, so phones reach the join URL the presenter view shows.
 classroom:
@@ -74,7 +85,10 @@ classroom:
 chromium:
 	@scripts/ensure-chromium
 
-test: setup dev-deps chromium lint
+kcat:
+	@scripts/ensure-kcat
+
+test: setup dev-deps chromium kcat lint
 	$(BIN)/pytest
 
 # The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).

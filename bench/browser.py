@@ -156,7 +156,7 @@ def measure(page, seconds: float) -> Frames:
 def autoplay_ready() -> str | None:
     """Why autoplay cannot run in this checkout, or None when its pieces exist."""
     root = Path(__file__).resolve().parents[1]
-    for piece in ("messaging/services/simulation.py", "messaging/live/driver.py"):
+    for piece in ("messaging/services/simulation.py", "messaging/services/driving.py"):
         if not (root / piece).exists():
             return f"{piece} does not exist yet"
     return None

@@ -374,3 +374,24 @@ if LOGLAB_STUDENT_SEEN_WINDOW_S <= LOGLAB_STUDENT_SEEN_REFRESH_S:
         "LOGLAB_STUDENT_SEEN_WINDOW_S must be longer than LOGLAB_STUDENT_SEEN_REFRESH_S, "
         "or open pages would blink offline between two refreshes."
     )
+
+# The Kafka protocol (messaging/api/kafka_wire/): `manage.py serve` listens on this port beside
+# the web app (0: not at all). A client that connects without SASL lands in the default room.
+LOGLAB_KAFKA_PORT = envint("LOGLAB_KAFKA_PORT", 9092, minimum=0)
+if LOGLAB_KAFKA_PORT > 65535:
+    raise ImproperlyConfigured(f"LOGLAB_KAFKA_PORT={LOGLAB_KAFKA_PORT}: a TCP port is 0 to 65535.")
+LOGLAB_KAFKA_DEFAULT_ROOM = os.getenv("LOGLAB_KAFKA_DEFAULT_ROOM", "KAFKA7").strip().upper()
+# Bounds on what a client may ask for; past them it gets Kafka's own error codes.
+# message.max.bytes (Kafka's default 1048588: 1 MiB plus a batch header) bounds a request.
+LOGLAB_KAFKA_MAX_FRAME_BYTES = envint("LOGLAB_KAFKA_MAX_FRAME_BYTES", 1_048_588, minimum=65_536)
+LOGLAB_KAFKA_MAX_VALUE_BYTES = envint("LOGLAB_KAFKA_MAX_VALUE_BYTES", 65_536, minimum=1024)
+LOGLAB_KAFKA_MAX_ROOM_RECORDS = envint("LOGLAB_KAFKA_MAX_ROOM_RECORDS", 250_000, minimum=1000)
+LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ROOM = envint(
+    "LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ROOM", 200, minimum=1
+)
+LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ADDRESS = envint(
+    "LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ADDRESS", 100, minimum=1
+)
+LOGLAB_KAFKA_REQUESTS_PER_SECOND = envfloat("LOGLAB_KAFKA_REQUESTS_PER_SECOND", 500, minimum=1)
+# Records one partition of a Fetch brings at most (a Fetch asks for bytes; this bounds the rows).
+LOGLAB_KAFKA_FETCH_RECORDS = envint("LOGLAB_KAFKA_FETCH_RECORDS", 2000, minimum=1)

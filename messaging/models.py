@@ -8,6 +8,7 @@ partition), so a bug elsewhere fails loudly instead of teaching something false.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,6 +32,11 @@ DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000  # heartbeat.interval.ms
 def default_student_permissions() -> dict[str, bool]:
     """What a classroom's students may do until the instructor changes it (see permissions.py)."""
     return {"produce": True, "join": True, "crash": True, "settings": False, "clients": False}
+
+
+def client_secret_new() -> str:
+    """A room's (or a student's) password for their own Kafka clients (SASL/PLAIN)."""
+    return secrets.token_urlsafe(18)
 
 
 def join_code_normalise(raw: str) -> str:
@@ -93,6 +99,10 @@ class Room(models.Model):
         "Lesson", null=True, blank=True, on_delete=models.SET_NULL, related_name="rooms"
     )
     lesson_stage = models.PositiveIntegerField(default=0)
+    # Learners' own Kafka clients log in with the room's code and this (SASL/PLAIN).
+    client_secret = models.CharField(max_length=40, default=client_secret_new)
+    # InitProducerId hands out ids from here (the broker's producer id block).
+    producer_id_next = models.BigIntegerField(default=1000)
     created_at = models.DateTimeField(auto_now_add=True)
     last_active_at = models.DateTimeField(auto_now=True)
 
@@ -205,6 +215,14 @@ class Record(models.Model):
     delete_horizon_ms = models.BigIntegerField(null=True, blank=True)
     # Who produced it, for the board ("checkout-svc"); not part of Kafka's record.
     producer = models.CharField(max_length=64, blank=True)
+    # A real client's exact bytes, kept only when the text columns above cannot hold them (not
+    # UTF-8): a Fetch returns what was produced, byte for byte. The text is what pages show.
+    key_bytes = models.BinaryField(null=True, blank=True)
+    value_bytes = models.BinaryField(null=True, blank=True)
+    # Record headers from real clients: [[name, base64 value or null], ...].
+    headers = models.JSONField(null=True, blank=True)
+    # A real client's CreateTime (epoch ms), given back on Fetch; retention reads timestamp_ms.
+    create_time_ms = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -279,6 +297,9 @@ class ConsumerGroup(models.Model):
     processed_total = models.PositiveIntegerField(default=0)
     duplicates_total = models.PositiveIntegerField(default=0)
     skipped_total = models.PositiveIntegerField(default=0)
+    # While a real client is a member, the group runs Kafka's join and sync phases in real time
+    # (engine/joining.py): its state, as LiveGroup.to_dict(). Empty otherwise.
+    live = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -313,6 +334,8 @@ class Member(models.Model):
         SIMULATED = "simulated"
         STUDENT = "student"
         REST = "rest"
+        # A real Kafka client over the wire (kafka-python, librdkafka, aiokafka, kcat, Java).
+        CLIENT = "client"
 
     group = models.ForeignKey(ConsumerGroup, on_delete=models.CASCADE, related_name="members")
     member_id = models.CharField(max_length=128)
@@ -338,6 +361,8 @@ class Member(models.Model):
     budget_carry = models.FloatField(default=0.0)
     # Its fetch session order, buffered partitions and last poll (engine FetchState.to_dict()).
     fetch_state = models.JSONField(default=dict, blank=True)
+    # A real client's software, from ApiVersions ("kafka-python 3.0.12"), for the board.
+    software = models.CharField(max_length=80, blank=True)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -552,6 +577,9 @@ class Student(models.Model):
     # Set when the instructor removes the student: the name stays taken and the session can no
     # longer act or join again.
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Their own Kafka clients log in as `<room code>.<id>` with this (SASL/PLAIN), so what they
+    # run appears under their name and the classroom's locks apply to it.
+    client_secret = models.CharField(max_length=40, default=client_secret_new)
 
     class Meta:
         ordering = ["room_id", "created_at"]
@@ -584,7 +612,7 @@ class StudentPage(models.Model):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="pages")
     # The websocket's own id (its channel name): unique across processes.
     page_id = models.CharField(max_length=200, unique=True)
-    # The server process that holds the socket (live.driver.OWNER).
+    # The server process that holds the socket (services.driving.OWNER).
     owner = models.CharField(max_length=200)
     seen_at = models.DateTimeField()
 
@@ -692,3 +720,23 @@ class RateBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.tokens:.2f}"
+
+
+class ProducerState(models.Model):
+    """An idempotent producer's last batches in one partition (Kafka's ProducerStateEntry):
+    what lets the broker recognise a retried batch and answer it without appending it again."""
+
+    partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="+")
+    producer_id = models.BigIntegerField()
+    # engine.idempotence.ProducerEntry.to_dict()
+    state = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partition", "producer_id"], name="producer_state_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partition_id}/{self.producer_id}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -837,3 +839,137 @@ def student_prediction(*, room: Room, student: Student | None, prediction) -> in
         .values_list("choice", flat=True)
         .first()
     )
+
+
+# --- learners' own Kafka clients (messaging/api/kafka_wire/) ---------------------------------
+
+
+@dataclass(frozen=True)
+class KafkaPrincipal:
+    """Who a client logged in as: a room (its code and client secret), or a student of a
+    classroom (`<code>.<student id>` and the student's own secret)."""
+
+    room: Room
+    student: Student | None
+
+    @property
+    def name(self) -> str:
+        return self.student.display_name if self.student is not None else ""
+
+
+def kafka_principal(*, username: str, password: str) -> KafkaPrincipal | None:
+    """The principal a SASL/PLAIN username and password name, or None (a wrong password and an
+    unknown room look the same to the client, as they should)."""
+    code, _, student_part = username.partition(".")
+    room = room_find(code=code) if code.isalnum() and len(code) <= 16 else None
+    if room is None:
+        return None
+    if not student_part:
+        ok = secrets.compare_digest(room.client_secret.encode(), password.encode())
+        return KafkaPrincipal(room=room, student=None) if ok else None
+    if not student_part.isdigit() or len(student_part) > 12:
+        return None
+    student = Student.objects.filter(
+        room=room, pk=int(student_part), removed_at__isnull=True
+    ).first()
+    if student is None or not secrets.compare_digest(
+        student.client_secret.encode(), password.encode()
+    ):
+        return None
+    return KafkaPrincipal(room=room, student=student)
+
+
+def kafka_student_username(*, student: Student) -> str:
+    return f"{student.room.code}.{student.pk}"
+
+
+def kafka_topics(*, room: Room, names: list[str] | None = None) -> list[Topic]:
+    """The room's topics (all, or these names) with their partitions, by name."""
+    topics = Topic.objects.filter(room=room).prefetch_related("partitions").order_by("name")
+    if names is not None:
+        topics = topics.filter(name__in=names)
+    return list(topics)
+
+
+@dataclass(frozen=True)
+class KafkaRead:
+    """One partition of a Fetch: the log's bounds and the records from the fetch offset."""
+
+    high_watermark: int
+    log_start_offset: int
+    # (offset, timestamp_ms, key, value, headers): bytes as the client produced them.
+    records: list[tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]]
+
+
+def _exact(text: str | None, raw: bytes | memoryview | None) -> bytes | None:
+    if raw is not None:
+        return bytes(raw)
+    return text.encode("utf-8") if text is not None else None
+
+
+def kafka_records_read(
+    *, partition: Partition, offset: int, max_bytes: int, epoch_ms: int
+) -> KafkaRead:
+    """Records from `offset`, at most about `max_bytes` of them but always at least one (KIP-74,
+    so a record bigger than the limit cannot stall a consumer). A record the board produced has
+    no CreateTime of its own: it is given the room's clock as wall time (`epoch_ms` + its
+    simulated time)."""
+    count = max(1, min(settings.LOGLAB_KAFKA_FETCH_RECORDS, max_bytes // 64 + 1))
+    rows = (
+        Record.objects.filter(partition=partition, offset__gte=offset)
+        .order_by("offset")
+        .values_list(
+            "offset",
+            "create_time_ms",
+            "timestamp_ms",
+            "key",
+            "value",
+            "key_bytes",
+            "value_bytes",
+            "headers",
+            "size_bytes",
+        )[:count]
+    )
+    records = []
+    size = 0
+    for off, create, ts, key, value, key_raw, value_raw, headers, nbytes in rows:
+        if records and size + nbytes > max_bytes:
+            break
+        size += nbytes
+        records.append(
+            (
+                off,
+                create if create is not None else epoch_ms + ts,
+                _exact(key, key_raw),
+                _exact(value, value_raw),
+                [
+                    (name, base64.b64decode(raw) if raw is not None else None)
+                    for name, raw in (headers or ())
+                ],
+            )
+        )
+    return KafkaRead(partition.log_end_offset, partition.log_start_offset, records)
+
+
+def kafka_offset_for_time(*, partition: Partition, timestamp_ms: int, epoch_ms: int) -> int | None:
+    """ListOffsets by time: the first offset whose timestamp is at least `timestamp_ms`."""
+    for off, create, ts in (
+        Record.objects.filter(partition=partition)
+        .order_by("offset")
+        .values_list("offset", "create_time_ms", "timestamp_ms")
+        .iterator()
+    ):
+        if (create if create is not None else epoch_ms + ts) >= timestamp_ms:
+            return off
+    return None
+
+
+def kafka_committed(*, room: Room, group_id: str) -> dict[tuple[str, int], int]:
+    """A group's committed offsets by (topic, partition); empty for a group that does not
+    exist (OffsetFetch answers -1 for every partition then, as Kafka does)."""
+    return {
+        (topic, index): offset
+        for topic, index, offset in CommittedOffset.objects.filter(
+            group__room=room, group__group_id=group_id
+        ).values_list("partition__topic__name", "partition__index", "offset")
+    }

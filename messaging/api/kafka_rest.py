@@ -60,7 +60,7 @@ from messaging.permissions import (
 )
 from messaging.services import rest_consumers as consumers
 from messaging.services.records import MAX_RECORDS_PER_CALL, RecordIn, records_produce
-from messaging.services.topics import topic_create_configured
+from messaging.services.topics import TOPIC_CONFIGS, topic_create_configured
 
 V2 = "application/vnd.kafka.v2+json"
 V3 = "application/json"
@@ -81,13 +81,6 @@ EMBEDDED_RE = re.compile(r"^application/vnd\.kafka\.([a-z]+)\.v2\+json$")
 PRODUCER = "rest-proxy"
 # v3's key and value types LogLab serialises (no Schema Registry for the others).
 V3_TYPES = ("BINARY", "JSON", "STRING")
-# Topic configs a v3 create may set, by Kafka's names, to topic_configure's arguments.
-TOPIC_CONFIGS = {
-    "cleanup.policy": "cleanup_policy",
-    "retention.ms": "retention_ms",
-    "retention.bytes": "retention_bytes",
-    "delete.retention.ms": "delete_retention_ms",
-}
 
 
 def kafka_api(*, version: str, methods: tuple[str, ...]) -> Callable:

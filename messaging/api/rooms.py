@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -15,9 +16,26 @@ from messaging.api.errors import (
     service_errors,
     throttle,
 )
+from messaging.services.clock import room_clock_set
 from messaging.services.seeds import sandbox_create
 
 BODIES = frozenset({"application/json"})
+
+
+def kafka_credentials(request: HttpRequest, username: str, password: str) -> dict | None:
+    """What a Kafka client needs to reach this room: the host the request came to (so a LAN
+    address stays a LAN address), the listener's port and the room's SASL/PLAIN login."""
+    if not settings.LOGLAB_KAFKA_PORT:
+        return None
+    host = request.get_host()
+    host = host[: host.rindex("]") + 1] if host.startswith("[") else host.split(":")[0]
+    return {
+        "bootstrap_servers": f"{host}:{settings.LOGLAB_KAFKA_PORT}",
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": username,
+        "sasl_password": password,
+    }
 
 
 @csrf_exempt
@@ -40,6 +58,8 @@ def room_create(request: HttpRequest) -> HttpResponse:
             raise ApiError(UNPROCESSABLE, "title is a string.")
         with service_errors():
             room = sandbox_create(title=title)
+            # A script's room lives in real time, as the cluster its code thinks it talks to.
+            room = room_clock_set(room=room, running=True, speed=1.0)
     except ApiError as error:
         response = error_response(error)
         if error.code == METHOD_NOT_ALLOWED:
@@ -53,6 +73,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
             "board_url": absolute(reverse("room", args=[room.code])),
             "rest_base": absolute(reverse("kafka_root", args=[room.code])),
             "sqs_endpoint": absolute(f"/api/sqs/{room.code}/"),
+            "kafka": kafka_credentials(request, room.code, room.client_secret),
         },
         status=201,
     )

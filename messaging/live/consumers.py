@@ -21,9 +21,9 @@ from django.conf import settings
 from messaging.errors import NotFound
 from messaging.events import RESYNC
 from messaging.infra.broadcast import event_text, layer_health, room_group_name
-from messaging.live.driver import OWNER, drivers
 from messaging.models import STUDENT_SEEN_REFRESH_S, Room
 from messaging.selectors import events_since, room_by_pk, room_get
+from messaging.services.driving import OWNER, drivers
 from messaging.services.rooms import room_touch
 from messaging.services.student_consumers import (
     student_page_close,

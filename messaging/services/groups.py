@@ -7,6 +7,7 @@ store what it returns and record the rebalance plan as a room event for the boar
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from messaging.models import (
     Student,
     Topic,
 )
+from messaging.services import live_groups
 from messaging.services.events import event_record, room_lock
 from messaging.services.text import name_validate
 
@@ -346,6 +348,9 @@ def member_join(
     room, group = _locked(group)
     if group.members.count() >= MAX_MEMBERS_PER_GROUP:
         raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
+    display_name = name_validate(display_name.strip()[:40], field="display_name", what="A name")
+    if group.live:
+        return _live_join(room, group, client_id, display_name, kind)
     subscription, counts = _subscription(group)
     result = coordinator.join(
         selectors.group_state_load(group),
@@ -357,11 +362,31 @@ def member_join(
     )
     _refused(result)
     assert result.member_id is not None
-    display_name = name_validate(display_name.strip()[:40], field="display_name", what="A name")
     newcomer = NewMember(display_name=display_name or result.member_id, kind=kind)
     group_state_store(group, result.group, newcomers={result.member_id: newcomer})
     _group_event(room, group, result)
     return group.members.get(member_id=result.member_id), result
+
+
+def _live_join(
+    room: Room, group: ConsumerGroup, client_id: str, display_name: str, kind: str
+) -> tuple[Member, coordinator.GroupResult]:
+    """A group with a real client in it runs Kafka's phases in real time (live_groups): this
+    member joins as one living in the server, and the rebalance ends when the clients rejoin."""
+    member_id = f"{client_id}-{uuid.uuid4()}"
+    outcome = live_groups.live_member_join(
+        room=room,
+        group=group,
+        client_id=client_id,
+        member_id=member_id,
+        display_name=display_name or member_id,
+        kind=kind,
+    )
+    if outcome.error:
+        raise Conflict(f"The group refused the join: {outcome.error}.")
+    state = selectors.group_state_load(ConsumerGroup.objects.get(pk=group.pk))
+    result = coordinator.GroupResult(group=state, member_id=member_id, narration=outcome.narration)
+    return group.members.get(member_id=member_id), result
 
 
 @transaction.atomic
@@ -388,6 +413,12 @@ def members_join_named(
     room, group = _locked(group)
     if len(joiners) > MAX_MEMBERS_PER_GROUP - group.members.count():
         raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
+    if group.live:
+        joined = [
+            _live_join(room, group, client_id, extra.display_name, extra.kind)
+            for client_id, extra in joiners
+        ]
+        return [member for member, _ in joined], joined[-1][1]
     subscription, counts = _subscription(group)
     before = set(group.members.values_list("member_id", flat=True))
     result = coordinator.join_many(
@@ -417,6 +448,10 @@ def members_join_named(
 def member_leave(*, member: Member) -> coordinator.GroupResult:
     """`consumer.close()`: a dynamic member sends LeaveGroup; a static one just goes quiet."""
     room, group = _locked(member.group)
+    if group.live:
+        outcome = live_groups.live_member_leave(room=room, group=group, member=member)
+        state = selectors.group_state_load(ConsumerGroup.objects.get(pk=group.pk))
+        return coordinator.GroupResult(group=state, narration=outcome.narration)
     result = coordinator.close(selectors.group_state_load(group), member.member_id)
     _refused(result)
     group_state_store(group, result.group)
@@ -468,8 +503,13 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     """
     room, group = _locked(group)
     now = room.sim_time_ms
-    state = selectors.group_state_load(group)
     alive = group.members.filter(members_heartbeating())
+    if group.live:
+        live_groups.live_tick(
+            room=room, group=group, alive=alive.values_list("member_id", flat=True)
+        )
+        return []
+    state = selectors.group_state_load(group)
     # The live members' heartbeat threads beat every heartbeat.interval.ms all through the
     # step, however long it was (a slow tick at 20x jumps seconds); the silent ones' session
     # timers fire below.
@@ -527,6 +567,9 @@ def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
 
     Called inside the transaction that changed the topics, with the room lock held.
     """
+    if group.live:
+        live_groups.live_rebalance(room=room, group=group, reason="the topics changed")
+        return
     _, counts = _subscription(group)
     try:
         result = coordinator.update_topics(selectors.group_state_load(group), counts)

@@ -224,11 +224,11 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         return None
     settings = group.consumer_settings()
     committed = selectors.group_committed(group=group)
-    # REST Proxy's consumers are driven by the learner's own HTTP calls, and students' by the
-    # buttons on their page, not by the simulation.
+    # REST Proxy's consumers and real Kafka clients are driven by the learner's own code, and
+    # students' by the buttons on their page, not by the simulation.
     assignments = list(
         Assignment.objects.filter(group=group, member__crashed=False)
-        .exclude(member__kind__in=[Member.Kind.REST, Member.Kind.STUDENT])
+        .exclude(member__kind__in=[Member.Kind.REST, Member.Kind.STUDENT, Member.Kind.CLIENT])
         .select_related("partition__topic", "member")
         .order_by("member_id", "partition__topic__name", "partition__index")
     )

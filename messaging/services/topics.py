@@ -7,7 +7,7 @@ from django.db import transaction
 
 from messaging import events
 from messaging.engine import retention as cleaner
-from messaging.errors import Conflict, Invalid
+from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 from messaging.services.groups import group_topics_changed
@@ -102,6 +102,15 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
     return topic
 
 
+# Topic configs a client may set by Kafka's names (REST Proxy v3, CreateTopics), to
+# topic_configure's arguments.
+TOPIC_CONFIGS = {
+    "cleanup.policy": "cleanup_policy",
+    "retention.ms": "retention_ms",
+    "retention.bytes": "retention_bytes",
+    "delete.retention.ms": "delete_retention_ms",
+}
+
 MAX_RETENTION_MS = 365 * 24 * 60 * 60 * 1000
 MAX_SEGMENT_RECORDS = 10_000
 
@@ -177,3 +186,22 @@ def topic_create_configured(*, room: Room, name: str, partitions: object, **conf
     if configs:
         topic = topic_configure(topic=topic, **configs)
     return topic
+
+
+@transaction.atomic
+def topic_delete(*, topic: Topic) -> None:
+    """`kafka-topics --delete`: the topic and its records go; groups reading it rebalance
+    without it (their committed offsets for it go too, as Kafka removes them)."""
+    room = room_lock(room=topic.room_id)
+    try:
+        topic = Topic.objects.get(pk=topic.pk, room=room)
+    except Topic.DoesNotExist:
+        raise NotFound("That topic no longer exists.") from None
+    groups = list(topic.groups.all())
+    name = topic.name
+    if room.mirror_topic_id == topic.pk:
+        Room.objects.filter(pk=room.pk).update(mirror_topic=None)
+    topic.delete()
+    for group in groups:
+        group_topics_changed(room=room, group=group)
+    event_record(room=room, type=events.RESYNC, payload={"reason": f"topic {name} deleted"})

@@ -9,9 +9,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from messaging.live.driver import drivers
 from messaging.models import Record, Room
 from messaging.services.clock import room_clock_set
+from messaging.services.driving import drivers
 from messaging.services.rooms import room_create
 from messaging.services.simulation import producer_create, room_drive, room_release
 from messaging.services.topics import topic_create

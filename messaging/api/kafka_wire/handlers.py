@@ -1,0 +1,753 @@
+"""What each Kafka request does: thin over the same services and selectors as the board.
+
+A handler gets the decoded request and answers with the response body as a dict (fields by
+kafka-python's names; what it leaves out takes the schema's default). Database work runs in
+the listener's thread pool (`db`), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from messaging import selectors
+from messaging.api.kafka_wire import records as wire_records
+from messaging.api.kafka_wire.protocol import ERRORS, SUPPORTED, Api, Header, code
+from messaging.api.kafka_wire.session import Session
+from messaging.errors import LogLabError
+from messaging.models import Partition, Room, Topic
+from messaging.permissions import Forbidden, api_lock_check
+from messaging.services import client_records, topics
+from messaging.services.client_records import ClientBatch, ClientRecord
+from messaging.services.clock import room_clock_set
+
+log = logging.getLogger("loglab.kafka")
+
+# Requests' database work: a pool of its own, so a burst of clients cannot starve the web
+# app's threads (and the other way round).
+EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-wire")
+NODE_ID = 1
+# Kafka's value for "authorized operations not asked for".
+OPS_UNKNOWN = -(2**31)
+# How often a waiting request (a Fetch's long poll, a parked JoinGroup) looks again; a Produce
+# through this listener wakes the room's fetches at once.
+POLL_SECONDS = 0.1
+
+# The locks each API passes in a classroom, the same as the student's button that does the
+# same (permissions.REST_PROXY_LOCKS for REST Proxy). Reads pass none.
+KAFKA_LOCKS: dict[str, tuple[str, ...]] = {
+    "Produce": ("produce",),
+    "InitProducerId": ("produce",),
+    "CreateTopics": ("settings",),
+    "DeleteTopics": ("settings",),
+    "CreatePartitions": ("settings",),
+    "JoinGroup": ("join",),
+    "SyncGroup": ("join",),
+    "LeaveGroup": ("join",),
+    "OffsetCommit": ("join", "crash"),
+}
+
+
+def _in_thread(fn: Callable, args: tuple, kwargs: dict) -> Any:
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+async def db(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(EXECUTOR, functools.partial(_in_thread, fn, args, kwargs))
+
+
+# --- room wake-ups: a Produce here wakes the room's waiting fetches --------------------------
+
+_wakers: dict[int, asyncio.Event] = {}
+
+
+def _room_woken(room_pk: int) -> asyncio.Event:
+    event = _wakers.get(room_pk)
+    if event is None:
+        event = _wakers[room_pk] = asyncio.Event()
+    return event
+
+
+def room_wake(room_pk: int) -> None:
+    event = _wakers.pop(room_pk, None)
+    if event is not None:
+        event.set()
+
+
+async def room_wait(room_pk: int, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_room_woken(room_pk).wait(), timeout=max(0.0, seconds))
+
+
+# --- the room behind a connection ------------------------------------------------------------
+
+
+def _room(session: Session) -> Room:
+    assert session.room_pk is not None
+    return Room.objects.get(pk=session.room_pk)
+
+
+def lock_check(session: Session, room: Room, api: Api) -> str | None:
+    """None when the call may go ahead; else the message of the instructor's lock."""
+    if session.owner:
+        return None
+    try:
+        api_lock_check(room, KAFKA_LOCKS.get(api.name, ()))
+    except Forbidden as error:
+        return str(error)
+    return None
+
+
+def _default_room_bind(session: Session) -> bool:
+    room = selectors.room_find(code=settings.LOGLAB_KAFKA_DEFAULT_ROOM)
+    if room is None:
+        return False
+    session.room_pk, session.room_code = room.pk, room.code
+    return True
+
+
+def _room_clock_start(room_pk: int) -> None:
+    """Real clients live in real time: a room whose clock stands still starts at 1x when the
+    first client connects. A person can pause it again; the board and the APIs say so."""
+    room = Room.objects.get(pk=room_pk)
+    if not room.clock_running and room.sim_time_ms == 0:
+        room_clock_set(room=room, running=True, speed=1.0)
+
+
+async def _bind(session: Session) -> None:
+    assert session.room_pk is not None
+    session.listener.bind(session, session.room_pk)
+    await db(_room_clock_start, session.room_pk)
+
+
+# --- ApiVersions and SASL --------------------------------------------------------------------
+
+
+def _api_keys(apis: list[Api]) -> list[dict[str, int]]:
+    return [
+        {"api_key": a.key, "min_version": a.min_version, "max_version": a.max_version} for a in apis
+    ]
+
+
+def api_versions_unsupported() -> dict[str, Any]:
+    return {
+        "error_code": ERRORS["UNSUPPORTED_VERSION"],
+        "api_keys": _api_keys([SUPPORTED[18]]),
+    }
+
+
+def _api_versions(session: Session, request: Any, version: int) -> dict[str, Any]:
+    if version >= 3:
+        name = (request.client_software_name or "")[:40]
+        release = (request.client_software_version or "")[:30]
+        if name:
+            session.software = f"{name} {release}".strip()
+    return {"error_code": 0, "api_keys": _api_keys(list(SUPPORTED.values())), "throttle_time_ms": 0}
+
+
+def _sasl_handshake(session: Session, request: Any, version: int) -> dict[str, Any]:
+    if session.authenticated or session.handshake_version is not None:
+        session.closing = True
+        return {"error_code": ERRORS["ILLEGAL_SASL_STATE"], "mechanisms": ["PLAIN"]}
+    if request.mechanism != "PLAIN":
+        return {"error_code": ERRORS["UNSUPPORTED_SASL_MECHANISM"], "mechanisms": ["PLAIN"]}
+    session.handshake_version = version
+    # v0: the token comes next as a bare frame; v1: wrapped in SaslAuthenticate.
+    session.raw_sasl = version == 0
+    return {"error_code": 0, "mechanisms": ["PLAIN"]}
+
+
+def _plain_login(session: Session, token: bytes) -> str | None:
+    """RFC 4616's `[authzid] NUL authcid NUL passwd`: None when it names a principal."""
+    parts = token.split(b"\x00")
+    if len(parts) != 3:
+        return "Invalid SASL/PLAIN response: expected 3 tokens"
+    authzid, username, password = (p.decode("utf-8", "replace") for p in parts)
+    if not username:
+        return "Authentication failed: username not specified"
+    if authzid and authzid != username:
+        return (
+            "Authentication failed: Client requested an authorization id that is different "
+            "from username"
+        )
+    principal = selectors.kafka_principal(username=username, password=password)
+    if principal is None:
+        return "Authentication failed: Invalid username or password"
+    if not session.listener.room_admit(principal.room.pk):
+        return (
+            f"Room {principal.room.code} has {settings.LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ROOM} "
+            "client connections, the most LogLab allows: close some and try again"
+        )
+    session.room_pk, session.room_code = principal.room.pk, principal.room.code
+    session.owner = principal.student is None
+    if principal.student is not None:
+        session.student_pk, session.student_name = principal.student.pk, principal.name
+    return None
+
+
+async def _sasl_authenticate(session: Session, token: bytes) -> str | None:
+    error = await db(_plain_login, session, bytes(token))
+    if error is None:
+        session.authenticated = True
+        session.raw_sasl = False
+        await _bind(session)
+    else:
+        session.closing = True
+        log.info("kafka: %s failed SASL/PLAIN: %s", session.peer, error)
+    return error
+
+
+async def sasl_raw_token(session: Session, token: bytes) -> bytes:
+    """SaslHandshake v0's bare token; an empty frame answers success, and failure closes."""
+    await _sasl_authenticate(session, token)
+    return b""
+
+
+# --- Metadata and topics ---------------------------------------------------------------------
+
+
+def _topic_metadata(topic: Topic) -> dict[str, Any]:
+    return {
+        "error_code": 0,
+        "name": topic.name,
+        "is_internal": False,
+        "partitions": [
+            {
+                "error_code": 0,
+                "partition_index": p.index,
+                "leader_id": NODE_ID,
+                "leader_epoch": 0,
+                "replica_nodes": [NODE_ID],
+                "isr_nodes": [NODE_ID],
+                "offline_replicas": [],
+            }
+            for p in sorted(topic.partitions.all(), key=lambda p: p.index)
+        ],
+    }
+
+
+def _metadata(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    asked = None if request.topics is None else [t.name for t in request.topics]
+    if version == 0 and asked == []:
+        asked = None  # v0: an empty list means every topic
+    found = {t.name: t for t in selectors.kafka_topics(room=room, names=asked)}
+    answered: list[dict[str, Any]] = []
+    if asked is None:
+        answered = [_topic_metadata(t) for t in found.values()]
+    else:
+        # auto.create.topics.enable is true on a Kafka broker by default (num.partitions=1):
+        # a producer's first Metadata for a new topic creates it.
+        auto = version < 4 or bool(request.allow_auto_topic_creation)
+        for name in dict.fromkeys(asked):
+            topic = found.get(name)
+            if topic is None and auto and lock_check(session, room, SUPPORTED[19]) is None:
+                try:
+                    topic = topics.topic_create(room=room, name=name, partitions=1)
+                except LogLabError:
+                    topic = None
+            if topic is None:
+                answered.append(
+                    {
+                        "error_code": ERRORS["UNKNOWN_TOPIC_OR_PARTITION"],
+                        "name": name,
+                        "is_internal": False,
+                        "partitions": [],
+                    }
+                )
+            else:
+                answered.append(_topic_metadata(topic))
+    return {
+        "throttle_time_ms": 0,
+        "brokers": [{"node_id": NODE_ID, "host": session.host, "port": session.port}],
+        "cluster_id": f"loglab-{room.code}",
+        "controller_id": NODE_ID,
+        "topics": answered,
+    }
+
+
+def _configs(raw: Any) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for entry in raw or ():
+        if entry.name not in topics.TOPIC_CONFIGS:
+            raise _ConfigError(
+                f"LogLab sets {', '.join(sorted(topics.TOPIC_CONFIGS))} at creation, "
+                f"not {entry.name}."
+            )
+        changes[topics.TOPIC_CONFIGS[entry.name]] = entry.value
+    return changes
+
+
+class _ConfigError(Exception):
+    pass
+
+
+def _create_topics(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    locked = lock_check(session, room, SUPPORTED[19])
+    answers = []
+    for wanted in request.topics:
+        answer = {"name": wanted.name, "error_code": 0, "error_message": None}
+        if locked:
+            answer.update(error_code=ERRORS["TOPIC_AUTHORIZATION_FAILED"], error_message=locked)
+        elif wanted.replication_factor not in (-1, 1):
+            # Kafka's own words, for a cluster of one broker.
+            answer.update(
+                error_code=ERRORS["INVALID_REPLICATION_FACTOR"],
+                error_message=(
+                    f"Unable to replicate the partition {wanted.replication_factor} time(s): "
+                    "The target replication factor of "
+                    f"{wanted.replication_factor} cannot be reached because only 1 broker(s) "
+                    "are registered."
+                ),
+            )
+        elif wanted.assignments:
+            answer.update(
+                error_code=ERRORS["INVALID_REPLICA_ASSIGNMENT"],
+                error_message="This cluster has one broker: leave replica assignments out.",
+            )
+        elif Topic.objects.filter(room=room, name=wanted.name).exists():
+            answer.update(
+                error_code=ERRORS["TOPIC_ALREADY_EXISTS"],
+                error_message=f"Topic '{wanted.name}' already exists.",
+            )
+        else:
+            partitions = 1 if wanted.num_partitions == -1 else wanted.num_partitions
+            try:
+                changes = _configs(wanted.configs)
+                if not (version >= 1 and request.validate_only):
+                    topics.topic_create_configured(
+                        room=room, name=wanted.name, partitions=partitions, **changes
+                    )
+            except _ConfigError as error:
+                answer.update(error_code=ERRORS["INVALID_CONFIG"], error_message=str(error))
+            except LogLabError as error:
+                name = "INVALID_PARTITIONS" if error.field == "partitions" else "INVALID_REQUEST"
+                if error.field == "name":
+                    name = "INVALID_TOPIC_EXCEPTION"
+                answer.update(error_code=ERRORS[name], error_message=str(error))
+        answers.append(answer)
+    return {"throttle_time_ms": 0, "topics": answers}
+
+
+def _delete_topics(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    locked = lock_check(session, room, SUPPORTED[20])
+    answers = []
+    for name in request.topic_names:
+        answer = {"name": name, "error_code": 0}
+        topic = Topic.objects.filter(room=room, name=name).first()
+        if locked:
+            answer["error_code"] = ERRORS["TOPIC_AUTHORIZATION_FAILED"]
+        elif topic is None:
+            answer["error_code"] = ERRORS["UNKNOWN_TOPIC_OR_PARTITION"]
+        else:
+            topics.topic_delete(topic=topic)
+        answers.append(answer)
+    return {"throttle_time_ms": 0, "responses": answers}
+
+
+def _create_partitions(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    locked = lock_check(session, room, SUPPORTED[37])
+    answers = []
+    for wanted in request.topics:
+        answer = {"name": wanted.name, "error_code": 0, "error_message": None}
+        topic = Topic.objects.filter(room=room, name=wanted.name).first()
+        if locked:
+            answer.update(error_code=ERRORS["TOPIC_AUTHORIZATION_FAILED"], error_message=locked)
+        elif topic is None:
+            answer.update(
+                error_code=ERRORS["UNKNOWN_TOPIC_OR_PARTITION"],
+                error_message=f"Topic '{wanted.name}' does not exist.",
+            )
+        elif wanted.count <= topic.partition_count:
+            answer.update(
+                error_code=ERRORS["INVALID_PARTITIONS"],
+                error_message=(
+                    f"Topic currently has {topic.partition_count} partitions, which is higher "
+                    f"than the requested {wanted.count}."
+                ),
+            )
+        elif not request.validate_only:
+            try:
+                topics.topic_add_partitions(
+                    topic=topic, partitions=wanted.count - topic.partition_count
+                )
+            except LogLabError as error:
+                answer.update(error_code=ERRORS["INVALID_PARTITIONS"], error_message=str(error))
+        answers.append(answer)
+    return {"throttle_time_ms": 0, "results": answers}
+
+
+_TOPIC_CONFIG_VALUES: dict[str, Callable[[Topic], str]] = {
+    "cleanup.policy": lambda t: t.cleanup_policy,
+    "retention.ms": lambda t: str(t.retention_ms),
+    "retention.bytes": lambda t: str(t.retention_bytes),
+    "delete.retention.ms": lambda t: str(t.delete_retention_ms),
+    "segment.ms": lambda t: str(t.segment_ms),
+    "max.message.bytes": lambda t: str(settings.LOGLAB_KAFKA_MAX_FRAME_BYTES),
+    "min.insync.replicas": lambda t: "1",
+    "message.timestamp.type": lambda t: "CreateTime",
+}
+
+
+def _describe_configs(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    results = []
+    for resource in request.resources:
+        result: dict[str, Any] = {
+            "error_code": 0,
+            "error_message": None,
+            "resource_type": resource.resource_type,
+            "resource_name": resource.resource_name,
+            "configs": [],
+        }
+        if resource.resource_type == 2:  # TOPIC
+            topic = Topic.objects.filter(room=room, name=resource.resource_name).first()
+            if topic is None:
+                result.update(
+                    error_code=ERRORS["UNKNOWN_TOPIC_OR_PARTITION"],
+                    error_message=f"Topic '{resource.resource_name}' does not exist.",
+                )
+            else:
+                wanted = resource.configuration_keys
+                result["configs"] = [
+                    {
+                        "name": name,
+                        "value": value(topic),
+                        "read_only": name not in topics.TOPIC_CONFIGS,
+                        "is_default": False,
+                        "config_source": 1,  # DYNAMIC_TOPIC_CONFIG
+                        "is_sensitive": False,
+                        "synonyms": [],
+                    }
+                    for name, value in _TOPIC_CONFIG_VALUES.items()
+                    if wanted is None or name in wanted
+                ]
+        else:
+            result.update(
+                error_code=ERRORS["INVALID_REQUEST"],
+                error_message="LogLab describes topic configs only.",
+            )
+        results.append(result)
+    return {"throttle_time_ms": 0, "results": results}
+
+
+# --- Produce, Fetch, ListOffsets -------------------------------------------------------------
+
+
+def _batches(raw: bytes | None, version: int) -> list[ClientBatch]:
+    decoded = wire_records.batches_decode(
+        raw or b"",
+        max_records=settings.LOGLAB_MAX_FETCH * 20,
+        max_uncompressed_bytes=settings.LOGLAB_KAFKA_MAX_FRAME_BYTES * 16,
+    )
+    if len(decoded) != 1:
+        # ProduceRequest.validateRecords: v3 and later carry exactly one batch per partition.
+        raise wire_records.RecordsError(
+            "INVALID_RECORD",
+            "Produce requests with version 3 and above are only allowed to contain exactly "
+            "one record batch per partition.",
+        )
+    if decoded[0].compression == wire_records.COMPRESSION_ZSTD and version < 7:
+        raise wire_records.RecordsError(
+            "UNSUPPORTED_COMPRESSION_TYPE", "zstd needs Produce v7 or later (KIP-110)."
+        )
+    return [
+        ClientBatch(
+            producer_id=b.producer_id,
+            producer_epoch=b.producer_epoch,
+            base_sequence=b.base_sequence,
+            records=tuple(
+                ClientRecord(r.key, r.value, r.timestamp_ms, tuple(r.headers)) for r in b.records
+            ),
+        )
+        for b in decoded
+    ]
+
+
+def _produce(session: Session, request: Any, version: int) -> dict[str, Any] | None:
+    room = _room(session)
+    locked = lock_check(session, room, SUPPORTED[0])
+    refused: dict[tuple[str, int], tuple[str, str | None]] = {}
+    writes = []
+    for topic_data in request.topic_data:
+        for partition_data in topic_data.partition_data:
+            at = (topic_data.name, partition_data.index)
+            if locked:
+                refused[at] = ("TOPIC_AUTHORIZATION_FAILED", locked)
+            elif request.transactional_id is not None:
+                refused[at] = (
+                    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+                    "LogLab's wire listener does not run transactions yet.",
+                )
+            elif request.acks not in (-1, 0, 1):
+                refused[at] = ("INVALID_REQUIRED_ACKS", "acks is -1 (all), 0 or 1.")
+            else:
+                try:
+                    writes.append((at[0], at[1], _batches(partition_data.records, version)))
+                except wire_records.RecordsError as error:
+                    refused[at] = (error.error, error.message)
+    answers = (
+        client_records.client_produce(room=room, writes=writes, producer=session.label())
+        if writes
+        else {}
+    )
+    if request.acks == 0:
+        return None
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for topic_data in request.topic_data:
+        for partition_data in topic_data.partition_data:
+            at = (topic_data.name, partition_data.index)
+            entry: dict[str, Any] = {"index": at[1], "log_append_time_ms": -1}
+            if at in refused:
+                name, message = refused[at]
+                entry.update(error_code=code(name), base_offset=-1, error_message=message)
+            else:
+                result = answers[at]
+                entry.update(
+                    error_code=code(result.error),
+                    base_offset=result.base_offset,
+                    log_start_offset=result.log_start_offset,
+                    error_message=result.message,
+                )
+            by_topic.setdefault(at[0], []).append(entry)
+    return {
+        "responses": [{"name": n, "partition_responses": p} for n, p in by_topic.items()],
+        "throttle_time_ms": 0,
+    }
+
+
+def _init_producer_id(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    locked = lock_check(session, room, SUPPORTED[22])
+    if locked:
+        return {"error_code": ERRORS["CLUSTER_AUTHORIZATION_FAILED"]}
+    if request.transactional_id is not None:
+        return {"error_code": ERRORS["TRANSACTIONAL_ID_AUTHORIZATION_FAILED"]}
+    producer_id, epoch = client_records.client_producer_id_init(room=room)
+    return {
+        "throttle_time_ms": 0,
+        "error_code": 0,
+        "producer_id": producer_id,
+        "producer_epoch": epoch,
+    }
+
+
+def _partitions(room: Room, wanted: list[tuple[str, int]]) -> dict[tuple[str, int], Partition]:
+    names = {t for t, _ in wanted}
+    return {
+        (p.topic.name, p.index): p
+        for p in Partition.objects.filter(topic__room=room, topic__name__in=names).select_related(
+            "topic"
+        )
+    }
+
+
+def _fetch_once(session: Session, request: Any) -> tuple[list[dict[str, Any]], int]:
+    room = _room(session)
+    epoch_ms = int(room.created_at.timestamp() * 1000)
+    wanted = [(t.topic, p.partition) for t in request.topics for p in t.partitions]
+    found = _partitions(room, wanted)
+    budget = max(1, request.max_bytes)
+    size = 0
+    responses: list[dict[str, Any]] = []
+    for topic in request.topics:
+        answered = []
+        for asked in topic.partitions:
+            partition = found.get((topic.topic, asked.partition))
+            entry: dict[str, Any] = {
+                "partition_index": asked.partition,
+                "high_watermark": -1,
+                "last_stable_offset": -1,
+                "log_start_offset": -1,
+                "aborted_transactions": None,
+                "preferred_read_replica": -1,
+                "records": None,
+            }
+            if partition is None:
+                entry["error_code"] = ERRORS["UNKNOWN_TOPIC_OR_PARTITION"]
+            elif not partition.log_start_offset <= asked.fetch_offset <= partition.log_end_offset:
+                entry.update(
+                    error_code=ERRORS["OFFSET_OUT_OF_RANGE"],
+                    high_watermark=partition.log_end_offset,
+                    last_stable_offset=partition.log_end_offset,
+                    log_start_offset=partition.log_start_offset,
+                )
+            else:
+                read = selectors.kafka_records_read(
+                    partition=partition,
+                    offset=asked.fetch_offset,
+                    max_bytes=max(1, min(asked.partition_max_bytes, budget - size))
+                    if size < budget
+                    else 1,
+                    epoch_ms=epoch_ms,
+                )
+                records = b""
+                if read.records and size < budget:
+                    records = wire_records.batch_encode(read.records)
+                    size += len(records)
+                entry.update(
+                    error_code=0,
+                    high_watermark=read.high_watermark,
+                    last_stable_offset=read.high_watermark,
+                    log_start_offset=read.log_start_offset,
+                    records=records,
+                )
+            answered.append(entry)
+        responses.append({"topic": topic.topic, "partitions": answered})
+    return responses, size
+
+
+async def _fetch(session: Session, request: Any, version: int) -> dict[str, Any]:
+    """A long poll: answered once min_bytes are there or max_wait_ms has passed."""
+    deadline = time.monotonic() + min(max(request.max_wait_ms, 0), 30_000) / 1000
+    while True:
+        responses, size = await db(_fetch_once, session, request)
+        left = deadline - time.monotonic()
+        errors = any(p["error_code"] for t in responses for p in t["partitions"])
+        if size >= max(request.min_bytes, 1) or left <= 0 or errors:
+            break
+        assert session.room_pk is not None
+        await room_wait(session.room_pk, min(left, POLL_SECONDS))
+    # Fetch sessions (KIP-227) are not kept: session id 0 tells the client to send full fetches.
+    return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
+
+
+def _list_offsets(session: Session, request: Any, version: int) -> dict[str, Any]:
+    room = _room(session)
+    epoch_ms = int(room.created_at.timestamp() * 1000)
+    wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    found = _partitions(room, wanted)
+    topics_out = []
+    for topic in request.topics:
+        answered = []
+        for asked in topic.partitions:
+            partition = found.get((topic.name, asked.partition_index))
+            entry: dict[str, Any] = {
+                "partition_index": asked.partition_index,
+                "timestamp": -1,
+                "offset": -1,
+                "leader_epoch": 0,
+            }
+            if partition is None:
+                entry["error_code"] = ERRORS["UNKNOWN_TOPIC_OR_PARTITION"]
+            elif asked.timestamp == -1:  # LATEST
+                entry.update(error_code=0, offset=partition.log_end_offset)
+            elif asked.timestamp == -2:  # EARLIEST
+                entry.update(error_code=0, offset=partition.log_start_offset)
+            elif asked.timestamp < 0:
+                entry.update(error_code=0, offset=partition.log_end_offset)  # -3 MAX_TIMESTAMP
+            else:
+                offset = selectors.kafka_offset_for_time(
+                    partition=partition, timestamp_ms=asked.timestamp, epoch_ms=epoch_ms
+                )
+                if offset is not None:
+                    entry.update(error_code=0, offset=offset, timestamp=asked.timestamp)
+                else:
+                    entry["error_code"] = 0
+            answered.append(entry)
+        topics_out.append({"name": topic.name, "partitions": answered})
+    return {"throttle_time_ms": 0, "topics": topics_out}
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+Handler = Callable[[Session, Any, int], Any]
+
+_SYNC: dict[str, Handler] = {
+    "Metadata": _metadata,
+    "CreateTopics": _create_topics,
+    "DeleteTopics": _delete_topics,
+    "CreatePartitions": _create_partitions,
+    "DescribeConfigs": _describe_configs,
+    "Produce": _produce,
+    "InitProducerId": _init_producer_id,
+    "ListOffsets": _list_offsets,
+}
+_ASYNC: dict[str, Callable[[Session, Any, int], Awaitable[dict[str, Any]]]] = {
+    "Fetch": _fetch,
+}
+
+
+def handlers_register(sync: dict[str, Handler], asynchronous: dict[str, Any]) -> None:
+    _SYNC.update(sync)
+    _ASYNC.update(asynchronous)
+
+
+async def handle(session: Session, api: Api, header: Header, request: Any) -> dict[str, Any] | None:
+    version = header.api_version
+    if api.name == "ApiVersions":
+        return _api_versions(session, request, version)
+    if api.name == "SaslHandshake":
+        return _sasl_handshake(session, request, version)
+    if api.name == "SaslAuthenticate":
+        if session.handshake_version != 1 or session.authenticated:
+            session.closing = True
+            return {
+                "error_code": ERRORS["ILLEGAL_SASL_STATE"],
+                "error_message": "SaslAuthenticate comes once, after SaslHandshake v1.",
+                "auth_bytes": b"",
+            }
+        error = await _sasl_authenticate(session, request.auth_bytes)
+        return {
+            "error_code": ERRORS["SASL_AUTHENTICATION_FAILED"] if error else 0,
+            "error_message": error,
+            "auth_bytes": b"",
+            "session_lifetime_ms": 0,
+        }
+    if session.handshake_version is not None and not session.authenticated:
+        # SaslServerAuthenticator: anything but the token during the exchange ends it.
+        session.closing = True
+        log.info("kafka: %s sent %s during the SASL exchange", session.peer, api.name)
+        return None
+    if session.room_pk is None:
+        # No SASL at all: a PLAINTEXT client, which goes to the default room.
+        if not await db(_default_room_bind, session):
+            session.closing = True
+            log.info(
+                "kafka: no default room %s for a client without SASL",
+                settings.LOGLAB_KAFKA_DEFAULT_ROOM,
+            )
+            return None
+        await _bind(session)
+    if api.name in _ASYNC:
+        return await _ASYNC[api.name](session, request, version)
+    handler = _SYNC.get(api.name)
+    if handler is None:
+        session.closing = True
+        return None
+    body = await db(handler, session, request, version)
+    if api.name == "Produce" and session.room_pk is not None:
+        room_wake(session.room_pk)
+    return body
+
+
+_closers: list[Callable[[Session, int], Awaitable[None]]] = []
+
+
+def on_session_closed(closer: Callable[[Session, int], Awaitable[None]]) -> None:
+    _closers.append(closer)
+
+
+async def session_closed(session: Session, room_pk: int) -> None:
+    for closer in _closers:
+        try:
+            await closer(session, room_pk)
+        except Exception:
+            log.exception("kafka: cleaning up after %s", session.peer)

@@ -1,0 +1,193 @@
+"""The Kafka protocol listener: every room is a cluster of one broker.
+
+asyncio in the server's own process (`manage.py serve`). Each connection reads one frame at a
+time and answers it before reading the next, as a Kafka broker mutes a channel while a request
+is in flight, so responses keep the order of requests. The work behind a request runs in a
+thread pool through the same services as the board (`handlers`); a request that waits (a
+Fetch's long poll, a JoinGroup parked until the group's join phase ends) polls the database,
+so whichever process moves the group on, the answer is the same.
+
+A frame this connection cannot go on from (a bad size, a header that does not parse, an API
+key Kafka does not have, a version outside the advertised range) closes that connection only,
+as Kafka's SocketServer does; nothing a client sends reaches another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from messaging.api.kafka_wire import groups as _groups  # noqa: F401  (registers the group APIs)
+from messaging.api.kafka_wire import handlers
+from messaging.api.kafka_wire.protocol import (
+    API_VERSIONS,
+    SUPPORTED,
+    Malformed,
+    header_parse,
+    response_encode,
+)
+from messaging.api.kafka_wire.session import Session
+from messaging.services.driving import drivers
+
+log = logging.getLogger("loglab.kafka")
+
+_SIZE = struct.Struct(">i")
+# connections.max.idle.ms: Kafka closes a connection idle this long.
+IDLE_SECONDS = 600.0
+
+
+@dataclass
+class _Bucket:
+    """requests per second on one connection; past it the connection is muted for a while,
+    which is what Kafka's request quotas do (and they say so in throttle_time_ms)."""
+
+    rate: float
+    tokens: float = 0.0
+    at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.rate
+
+    def wait(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        wait = (1 - self.tokens) / self.rate
+        self.tokens -= 1
+        return wait
+
+
+class Listener:
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.server: asyncio.base_events.Server | None = None
+        self.per_address: Counter[str] = Counter()
+        self.per_room: Counter[int] = Counter()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, self.host, self.port)
+        if self.port == 0:
+            self.port = self.server.sockets[0].getsockname()[1]
+        log.info("Kafka protocol on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        local = writer.get_extra_info("sockname") or (self.host, self.port)
+        address = str(peer[0])
+        if self.per_address[address] >= settings.LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ADDRESS:
+            # max.connections.per.ip: Kafka closes the new connection at once.
+            log.info("kafka: %s has too many connections; closed the new one", address)
+            writer.close()
+            return
+        self.per_address[address] += 1
+        session = Session(peer=address, host=str(local[0]), port=int(local[1]), listener=self)
+        bucket = _Bucket(settings.LOGLAB_KAFKA_REQUESTS_PER_SECOND)
+        try:
+            await self._loop(reader, writer, session, bucket)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except Malformed as error:
+            log.info("kafka: closed %s (%s): %s", address, session.label(), error)
+        except Exception:
+            # A bug on our side: this connection closes, every other one goes on.
+            log.exception("kafka: closed %s (%s) on an unexpected error", address, session.label())
+        finally:
+            self.per_address[address] -= 1
+            if not self.per_address[address]:
+                del self.per_address[address]
+            await self._unbind(session)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _loop(self, reader, writer, session: Session, bucket: _Bucket) -> None:
+        limit = settings.LOGLAB_KAFKA_MAX_FRAME_BYTES
+        while True:
+            (size,) = _SIZE.unpack(await asyncio.wait_for(reader.readexactly(4), IDLE_SECONDS))
+            if size < 0 or size > limit:
+                # Kafka's InvalidReceiveException: the size alone closes the connection.
+                raise Malformed(f"a frame of {size} bytes (socket.request.max.bytes here: {limit})")
+            frame = await reader.readexactly(size)
+            throttle = bucket.wait()
+            if throttle:
+                await asyncio.sleep(throttle)
+            if session.raw_sasl:
+                # SaslHandshake v0: the next frame is the bare SASL token, no Kafka header.
+                answer = await handlers.sasl_raw_token(session, frame)
+                writer.write(_SIZE.pack(len(answer)) + answer)
+                await writer.drain()
+                if not session.authenticated:
+                    return
+                continue
+            response = await self._request(session, frame, int(throttle * 1000))
+            if response is not None:
+                writer.write(response)
+                await writer.drain()
+            if session.closing:
+                return
+
+    async def _request(self, session: Session, frame: bytes, throttle_ms: int) -> bytes | None:
+        header = header_parse(frame)
+        api = SUPPORTED.get(header.api_key)
+        if api is None:
+            raise Malformed(f"API key {header.api_key} is not one Kafka (or LogLab) has")
+        if not api.min_version <= header.api_version <= api.max_version:
+            if header.api_key == API_VERSIONS:
+                # KIP-511: answered in v0 with UNSUPPORTED_VERSION and the range to retry in.
+                return response_encode(
+                    api, 0, header.correlation_id, handlers.api_versions_unsupported()
+                )
+            raise Malformed(
+                f"{api.name} v{header.api_version} (LogLab speaks "
+                f"v{api.min_version}-{api.max_version}, as ApiVersions said)"
+            )
+        try:
+            request = api.request.decode(frame[header.body_offset :], version=header.api_version)
+        except Exception as error:
+            raise Malformed(f"{api.name} v{header.api_version} did not parse: {error}") from None
+        session.seen(header)
+        body = await handlers.handle(session, api, header, request)
+        if body is None:
+            return None  # Produce with acks=0: no response at all
+        if throttle_ms and "throttle_time_ms" in api.response._struct.fields:
+            body.setdefault("throttle_time_ms", throttle_ms)
+        return response_encode(api, header.api_version, header.correlation_id, body)
+
+    # --- rooms ---------------------------------------------------------------------------------
+
+    def room_admit(self, room_pk: int) -> bool:
+        return self.per_room[room_pk] < settings.LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ROOM
+
+    def bind(self, session: Session, room_pk: int) -> None:
+        """The connection now belongs to a room: the room's clock and timers run while any
+        client is connected (session timeouts, the join phase's deadline)."""
+        self.per_room[room_pk] += 1
+        drivers.watch(room_pk)
+
+    async def _unbind(self, session: Session) -> None:
+        if session.room_pk is None:
+            return
+        room_pk = session.room_pk
+        session.room_pk = None
+        self.per_room[room_pk] -= 1
+        if not self.per_room[room_pk]:
+            del self.per_room[room_pk]
+        await drivers.unwatch(room_pk)
+        await handlers.session_closed(session, room_pk)

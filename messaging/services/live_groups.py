@@ -1,0 +1,586 @@
+"""Consumer groups with a real Kafka client in them: Kafka's join and sync phases in real time.
+
+While a group has a member on the wire (kafka-python, librdkafka, aiokafka, kcat, Java), its
+coordinator is engine/joining.py: a rebalance lasts until every member has rejoined or the
+rebalance timeout passes, a new group's first join waits group.initial.rebalance.delay.ms, and
+SyncGroup hands out the leader's assignment. The simulated consumers, students and REST Proxy
+instances in the same group are members living in the server: they rejoin the moment a
+rebalance starts and, when one of them leads, LogLab's assignors assign at once.
+
+The state is `ConsumerGroup.live` (the engine's LiveGroup as JSON); the Member and Assignment
+rows mirror it after every change, so the board, the student pages and the simulation read a
+live group as they read any other. When the last real client is gone and the group is at
+rest, `live` is cleared and the group goes back to the board's one-step coordinator, which
+reads the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from django.db import transaction
+
+from messaging import events
+from messaging.engine import consumer_protocol, joining
+from messaging.engine import offsets as offset_rules
+from messaging.engine.group import GroupState
+from messaging.errors import Invalid
+from messaging.models import (
+    Assignment,
+    CommittedOffset,
+    ConsumerGroup,
+    Member,
+    Partition,
+    Room,
+    Topic,
+)
+from messaging.services.events import event_record, room_lock
+
+TIMING = joining.Timing()
+PROTOCOL_TYPE = "consumer"
+# Java's max.poll.interval.ms default: what a simulated member would send as its rebalance
+# timeout (librdkafka and kafka-python send the same).
+SERVER_REBALANCE_TIMEOUT_MS = 300_000
+EAGER_ASSIGNORS = ("range", "roundrobin", "sticky")
+MAX_GROUPS_PER_ROOM = 20
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the board shows of a real client's member (not part of Kafka's group state)."""
+
+    client_id: str
+    software: str = ""
+    display_name: str = ""
+
+
+# --- loading and storing ------------------------------------------------------------------------
+
+
+def _server_protocols(group: ConsumerGroup, subscription: bytes) -> tuple[tuple[str, bytes], ...]:
+    """A member living in the server speaks the group's assignor first, then the others of the
+    same rebalance protocol: LogLab implements them all."""
+    if group.protocol == ConsumerGroup.Protocol.COOPERATIVE:
+        names: tuple[str, ...] = ("cooperative-sticky",)
+    else:
+        names = (group.assignor, *(n for n in EAGER_ASSIGNORS if n != group.assignor))
+    return tuple((name, subscription) for name in names)
+
+
+def _owned(group: ConsumerGroup) -> dict[int, list[tuple[str, int]]]:
+    owned: dict[int, list[tuple[str, int]]] = {}
+    for member_pk, topic, index in Assignment.objects.filter(group=group).values_list(
+        "member_id", "partition__topic__name", "partition__index"
+    ):
+        owned.setdefault(member_pk, []).append((topic, index))
+    return owned
+
+
+def live_load(group: ConsumerGroup) -> joining.LiveGroup:
+    """The group as the real-time coordinator sees it: its stored state, or (for a group that
+    had no real client so far) its rows, every member one living in the server."""
+    if group.live:
+        return joining.LiveGroup.from_dict(group.live)
+    owned = _owned(group)
+    members = []
+    for row in group.members.order_by("join_order"):
+        partitions = sorted(owned.get(row.pk, []))
+        subscription = consumer_protocol.encode_subscription(
+            consumer_protocol.Subscription(
+                topics=tuple(row.subscription),
+                owned_partitions=tuple(partitions),
+                generation_id=row.generation,
+            ),
+            version=1,
+        )
+        members.append(
+            joining.LiveMember(
+                member_id=row.member_id,
+                client_id=row.client_id,
+                group_instance_id=row.group_instance_id,
+                protocol_type=PROTOCOL_TYPE,
+                protocols=_server_protocols(group, subscription),
+                session_timeout_ms=group.session_timeout_ms,
+                rebalance_timeout_ms=SERVER_REBALANCE_TIMEOUT_MS,
+                last_heartbeat_ms=row.last_heartbeat_ms,
+                server_side=True,
+                joined_generation=row.generation,
+                synced=True,
+                assignment=consumer_protocol.assignment_of(partitions),
+                expires_at_ms=row.last_heartbeat_ms + group.session_timeout_ms,
+            )
+        )
+    return joining.LiveGroup(
+        group_id=group.group_id,
+        state=GroupState(group.state) if members else GroupState.EMPTY,
+        generation=group.generation,
+        protocol_type=PROTOCOL_TYPE if members else None,
+        protocol_name=group.assignor if members else None,
+        leader_id=group.leader_member_id or None,
+        members=tuple(members),
+    )
+
+
+def _subscribed_topics(member: joining.LiveMember) -> tuple[str, ...]:
+    for _, metadata in member.protocols[:1]:
+        try:
+            return consumer_protocol.decode_subscription(metadata).topics
+        except consumer_protocol.ProtocolBytesError:
+            return ()
+    return ()
+
+
+def _room_topics(room: Room, names: Iterable[str]) -> dict[str, Topic]:
+    return {t.name: t for t in Topic.objects.filter(room=room, name__in=set(names))}
+
+
+def topic_counts(room: Room, group: ConsumerGroup, live: joining.LiveGroup) -> dict[str, int]:
+    names = {name for m in live.members for name in _subscribed_topics(m)}
+    names |= set(group.topics.values_list("name", flat=True))
+    return {t.name: t.partition_count for t in _room_topics(room, names).values()}
+
+
+def _assign(room: Room, group: ConsumerGroup, live: joining.LiveGroup) -> joining.ServerAssign:
+    return joining.assign_with_loglab(topic_counts(room, group, live))
+
+
+def live_store(
+    room: Room,
+    group: ConsumerGroup,
+    outcome: joining.Outcome,
+    *,
+    clients: dict[str, ClientInfo] | None = None,
+) -> joining.LiveGroup:
+    """Write the coordinator's state and mirror it in the rows the board reads; a change the
+    board should draw becomes a `group.changed` event."""
+    live = outcome.group
+    clients = clients or {}
+    before = (group.state, group.generation, group.leader_member_id)
+    has_client = any(not m.server_side for m in live.members) or bool(live.pending)
+    at_rest = live.state in (GroupState.STABLE, GroupState.EMPTY)
+    group.live = live.to_dict() if has_client or not at_rest else {}
+    group.state = str(live.state)
+    group.generation = live.generation
+    group.leader_member_id = live.leader_id or ""
+    fields = ["live", "state", "generation", "leader_member_id"]
+    if live.protocol_name in ConsumerGroup.Assignor.values and group.assignor != live.protocol_name:
+        group.assignor = live.protocol_name
+        group.protocol = (
+            ConsumerGroup.Protocol.COOPERATIVE
+            if live.protocol_name == "cooperative-sticky"
+            else ConsumerGroup.Protocol.EAGER
+        )
+        fields += ["assignor", "protocol"]
+    group.save(update_fields=fields)
+
+    subscribed = _room_topics(room, {n for m in live.members for n in _subscribed_topics(m)})
+    missing = [t for t in subscribed.values() if not group.topics.filter(pk=t.pk).exists()]
+    if missing:
+        group.topics.add(*missing)
+
+    rows = {row.member_id: row for row in group.members.all()}
+    wanted = {m.member_id for m in live.members}
+    Member.objects.filter(pk__in=[r.pk for mid, r in rows.items() if mid not in wanted]).delete()
+    for order, member in enumerate(live.members):
+        row = rows.get(member.member_id)
+        values: dict[str, Any] = {
+            "generation": member.joined_generation,
+            "last_heartbeat_ms": member.last_heartbeat_ms,
+            "join_order": order,
+            "subscription": list(_subscribed_topics(member)),
+        }
+        if row is None:
+            info = clients.get(member.member_id) or ClientInfo(member.client_id)
+            row = Member(
+                group=group,
+                member_id=member.member_id,
+                client_id=member.client_id[:64],
+                group_instance_id=member.group_instance_id,
+                kind=Member.Kind.SIMULATED if member.server_side else Member.Kind.CLIENT,
+                display_name=(info.display_name or info.client_id or member.member_id)[:40],
+                software=info.software[:80],
+                **values,
+            )
+            row.save()
+            rows[member.member_id] = row
+            continue
+        changed = [name for name, value in values.items() if getattr(row, name) != value]
+        for name in changed:
+            setattr(row, name, values[name])
+        if changed:
+            row.save(update_fields=changed)
+
+    if live.state is GroupState.STABLE or live.state is GroupState.EMPTY:
+        _assignments_mirror(room, group, live, rows)
+    if outcome.narration or before != (group.state, group.generation, group.leader_member_id):
+        event_record(
+            room=room,
+            type=events.GROUP_CHANGED,
+            payload={
+                "group": group.group_id,
+                "state": group.state,
+                "generation": group.generation,
+                "narration": outcome.narration,
+                "removed": [],
+                "plan": None,
+                "at_ms": room.sim_time_ms,
+            },
+        )
+    return live
+
+
+def _assignments_mirror(
+    room: Room, group: ConsumerGroup, live: joining.LiveGroup, rows: dict[str, Member]
+) -> None:
+    partitions = {
+        (p.topic.name, p.index): p
+        for p in Partition.objects.filter(topic__room=room).select_related("topic")
+    }
+    wanted: dict[int, Member] = {}
+    for member in live.members:
+        for tp in joining.member_partitions(member):
+            partition = partitions.get(tuple(tp))
+            if partition is not None and partition.pk not in wanted:
+                wanted[partition.pk] = rows[member.member_id]
+    current = {a.partition_id: a for a in Assignment.objects.filter(group=group)}
+    stale = [
+        a.pk for pid, a in current.items() if pid not in wanted or wanted[pid].pk != a.member_id
+    ]
+    Assignment.objects.filter(pk__in=stale).delete()
+    Assignment.objects.filter(group=group).exclude(pk__in=stale).update(generation=live.generation)
+    kept = {pid for pid, a in current.items() if a.pk not in stale}
+    Assignment.objects.bulk_create(
+        Assignment(group=group, member=member, partition_id=pid, generation=live.generation)
+        for pid, member in wanted.items()
+        if pid not in kept
+    )
+
+
+def _locked(room: Room, group_id: str) -> tuple[Room, ConsumerGroup | None]:
+    room = room_lock(room=room)
+    return room, ConsumerGroup.objects.filter(room=room, group_id=group_id).first()
+
+
+def _group_new(room: Room, group_id: str) -> ConsumerGroup:
+    """A group a real client names for the first time: Kafka creates it on the first JoinGroup
+    (or offset commit), with no topics of its own; its members' subscriptions decide."""
+    group_id = group_id.strip()
+    if not group_id or len(group_id) > 249:
+        raise Invalid("A group.id has 1 to 249 characters.", field="group_id")
+    if ConsumerGroup.objects.filter(room=room).count() >= MAX_GROUPS_PER_ROOM:
+        raise Invalid(f"A room holds at most {MAX_GROUPS_PER_ROOM} consumer groups.")
+    group = ConsumerGroup.objects.create(
+        room=room, group_id=group_id, auto_offset_reset=ConsumerGroup.OffsetReset.LATEST
+    )
+    event_record(
+        room=room,
+        type=events.GROUP_CREATED,
+        payload={
+            "group": group.group_id,
+            "topics": [],
+            "assignor": group.assignor,
+            "protocol": group.protocol,
+            "delivery": group.delivery,
+        },
+    )
+    return group
+
+
+def _ticked(room: Room, group: ConsumerGroup, alive: Iterable[str] = ()) -> joining.Outcome:
+    """The coordinator's timers up to now, with the server-side members' heartbeats kept."""
+    live = live_load(group)
+    server_alive = [m.member_id for m in live.members if m.server_side and m.member_id in alive]
+    if server_alive:
+        live = joining.heartbeats_kept(live, server_alive, room.sim_time_ms)
+    return joining.tick(
+        live, now_ms=room.sim_time_ms, timing=TIMING, assign=_assign(room, group, live)
+    )
+
+
+def _server_alive(group: ConsumerGroup) -> list[str]:
+    """Server-side members whose heartbeat thread beats (see groups.members_heartbeating):
+    crashed ones and students whose page is gone do not."""
+    from_rows = group.members.filter(crashed=False).exclude(kind=Member.Kind.CLIENT)
+    return list(
+        from_rows.exclude(kind=Member.Kind.STUDENT, online=False).values_list(
+            "member_id", flat=True
+        )
+    )
+
+
+# --- the wire's group APIs ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def client_group_join(
+    *,
+    room: Room,
+    group_id: str,
+    request: joining.JoinRequest,
+    client: ClientInfo,
+) -> joining.Outcome:
+    room, group = _locked(room, group_id)
+    if group is None:
+        group = _group_new(room, group_id)
+    ticked = _ticked(room, group, _server_alive(group))
+    live = ticked.group
+    outcome = joining.join(
+        live, request, room.sim_time_ms, timing=TIMING, assign=_assign(room, group, live)
+    )
+    narration = "; ".join(n for n in (ticked.narration, outcome.narration) if n)
+    live_store(
+        room,
+        group,
+        replace(outcome, narration=narration),
+        clients={request.new_member_id: client, request.member_id: client},
+    )
+    return outcome
+
+
+@transaction.atomic
+def client_join_poll(*, room: Room, group_id: str, member_id: str) -> joining.JoinAnswer | None:
+    """A parked JoinGroup looks again: its answer once the join phase has ended."""
+    room, group = _locked(room, group_id)
+    if group is None:
+        return joining.JoinAnswer(-1, None, None, "", member_id, (), "UNKNOWN_MEMBER_ID")
+    ticked = _ticked(room, group, _server_alive(group))
+    live, answer = joining.join_answer_take(ticked.group, member_id)
+    live_store(room, group, replace(ticked, group=live))
+    return answer
+
+
+@transaction.atomic
+def client_group_sync(
+    *,
+    room: Room,
+    group_id: str,
+    member_id: str,
+    generation: int,
+    group_instance_id: str | None,
+    protocol_type: str | None,
+    protocol_name: str | None,
+    assignments: dict[str, bytes],
+) -> joining.Outcome:
+    room, group = _locked(room, group_id)
+    if group is None:
+        return joining.Outcome(group=joining.LiveGroup(group_id), error="UNKNOWN_MEMBER_ID")
+    ticked = _ticked(room, group, _server_alive(group))
+    outcome = joining.sync(
+        ticked.group,
+        member_id=member_id,
+        generation=generation,
+        group_instance_id=group_instance_id,
+        protocol_type=protocol_type,
+        protocol_name=protocol_name,
+        assignments=assignments,
+        now_ms=room.sim_time_ms,
+    )
+    narration = "; ".join(n for n in (ticked.narration, outcome.narration) if n)
+    live_store(room, group, replace(outcome, narration=narration))
+    return outcome
+
+
+@transaction.atomic
+def client_sync_poll(
+    *, room: Room, group_id: str, member_id: str, generation: int
+) -> joining.Outcome:
+    room, group = _locked(room, group_id)
+    if group is None:
+        return joining.Outcome(group=joining.LiveGroup(group_id), error="UNKNOWN_MEMBER_ID")
+    ticked = _ticked(room, group, _server_alive(group))
+    outcome = joining.sync_poll(ticked.group, member_id=member_id, generation=generation)
+    live_store(room, group, replace(outcome, narration=ticked.narration))
+    return outcome
+
+
+@transaction.atomic
+def client_heartbeat(
+    *, room: Room, group_id: str, member_id: str, generation: int, group_instance_id: str | None
+) -> str | None:
+    room, group = _locked(room, group_id)
+    if group is None:
+        return "UNKNOWN_MEMBER_ID"
+    ticked = _ticked(room, group, _server_alive(group))
+    outcome = joining.heartbeat(
+        ticked.group,
+        member_id=member_id,
+        generation=generation,
+        group_instance_id=group_instance_id,
+        now_ms=room.sim_time_ms,
+    )
+    live_store(room, group, replace(outcome, narration=ticked.narration or outcome.narration))
+    return outcome.error
+
+
+@transaction.atomic
+def client_group_leave(
+    *, room: Room, group_id: str, members: list[tuple[str, str | None]]
+) -> tuple[str | None, dict[tuple[str, str | None], str | None]]:
+    room, group = _locked(room, group_id)
+    if group is None:
+        return "UNKNOWN_MEMBER_ID", dict.fromkeys(members, "UNKNOWN_MEMBER_ID")
+    ticked = _ticked(room, group, _server_alive(group))
+    outcome, results = joining.leave(
+        ticked.group,
+        members=members,
+        now_ms=room.sim_time_ms,
+        assign=_assign(room, group, ticked.group),
+        timing=TIMING,
+    )
+    narration = "; ".join(n for n in (ticked.narration, outcome.narration) if n)
+    live_store(room, group, replace(outcome, narration=narration))
+    return outcome.error, results
+
+
+# --- the board's side: server-side members of a live group ------------------------------------
+
+
+def live_tick(*, room: Room, group: ConsumerGroup, alive: Iterable[str]) -> None:
+    """The room's step for a live group: timers (sessions, join and sync deadlines)."""
+    outcome = _ticked(room, group, alive)
+    live_store(room, group, outcome)
+
+
+def live_member_join(
+    *,
+    room: Room,
+    group: ConsumerGroup,
+    client_id: str,
+    member_id: str,
+    display_name: str,
+    kind: str,
+) -> joining.Outcome:
+    """A simulated consumer, a student or a REST instance joins a group with a real client in
+    it: a member living in the server, rejoining at once at every rebalance."""
+    live = live_load(group)
+    topics = tuple(sorted(group.topics.values_list("name", flat=True)))
+    subscription = consumer_protocol.encode_subscription(
+        consumer_protocol.Subscription(topics=topics), version=1
+    )
+    outcome = joining.join(
+        live,
+        joining.JoinRequest(
+            member_id="",
+            new_member_id=member_id,
+            group_instance_id=None,
+            client_id=client_id,
+            protocol_type=PROTOCOL_TYPE,
+            protocols=_server_protocols(group, subscription),
+            session_timeout_ms=group.session_timeout_ms,
+            rebalance_timeout_ms=SERVER_REBALANCE_TIMEOUT_MS,
+            requires_known_member_id=False,
+            server_side=True,
+        ),
+        room.sim_time_ms,
+        timing=TIMING,
+        assign=_assign(room, group, live),
+    )
+    live_store(room, group, outcome)
+    Member.objects.filter(group=group, member_id=member_id).update(
+        kind=kind, display_name=display_name[:40]
+    )
+    return outcome
+
+
+def live_member_leave(*, room: Room, group: ConsumerGroup, member: Member) -> joining.Outcome:
+    live = live_load(group)
+    outcome, _ = joining.leave(
+        live,
+        members=[(member.member_id, member.group_instance_id)],
+        now_ms=room.sim_time_ms,
+        assign=_assign(room, group, live),
+        timing=TIMING,
+    )
+    live_store(room, group, outcome)
+    return outcome
+
+
+def live_rebalance(*, room: Room, group: ConsumerGroup, reason: str) -> None:
+    live = live_load(group)
+    outcome = joining.rebalance(
+        live,
+        now_ms=room.sim_time_ms,
+        reason=reason,
+        assign=_assign(room, group, live),
+        timing=TIMING,
+    )
+    live_store(room, group, outcome)
+
+
+# --- offsets from real clients ------------------------------------------------------------------
+
+
+@transaction.atomic
+def client_offsets_commit(
+    *,
+    room: Room,
+    group_id: str,
+    generation: int,
+    member_id: str,
+    group_instance_id: str | None,
+    offsets: list[tuple[str, int, int]],
+) -> tuple[str | None, dict[tuple[str, int], str | None]]:
+    """OffsetCommit as the classic group validates it (ClassicGroup.validateOffsetCommit): a
+    commit with no generation and no member is a standalone consumer's (assign() mode, or an
+    admin tool), accepted only while the group has no members; any other must come from a
+    member of the current generation, and not while the group is completing a rebalance."""
+    room, group = _locked(room, group_id)
+    if group is None:
+        if generation >= 0 or member_id:
+            return "UNKNOWN_MEMBER_ID", {}
+        group = _group_new(room, group_id)
+    live = live_load(group)
+    error = None
+    if generation < 0 and not member_id and group_instance_id is None:
+        if live.members:
+            error = "UNKNOWN_MEMBER_ID"
+    else:
+        member = next((m for m in live.members if m.member_id == member_id), None)
+        if member is None:
+            error = "UNKNOWN_MEMBER_ID"
+        elif generation != live.generation:
+            error = "ILLEGAL_GENERATION"
+        elif live.state is GroupState.COMPLETING_REBALANCE:
+            error = "REBALANCE_IN_PROGRESS"
+    if error:
+        return error, {}
+    partitions = {
+        (p.topic.name, p.index): p
+        for p in Partition.objects.filter(
+            topic__room=room, topic__name__in={t for t, _, _ in offsets}
+        ).select_related("topic")
+    }
+    results: dict[tuple[str, int], str | None] = {}
+    topics_read = set(group.topics.values_list("pk", flat=True))
+    for topic, index, offset in offsets:
+        partition = partitions.get((topic, index))
+        if partition is None:
+            results[(topic, index)] = "UNKNOWN_TOPIC_OR_PARTITION"
+            continue
+        if partition.topic_id not in topics_read:
+            group.topics.add(partition.topic)
+            topics_read.add(partition.topic_id)
+        CommittedOffset.objects.update_or_create(
+            group=group,
+            partition=partition,
+            defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
+        )
+        results[(topic, index)] = None
+        event_record(
+            room=room,
+            type=events.OFFSET_COMMITTED,
+            payload={
+                "group": group.group_id,
+                "topic": topic,
+                "partition": index,
+                "offset": offset,
+                "lag": offset_rules.lag(partition.log_end_offset, offset),
+            },
+        )
+    return None, results
+
+
+def live_groups_of(room: Room) -> list[ConsumerGroup]:
+    return list(ConsumerGroup.objects.filter(room=room).exclude(live={}))
