@@ -185,6 +185,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "messaging.views.middleware.LessonUndoMiddleware",
+    # The room APIs name a paused or faster clock in every answer (X-LogLab-Clock).
+    "messaging.api.clock_header.ClockHeaderMiddleware",
     # Last, so asked first: a view whose database went away answers 503, not 500.
     "messaging.infra.dbdown.DatabaseUnavailableMiddleware",
 ]

@@ -87,13 +87,16 @@ def live_load(group: ConsumerGroup) -> joining.LiveGroup:
     members = []
     for row in group.members.order_by("join_order"):
         partitions = sorted(owned.get(row.pk, []))
+        grouped: dict[str, list[int]] = {}
+        for topic, index in partitions:
+            grouped.setdefault(topic, []).append(index)
         subscription = consumer_protocol.encode_subscription(
             consumer_protocol.Subscription(
                 topics=tuple(row.subscription),
-                owned_partitions=tuple(partitions),
+                owned_partitions=tuple((t, tuple(ps)) for t, ps in grouped.items()),
                 generation_id=row.generation,
             ),
-            version=1,
+            version=2,
         )
         members.append(
             joining.LiveMember(

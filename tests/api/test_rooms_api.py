@@ -103,3 +103,40 @@ def test_it_limits_how_fast_one_client_creates_rooms(client, rate_clock_stopped)
     assert Room.objects.count() == ROOM_CREATE_BURST
     # Another client is not held back by the first one's burst.
     assert post(client, REMOTE_ADDR="10.0.0.2").status_code == 201
+
+
+def test_it_answers_the_kafka_login_of_the_room_and_runs_its_clock_at_1x(client, settings):
+    settings.LOGLAB_KAFKA_PORT = 19092
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "192.168.1.20"]
+    answer = post(client, HTTP_HOST="192.168.1.20:8000").json()
+    room = Room.objects.get(code=answer["code"])
+    # A LAN address stays a LAN address: the host the script reached, the listener's port.
+    assert answer["kafka"] == {
+        "bootstrap_servers": "192.168.1.20:19092",
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": room.code,
+        "sasl_password": room.client_secret,
+    }
+    assert (room.clock_running, room.clock_speed) == (True, 1.0)
+
+
+def test_it_says_no_kafka_when_the_listener_is_off(client, settings):
+    settings.LOGLAB_KAFKA_PORT = 0
+    assert post(client).json()["kafka"] is None
+
+
+def test_it_names_a_paused_or_faster_clock_in_every_api_answer(client):
+    code = post(client).json()["code"]
+    assert client.get(f"/api/kafka/{code}")["X-LogLab-Clock"] == "running 1x"
+    Room.objects.filter(code=code).update(clock_speed=4.0)
+    assert client.get(f"/api/kafka/{code}/topics")["X-LogLab-Clock"] == "running 4x"
+    Room.objects.filter(code=code).update(clock_running=False, sim_time_ms=130_000)
+    answer = client.post(
+        f"/api/sqs/{code}/",
+        data="{}",
+        content_type="application/x-amz-json-1.0",
+        HTTP_X_AMZ_TARGET="AmazonSQS.ListQueues",
+    )
+    assert answer["X-LogLab-Clock"].startswith("paused at ")
+    assert "2:10" in answer["X-LogLab-Clock"]
