@@ -4,6 +4,9 @@ in controls.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -11,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from messaging import selectors
 from messaging.engine.clock import format_time
 from messaging.models import ConsumerGroup, Room, Topic
-from messaging.permissions import room_for_action
+from messaging.permissions import Actor, actor_for_request, room_for_action
 from messaging.services.groups import RESET_OPTIONS
 from messaging.services.records import RecordIn, records_produce
 from messaging.services.seeds import sandbox_create
@@ -55,7 +58,12 @@ def room_board(request: HttpRequest, code: str) -> HttpResponse:
     room = selectors.room_get(code=code)
     if room.code != code:
         return redirect(room)
-    return render(request, "messaging/room.html", board_context(room))
+    context = board_context(room)
+    topics = context["topics"]
+    context["kafka"] = kafka_login(
+        request, room, topic=topics[0].topic.name if topics else "orders"
+    )
+    return render(request, "messaging/room.html", context)
 
 
 @require_GET
@@ -156,3 +164,46 @@ def board_context(room: Room) -> dict:
         "reset_options": RESET_OPTIONS,
         "cleanup_policies": Topic.CleanupPolicy.values,
     }
+
+
+@dataclass(frozen=True)
+class KafkaLogin:
+    """What "Connect your own code" shows a Kafka client needs, for the person looking."""
+
+    # host:port of the Kafka listener; "" when this server runs without one.
+    bootstrap: str
+    # SASL/PLAIN: the room's login, a student's own, or "" for someone who gets none.
+    username: str
+    password: str
+    # "room" (a sandbox's or lesson's anyone, a classroom's instructor), "student" or "none".
+    whose: str
+    # A topic of the room for the examples.
+    topic: str = "orders"
+
+
+def kafka_bootstrap(request: HttpRequest) -> str:
+    """The address a Kafka client reaches this server at: the host this page came from (a
+    phone on the LAN is given the LAN address, as Metadata advertises it) and the listener's
+    port; "" when the listener is off (LOGLAB_KAFKA_PORT=0). The same rule as the
+    `bootstrap_servers` of POST /api/rooms."""
+    if not settings.LOGLAB_KAFKA_PORT:
+        return ""
+    host = request.get_host()
+    host = host[: host.rindex("]") + 1] if host.startswith("[") else host.split(":")[0]
+    return f"{host}:{settings.LOGLAB_KAFKA_PORT}"
+
+
+def kafka_login(
+    request: HttpRequest, room: Room, *, topic: str = "orders", actor: Actor | None = None
+) -> KafkaLogin:
+    """Whose Kafka login this person sees. Anyone with a sandbox's link may act in it, so they
+    see the room's; in a classroom the instructor sees the room's, a student their own (their
+    clients then appear under their name and the locks apply), and a visitor none."""
+    bootstrap = kafka_bootstrap(request)
+    actor = actor or actor_for_request(request, room)
+    if room.kind != Room.Kind.CLASSROOM or actor.is_owner:
+        return KafkaLogin(bootstrap, room.code, room.client_secret, "room", topic)
+    if actor.student is not None:
+        username = selectors.kafka_student_username(student=actor.student)
+        return KafkaLogin(bootstrap, username, actor.student.client_secret, "student", topic)
+    return KafkaLogin(bootstrap, "", "", "none", topic)

@@ -323,7 +323,6 @@ def test_it_gives_a_killed_members_partitions_away_after_the_session_timeout(
             timeout=SESSION_TIMEOUT_MS / 1000 + REBALANCE_SECONDS,
         ), sorted(survivor.assignment)
         took = survivor.assigned_at - killed_at
-        print("TOOK", took)
         # Kafka's session timer restarts at each heartbeat, and the victim's last one came at
         # most one heartbeat interval before the kill: the member expires no sooner than this.
         # A broker that dropped the member when its connection closed would be much quicker.
