@@ -23,11 +23,13 @@ from messaging.permissions import (
     RATE_ACTION,
     RATE_FOR_ACTION,
     STUDENT_ACTIONS,
+    Actor,
     request_act,
     student_permissions,
 )
 from messaging.services import student_consumers
 from messaging.views._htmx import handles_errors
+from messaging.views.board import KafkaLogin, kafka_login
 
 RECENT_SHOWN = 8
 
@@ -69,6 +71,15 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
     return context
 
 
+def _kafka(request: HttpRequest, room: Room, student: Student, context: dict) -> KafkaLogin:
+    """The student's own Kafka login ("Use your own Kafka client"), its examples on a topic
+    of their group, else the room's first."""
+    names = [t.name for t in context["topics"] if t.pk in context["group_topic_ids"]]
+    names += [t.name for t in context["topics"]]
+    actor = Actor(kind="student", student=student)
+    return kafka_login(request, room, topic=names[0] if names else "orders", actor=actor)
+
+
 def _student(request: HttpRequest, room: Room) -> Student | None:
     return selectors.student_for_session(room=room, session_key=request.session.session_key)
 
@@ -94,10 +105,11 @@ def student_me(request: HttpRequest, code: str) -> HttpResponse:
             return _removed(request, room)
         # Another browser, or one that never joined: the name belongs to its session.
         return redirect("student_join", code=room.code)
-    template = "messaging/classroom_me.html"
+    context = _me_context(room, student)
     if request.htmx:
-        template += "#me"
-    return render(request, template, _me_context(room, student))
+        return render(request, "messaging/classroom_me.html#me", context)
+    context["kafka"] = _kafka(request, room, student, context)
+    return render(request, "messaging/classroom_me.html", context)
 
 
 ACTIONS = ("join", "leave", "process", "commit", "crash")
@@ -162,10 +174,7 @@ def student_consumer(request: HttpRequest, code: str) -> HttpResponse:
             status=status,
         )
     if status != 200:
-        return render(
-            request,
-            "messaging/classroom_me.html",
-            _me_context(room, student, **extra),
-            status=status,
-        )
+        context = _me_context(room, student, **extra)
+        context["kafka"] = _kafka(request, room, student, context)
+        return render(request, "messaging/classroom_me.html", context, status=status)
     return redirect("student_me", code=room.code)

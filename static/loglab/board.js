@@ -21,6 +21,8 @@ const MAX_FLYERS = 16;
 const MAX_LANDINGS_PER_FRAME = 12;
 const STEP_DELAY_MS = 650;
 const NARRATION_KEEP = 60;
+// A real client producing fast is told at most this often (the rest joins the summary).
+const CLIENT_NARRATION_EVERY_MS = 4000;
 
 // Only cells and chips: elsewhere on the board a data-key is not a record's key.
 function paint(root) {
@@ -59,6 +61,8 @@ class Board {
     this.summary = this.freshSummary();
     // Per group and partition: records its owner fetched and did not process yet.
     this.fetched = new Map();
+    // Per real client (its producer label): when the board last told its records.
+    this.clientToldAt = new Map();
     paint(document);
     this.showLogEnds();
     this.layout();
@@ -113,6 +117,7 @@ class Board {
       case EVENT.RECORDS_PRODUCED:
         this.addRecords(p);
         if (p.explain) this.narrate(`${p.records[0].key}'s record went to partition ${p.records[0].partition} at offset ${p.records[0].offset} because ${p.explain}`);
+        else if (p.records[0]?.reason === "client" && this.clientNarrationDue(p.producer)) this.narrateClientRecords(p);
         else this.summary.produced += p.records.length + (p.more || 0);
         break;
       case EVENT.STEP:
@@ -203,6 +208,28 @@ class Board {
       if (source) this.flights.push({ source, cell, key: r.key });
     }
     for (const row of this.touchedRows) this.refreshLags(row);
+  }
+
+  // A real client's records: its own partitioner chose each partition, not LogLab. Told once
+  // every few seconds per client; its other batches go into the running summary.
+  clientNarrationDue(producer) {
+    const now = performance.now();
+    if (now - (this.clientToldAt.get(producer) ?? -Infinity) < CLIENT_NARRATION_EVERY_MS) return false;
+    this.clientToldAt.set(producer, now);
+    return true;
+  }
+
+  narrateClientRecords({ topic, producer, records, more }) {
+    const count = records.length + (more || 0);
+    const who = `${producer || "A Kafka client"} (a real client)`;
+    if (count === 1) {
+      const r = records[0];
+      const key = r.key === null ? "a null-key record" : `${visibleKey(r.key)}'s record`;
+      this.narrate(`${who} put ${key} in ${topic}-${r.partition} at offset ${r.offset}: the client's own partitioner chose the partition.`);
+      return;
+    }
+    const partitions = [...new Set(records.map((r) => r.partition))].sort((a, b) => a - b);
+    this.narrate(`${who} sent ${count} records to ${topic}, partition${partitions.length === 1 ? "" : "s"} ${partitions.join(", ")}: the client's own partitioner chose each partition.`);
   }
 
   foldOldCells(cells) {

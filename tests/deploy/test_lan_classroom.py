@@ -33,6 +33,7 @@ from qrcode.image.svg import SvgPathImage
 from tests.support.server import ROOT, wait_serving
 
 PHONE = Path(__file__).with_name("phone.py")
+LAPTOP = Path(__file__).with_name("laptop.py")
 
 
 def _netns_missing() -> str | None:
@@ -100,8 +101,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def make_classroom(port: int, database: Path) -> Iterator[str]:
-    """`make classroom` (the README's command) on `port`, with its own SQLite file."""
+def make_classroom(port: int, database: Path, kafka_port: int) -> Iterator[str]:
+    """`make classroom` (the README's command) on `port` (and `kafka_port` for the Kafka
+    protocol), with its own SQLite file."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -111,7 +113,7 @@ def make_classroom(port: int, database: Path) -> Iterator[str]:
     env.update(SQLITE_PATH=str(database), PYTHONUNBUFFERED="1")
     log = tempfile.NamedTemporaryFile(prefix="loglab-classroom-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "classroom", f"PORT={port}"],
+        ["make", "--no-print-directory", "classroom", f"PORT={port}", f"KAFKA_PORT={kafka_port}"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -184,8 +186,8 @@ def test_it_lets_a_phone_on_the_lan_join_with_the_url_on_the_projector(tmp_path)
         print(f"skipped: {reason}")
         pytest.skip(f"no second host: {reason}")
     with second_host() as host:
-        port = _free_port()
-        with make_classroom(port, tmp_path / "classroom.sqlite3") as base:
+        port, kafka_port = _free_port(), _free_port()
+        with make_classroom(port, tmp_path / "classroom.sqlite3", kafka_port) as base:
             instructor = Browser(base)
             instructor.get("/accounts/signup/")
             password = "a-long-classroom-password"
@@ -233,3 +235,18 @@ def test_it_lets_a_phone_on_the_lan_join_with_the_url_on_the_projector(tmp_path)
                 # Each phone is a student on the projector's roster.
                 _, roster = instructor.get(f"/r/{code}/present/students/")
                 assert name in roster
+
+            # A learner's own Kafka client on the LAN: Metadata sends it back to the address
+            # it came in on, never to 127.0.0.1, so its produce and fetch reach the leader.
+            laptop = subprocess.run(
+                ["ip", "netns", "exec", host.netns, sys.executable, str(LAPTOP)]
+                + [f"{host.lan_address}:{kafka_port}"],
+                capture_output=True,
+                text=True,
+                timeout=90,
+                cwd=ROOT,
+            )
+            assert laptop.returncode == 0, laptop.stderr[-3000:]
+            lines = dict(line.split(" ", 1) for line in laptop.stdout.splitlines())
+            assert lines["BROKERS"] == f"{host.lan_address}:{kafka_port}"
+            assert lines["READ"] == "from-the-lan hello"
