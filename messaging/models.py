@@ -416,6 +416,8 @@ class CommittedOffset(models.Model):
     partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="+")
     offset = models.BigIntegerField()
     committed_at_ms = models.BigIntegerField(default=0)
+    # What a client committed beside the offset (OffsetAndMetadata), given back by OffsetFetch.
+    metadata = models.TextField(blank=True, default="")
 
     class Meta:
         constraints = [

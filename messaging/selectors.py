@@ -951,25 +951,30 @@ def kafka_records_read(
     return KafkaRead(partition.log_end_offset, partition.log_start_offset, records)
 
 
-def kafka_offset_for_time(*, partition: Partition, timestamp_ms: int, epoch_ms: int) -> int | None:
-    """ListOffsets by time: the first offset whose timestamp is at least `timestamp_ms`."""
+def kafka_offset_for_time(
+    *, partition: Partition, timestamp_ms: int, epoch_ms: int
+) -> tuple[int, int] | None:
+    """ListOffsets by time: the first record whose timestamp is at least `timestamp_ms`, as
+    (offset, its timestamp)."""
     for off, create, ts in (
         Record.objects.filter(partition=partition)
         .order_by("offset")
         .values_list("offset", "create_time_ms", "timestamp_ms")
         .iterator()
     ):
-        if (create if create is not None else epoch_ms + ts) >= timestamp_ms:
-            return off
+        stamp = create if create is not None else epoch_ms + ts
+        if stamp >= timestamp_ms:
+            return off, stamp
     return None
 
 
-def kafka_committed(*, room: Room, group_id: str) -> dict[tuple[str, int], int]:
-    """A group's committed offsets by (topic, partition); empty for a group that does not
-    exist (OffsetFetch answers -1 for every partition then, as Kafka does)."""
+def kafka_committed(*, room: Room, group_id: str) -> dict[tuple[str, int], tuple[int, str]]:
+    """A group's committed offsets and their metadata by (topic, partition); empty for a
+    group that does not exist (OffsetFetch answers -1 for every partition then, as Kafka
+    does)."""
     return {
-        (topic, index): offset
-        for topic, index, offset in CommittedOffset.objects.filter(
+        (topic, index): (offset, metadata)
+        for topic, index, offset, metadata in CommittedOffset.objects.filter(
             group__room=room, group__group_id=group_id
-        ).values_list("partition__topic__name", "partition__index", "offset")
+        ).values_list("partition__topic__name", "partition__index", "offset", "metadata")
     }

@@ -16,6 +16,7 @@ from messaging.api.errors import (
     service_errors,
     throttle,
 )
+from messaging.infra.addresses import host_without_port
 from messaging.services.clock import room_clock_set
 from messaging.services.seeds import sandbox_create
 
@@ -27,8 +28,7 @@ def kafka_credentials(request: HttpRequest, username: str, password: str) -> dic
     address stays a LAN address), the listener's port and the room's SASL/PLAIN login."""
     if not settings.LOGLAB_KAFKA_PORT:
         return None
-    host = request.get_host()
-    host = host[: host.rindex("]") + 1] if host.startswith("[") else host.split(":")[0]
+    host = host_without_port(request.get_host())
     return {
         "bootstrap_servers": f"{host}:{settings.LOGLAB_KAFKA_PORT}",
         "security_protocol": "SASL_PLAINTEXT",

@@ -109,3 +109,11 @@ def is_loopback_host(host: str) -> bool:
 
 if __name__ == "__main__":  # `make classroom` prints where phones can reach the server
     print(" ".join(machine_addresses()))
+
+
+def host_without_port(host_header: str) -> str:
+    """The host of a Host header ("192.168.1.20:8000" -> "192.168.1.20", "[::1]:8000" ->
+    "[::1]"): where a Kafka client should connect, on the listener's own port."""
+    if host_header.startswith("["):
+        return host_header[: host_header.rindex("]") + 1]
+    return host_header.split(":")[0]

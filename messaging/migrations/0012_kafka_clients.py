@@ -23,6 +23,11 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name="committedoffset",
+            name="metadata",
+            field=models.TextField(blank=True, default=""),
+        ),
+        migrations.AddField(
             model_name='consumergroup',
             name='live',
             field=models.JSONField(blank=True, default=dict),

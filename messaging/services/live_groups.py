@@ -45,6 +45,8 @@ PROTOCOL_TYPE = "consumer"
 SERVER_REBALANCE_TIMEOUT_MS = 300_000
 EAGER_ASSIGNORS = ("range", "roundrobin", "sticky")
 MAX_GROUPS_PER_ROOM = 20
+# offset.metadata.max.bytes, Kafka's default.
+OFFSET_METADATA_MAX_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -523,7 +525,7 @@ def client_offsets_commit(
     generation: int,
     member_id: str,
     group_instance_id: str | None,
-    offsets: list[tuple[str, int, int]],
+    offsets: list[tuple[str, int, int, str]],
 ) -> tuple[str | None, dict[tuple[str, int], str | None]]:
     """OffsetCommit as the classic group validates it (ClassicGroup.validateOffsetCommit): a
     commit with no generation and no member is a standalone consumer's (assign() mode, or an
@@ -552,15 +554,22 @@ def client_offsets_commit(
     partitions = {
         (p.topic.name, p.index): p
         for p in Partition.objects.filter(
-            topic__room=room, topic__name__in={t for t, _, _ in offsets}
+            topic__room=room, topic__name__in={o[0] for o in offsets}
         ).select_related("topic")
     }
     results: dict[tuple[str, int], str | None] = {}
     topics_read = set(group.topics.values_list("pk", flat=True))
-    for topic, index, offset in offsets:
+    for topic, index, offset, metadata in offsets:
         partition = partitions.get((topic, index))
         if partition is None:
             results[(topic, index)] = "UNKNOWN_TOPIC_OR_PARTITION"
+            continue
+        if len(metadata) > OFFSET_METADATA_MAX_BYTES:
+            results[(topic, index)] = "OFFSET_METADATA_TOO_LARGE"
+            continue
+        if offset < 0:
+            # Kafka stores what it is given; LogLab's offsets are never negative.
+            results[(topic, index)] = "INVALID_COMMIT_OFFSET_SIZE"
             continue
         if partition.topic_id not in topics_read:
             group.topics.add(partition.topic)
@@ -568,7 +577,11 @@ def client_offsets_commit(
         CommittedOffset.objects.update_or_create(
             group=group,
             partition=partition,
-            defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
+            defaults={
+                "offset": offset,
+                "committed_at_ms": room.sim_time_ms,
+                "metadata": metadata,
+            },
         )
         results[(topic, index)] = None
         event_record(

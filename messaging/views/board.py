@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from messaging import selectors
 from messaging.engine.clock import format_time
+from messaging.infra.addresses import host_without_port
 from messaging.models import ConsumerGroup, Room, Topic
 from messaging.permissions import Actor, actor_for_request, room_for_action
 from messaging.services.groups import RESET_OPTIONS
@@ -188,9 +189,7 @@ def kafka_bootstrap(request: HttpRequest) -> str:
     `bootstrap_servers` of POST /api/rooms."""
     if not settings.LOGLAB_KAFKA_PORT:
         return ""
-    host = request.get_host()
-    host = host[: host.rindex("]") + 1] if host.startswith("[") else host.split(":")[0]
-    return f"{host}:{settings.LOGLAB_KAFKA_PORT}"
+    return f"{host_without_port(request.get_host())}:{settings.LOGLAB_KAFKA_PORT}"
 
 
 def kafka_login(

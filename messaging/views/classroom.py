@@ -28,6 +28,7 @@ from messaging.models import Room
 from messaging.permissions import STUDENT_ACTIONS, Forbidden, actor_for_request, student_permissions
 from messaging.services import classroom as classroom_services
 from messaging.views._htmx import handles_errors
+from messaging.views.board import kafka_login
 from messaging.views.controls import clock_apply
 
 
@@ -117,7 +118,7 @@ def classroom_present(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("classroom_present", code=room.code)
     url = join_url(request, room)
     context = {
-        **_controls_context(room),
+        **_controls_context(request, room),
         **_roster(room),
         "join_url": url,
         "qr_svg": join_qr_svg(url),
@@ -162,10 +163,12 @@ def _roster(room: Room) -> dict:
     }
 
 
-def _controls_context(room: Room) -> dict:
+def _controls_context(request: HttpRequest, room: Room) -> dict:
     """What the #controls partial shows: not the roster, which redraws on its own poll."""
     allowed = student_permissions(room)
     return {
+        # The room's own Kafka login, for the instructor's code (students have their own).
+        "kafka": kafka_login(request, room),
         "room": room,
         "locks": [(action, words, allowed[action]) for action, words in STUDENT_ACTIONS.items()],
         "follow_choices": follow_choices(room),
@@ -187,7 +190,7 @@ def _instructor_room(request: HttpRequest, code: str) -> Room:
 def _controls_done(request: HttpRequest, room: Room, text: str) -> HttpResponse:
     if request.htmx:
         room.refresh_from_db()
-        context = {**_controls_context(room), "ok_text": text}
+        context = {**_controls_context(request, room), "ok_text": text}
         return render(request, "messaging/classroom_present.html#controls", context)
     return redirect("classroom_present", code=room.code)
 
@@ -205,7 +208,11 @@ def instructor_control(view: Callable[[HttpRequest, Room], HttpResponse]):
         except LogLabError as error:
             if not request.htmx:
                 raise
-            context = {**_controls_context(room), "error": error.message, "ok_text": None}
+            context = {
+                **_controls_context(request, room),
+                "error": error.message,
+                "ok_text": None,
+            }
             return render(
                 request,
                 "messaging/classroom_present.html#controls",

@@ -34,6 +34,7 @@ from messaging.services import mirror as mirror_services
 from messaging.services import sqs as sqs_services
 from messaging.services.clock import room_clock_step
 from messaging.views._htmx import handles_errors
+from messaging.views.board import kafka_login
 
 RESULT = "messaging/queues_partials.html#result"
 # Steps of simulated time the page offers, to watch visibility timeouts and dedup windows end.
@@ -307,7 +308,11 @@ def queues_page(request: HttpRequest, code: str) -> HttpResponse:
     room = _room(code)
     if room.code != code:
         return redirect("queues", code=room.code)
-    return render(request, "messaging/queues.html", queues_context(room))
+    return render(
+        request,
+        "messaging/queues.html",
+        {**queues_context(room), "kafka": kafka_login(request, room)},
+    )
 
 
 @require_GET
@@ -330,6 +335,7 @@ def side_by_side(request: HttpRequest, code: str) -> HttpResponse:
         {
             **_side_by_side_context(room),
             "side_by_side": True,
+            "kafka": kafka_login(request, room),
         },
     )
 

@@ -1,6 +1,8 @@
 // The presenter page's join card: folded once the class has joined, and remembered per room in
 // this browser, so a reload (or the next lesson) keeps the roster and the votes on the first
 // screen. Without JavaScript the card still folds (it is a <details>); it is just not remembered.
+import { copyOnClick } from "./copy.js";
+
 const card = document.getElementById("join-card");
 
 if (card) {
@@ -19,3 +21,6 @@ if (card) {
     }
   });
 }
+
+// The room's Kafka login (folded, not for the projector) copies on a click.
+copyOnClick();

@@ -6,11 +6,14 @@
 // room or removed them. When the page must catch up (room-socket.js: a gap, a resync), it
 // refetches the whole page, the only answer that carries the room's seq. User data enters only
 // as server-rendered, autoescaped HTML or through textContent.
+import { copyOnClick } from "./copy.js";
 import { followRoom } from "./follow-room.js";
 import { paintGroups, paintKeys } from "./keys.js";
 import { EVENT, RoomSocket } from "./room-socket.js";
 
 const root = document.getElementById("student");
+// Their Kafka login copies on a tap, as on the board.
+copyOnClick();
 // Records arriving or being processed redraw at most this often: a busy room must not make
 // two hundred phones refetch ten times a second.
 const SOON_MS = 1000;

@@ -30,7 +30,7 @@ def room():
 def test_the_examples_on_the_board_run_as_printed(new_page, live_url, room):
     page = new_page()
     page.goto(f"{live_url}/r/{room.code}/")
-    page.locator("#connect summary").click()
+    page.locator("#connect > summary").click()
     expect(page.locator("#connect")).to_contain_text("signature is not checked")
     curl = page.locator('[data-example="curl"]').text_content()
     python = page.locator('[data-example="python"]').text_content()

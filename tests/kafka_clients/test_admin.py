@@ -71,3 +71,18 @@ def test_it_refuses_a_session_timeout_under_the_brokers_minimum(room: KafkaRoom)
         assert consumer.assignment() == []
     finally:
         consumer.close()
+
+
+def test_it_creates_a_topic_a_producer_names_with_one_partition(room: KafkaRoom):
+    """auto.create.topics.enable is true on a Kafka broker by default: a producer's Metadata
+    request for an unknown topic creates it with num.partitions (1)."""
+    from kafka import KafkaProducer
+
+    topic = f"unplanned-{secrets.token_hex(3)}"
+    producer = KafkaProducer(**room.kafka_python())
+    try:
+        written = producer.send(topic, key=b"k", value=b"v").get(timeout=15)
+    finally:
+        producer.close()
+    assert (written.partition, written.offset) == (0, 0)
+    assert room.rest_partitions(topic) == 1

@@ -40,6 +40,7 @@ class Member:
     name: str
     assignment: frozenset[int] = frozenset()
     assigned_at: float = 0.0
+    changes: int = 0
     records: list[tuple[int, int, bytes]] = field(default_factory=list)
     error: BaseException | None = None
     commit: threading.Event = field(default_factory=threading.Event)
@@ -52,6 +53,7 @@ class Member:
             if frozenset(partitions) != self.assignment:
                 self.assignment = frozenset(partitions)
                 self.assigned_at = time.monotonic()
+                self.changes += 1
 
     def read(self, partition: int, offset: int, value: bytes) -> None:
         with self.lock:
@@ -70,7 +72,9 @@ def run_member(member: Member, body: Callable[[Member], None]) -> threading.Thre
     return thread
 
 
-def confluent_member(room: KafkaRoom, topic: str, group: str) -> Callable[[Member], None]:
+def confluent_member(
+    room: KafkaRoom, topic: str, group: str, **extra: object
+) -> Callable[[Member], None]:
     def body(member: Member) -> None:
         from confluent_kafka import Consumer
 
@@ -85,6 +89,7 @@ def confluent_member(room: KafkaRoom, topic: str, group: str) -> Callable[[Membe
                     "auto.offset.reset": "earliest",
                     "enable.auto.commit": False,
                     "fetch.wait.max.ms": 100,
+                    **extra,
                 }
             )
         )
@@ -341,3 +346,54 @@ def test_it_gives_a_killed_members_partitions_away_after_the_session_timeout(
         if thread is not None:
             thread.join(timeout=20)
     check_alive(survivor)
+
+
+def test_it_takes_a_static_member_back_without_a_rebalance(room: KafkaRoom):
+    """KIP-345: a member with a `group.instance.id` leaves no LeaveGroup when it closes, and
+    rejoining under the same instance id within its session timeout gets its partitions back
+    while the group stays Stable: the other member's assignment never moves."""
+    topic, group = f"static-{secrets.token_hex(3)}", f"static-{secrets.token_hex(3)}"
+    room.rest_topic_create(topic, 2)
+    static = {"group.instance.id": "till-1"}
+    moving = Member("dynamic")
+    first = Member("static-first")
+    threads = [
+        run_member(moving, confluent_member(room, topic, group)),
+        run_member(first, confluent_member(room, topic, group, **static)),
+    ]
+    second = Member("static-second")
+    try:
+
+        def split() -> bool:
+            check_alive(moving, first)
+            return len(moving.assignment) == 1 and len(first.assignment) == 1
+
+        assert eventually(split, timeout=REBALANCE_SECONDS), (moving, first)
+        kept, changes = first.assignment, moving.changes
+        before = {m.client_id: m for m in describe_group(room, group).members}
+        assert before["static-first"].group_instance_id == "till-1", before
+        first.stop.set()
+        threads[1].join(timeout=20)
+        check_alive(first)
+
+        threads.append(run_member(second, confluent_member(room, topic, group, **static)))
+        assert eventually(
+            lambda: check_alive(second) or second.assignment, timeout=REBALANCE_SECONDS
+        ), "the static member got nothing back"
+        assert second.assignment == kept
+        time.sleep(2)  # a rebalance, if there were one, would reach the dynamic member now
+        check_alive(moving, second)
+        assert (moving.changes, moving.assignment) == (changes, {0, 1} - kept)
+        # The instance id's member is replaced: a new member id, fencing the old one, with the
+        # replaced member's client.id and host kept (ClassicGroup.replaceStaticMember).
+        after = {m.client_id: m for m in describe_group(room, group).members}
+        assert sorted(after) == ["dynamic", "static-first"], after
+        assert after["static-first"].group_instance_id == "till-1"
+        assert after["static-first"].member_id != before["static-first"].member_id
+        assert after["dynamic"].member_id == before["dynamic"].member_id
+    finally:
+        for member in (moving, first, second):
+            member.stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+    check_alive(moving, first, second)

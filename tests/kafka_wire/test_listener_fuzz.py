@@ -54,6 +54,7 @@ HOST = "127.0.0.1"
 # long poll (a Fetch, a parked JoinGroup) is left waiting and the test goes on.
 ANSWER_SECONDS = 1.5
 SASL_FAILED, ILLEGAL_SASL_STATE, UNSUPPORTED_SASL_MECHANISM, UNSUPPORTED_VERSION = 58, 34, 33, 35
+API_VERSIONS = 18
 # Every (API, version) the listener advertises.
 PAIRS = [
     (api.key, version)
@@ -71,29 +72,27 @@ class Errors(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
-        self.lock = threading.Lock()
+        self.guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR or record.exc_info:
-            with self.lock:
+            with self.guard:
                 self.records.append(record)
 
     def since(self, mark: int) -> list[str]:
-        with self.lock:
+        with self.guard:
             records = self.records[mark:]
         formatter = logging.Formatter()
         return [formatter.format(r) for r in records]
 
     def mark(self) -> int:
-        with self.lock:
+        with self.guard:
             return len(self.records)
 
 
 @dataclass
 class Running:
     port: int
-    loop: asyncio.AbstractEventLoop
-    listener: object
     room_code: str
     room_secret: str
     errors: Errors
@@ -103,92 +102,91 @@ class Running:
     # traceback is then theirs.
     pending: list[str] = field(default_factory=list)
 
+    def check(self, what: str, mark: int = 0) -> None:
+        """No error logged since `mark`; a new connection is answered; the healthy clients
+        (connected before anything was fuzzed) still work."""
+        logged = self.errors.since(mark)
+        assert not logged, (
+            f"the listener logged an error after {what}"
+            + (f" (inputs still in flight: {self.pending})" if self.pending else "")
+            + ":\n"
+            + "\n\n".join(logged)
+        )
+        with KafkaWire(HOST, self.port, timeout=10, client_id="fresh") as fresh:
+            assert 0 in fresh.api_versions(), f"after {what}: a new connection was not answered"
+        metadata = self.wire.call(MetadataRequest(topics=None), MetadataResponse, 1)
+        assert any(t.name == "healthy" for t in metadata.topics), (what, metadata)
+        sent = self.producer.send("healthy", key=b"k", value=what[:200].encode()).get(timeout=30)
+        assert sent.offset >= 1, what
 
-@pytest.fixture(scope="module")
-def running(django_db_setup, django_db_blocker) -> Iterator[Running]:
-    """The listener, the rooms (the default room and a SASL room for the healthy clients),
-    the two healthy clients; the database stays unblocked for the listener's threads."""
+
+# Loggers whose errors are bugs here: the listener's, the services' (a room's simulation step
+# the fuzzed requests made fail), and asyncio's ("Task exception was never retrieved").
+WATCHED = ("loglab.kafka", "messaging", "asyncio")
+
+
+@pytest.fixture
+def running(transactional_db) -> Iterator[Running]:
+    """A listener on a loop of its own thread, the default room and a SASL room, and the two
+    healthy clients, connected before the test sends anything; checked once more at the end."""
     from kafka import KafkaProducer
 
     from messaging.api.kafka_wire.server import Listener
     from messaging.services.rooms import room_create
     from messaging.services.seeds import room_seed_demo
 
+    room_seed_demo()  # KAFKA7: where a connection without SASL goes
+    room = room_create(title="healthy clients")
     errors = Errors()
-    watched = [logging.getLogger("loglab.kafka"), logging.getLogger("asyncio")]
-    for logger in watched:
-        logger.addHandler(errors)
-    with django_db_blocker.unblock():
-        room_seed_demo()  # KAFKA7: where a connection without SASL goes
-        room = room_create(title="healthy clients")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="kafka-listener", daemon=True)
-        thread.start()
-        listener = Listener(HOST, 0)
-        asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
-        wire = KafkaWire(HOST, listener.port, timeout=15, client_id="healthy-wire").connect()
-        producer = None
-        try:
-            wire.api_versions()
-            answer = wire.sasl_plain(room.code, room.client_secret)
-            assert answer.error_code == 0, answer
-            producer = KafkaProducer(
-                bootstrap_servers=f"{HOST}:{listener.port}",
-                security_protocol="SASL_PLAINTEXT",
-                sasl_mechanism="PLAIN",
-                sasl_plain_username=room.code,
-                sasl_plain_password=room.client_secret,
-                client_id="healthy-producer",
-                linger_ms=0,
-                request_timeout_ms=15_000,
-            )
-            producer.send("healthy", key=b"k", value=b"first").get(timeout=30)
-            yield Running(
-                listener.port, loop, listener, room.code, room.client_secret, errors, wire, producer
-            )
-        finally:
-            if producer is not None:
-                producer.close(timeout=5)
-            wire.__exit__()
-            asyncio.run_coroutine_threadsafe(_shutdown(listener), loop).result(30)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-            for logger in watched:
-                logger.removeHandler(errors)
+    for name in WATCHED:
+        logging.getLogger(name).addHandler(errors)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="kafka-listener", daemon=True)
+    thread.start()
+    listener = Listener(HOST, 0)
+    asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
+    wire = KafkaWire(HOST, listener.port, timeout=15, client_id="healthy-wire")
+    producer = None
+    try:
+        wire.connect().api_versions()
+        answer = wire.sasl_plain(room.code, room.client_secret)
+        assert answer.error_code == 0, answer
+        producer = KafkaProducer(
+            bootstrap_servers=f"{HOST}:{listener.port}",
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=room.code,
+            sasl_plain_password=room.client_secret,
+            client_id="healthy-producer",
+            linger_ms=0,
+            request_timeout_ms=15_000,
+        )
+        producer.send("healthy", key=b"k", value=b"first").get(timeout=30)
+        running = Running(listener.port, room.code, room.client_secret, errors, wire, producer)
+        yield running
+        running.check("the whole test")
+    finally:
+        # What the shutdown below logs (cancelled connections) is not an input's doing.
+        for name in WATCHED:
+            logging.getLogger(name).removeHandler(errors)
+        if producer is not None:
+            producer.close(timeout=5)
+        wire.__exit__()
+        asyncio.run_coroutine_threadsafe(_shutdown(listener), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 async def _shutdown(listener) -> None:
+    """Stop listening, then end every connection still open (a long poll a fuzzed request
+    started, say) and the rooms' drivers, before the database is flushed."""
     await listener.stop()
     me = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks() if t is not me]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@pytest.fixture(autouse=True)
-def healthy(running: Running) -> Iterator[None]:
-    """After each test: no traceback, a new connection is accepted, the healthy clients work."""
-    mark = running.errors.mark()
-    yield
-    _assert_healthy(running, mark, "this test's inputs")
-
-
-def _assert_healthy(running: Running, mark: int, what: str) -> None:
-    logged = running.errors.since(mark)
-    assert not logged, (
-        f"the listener logged an error for {what}"
-        + (f" (inputs still in flight: {running.pending})" if running.pending else "")
-        + ":\n"
-        + "\n\n".join(logged)
-    )
-    with KafkaWire(HOST, running.port, timeout=10, client_id="fresh") as fresh:
-        assert 0 in fresh.api_versions(), "a new connection was not answered"
-    metadata = running.wire.call(MetadataRequest(topics=None), MetadataResponse, 1)
-    assert any(t.name == "healthy" for t in metadata.topics), metadata
-    sent = running.producer.send("healthy", key=b"k", value=b"still here").get(timeout=30)
-    assert sent.offset >= 1
 
 
 # --- bytes on the wire -------------------------------------------------------------------------
@@ -276,75 +274,74 @@ def _limit() -> int:
     return settings.LOGLAB_KAFKA_MAX_FRAME_BYTES
 
 
-SIZES = {
-    "-1": lambda: -1,
-    "-2": lambda: -2,
-    "int32-min": lambda: -(2**31),
-    "limit+1": lambda: _limit() + 1,
-    "limit*4": lambda: _limit() * 4,
-    "int32-max": lambda: 2**31 - 1,
-    "huge": lambda: 0x7FFF0000,
-}
+def test_it_closes_a_connection_whose_frame_size_is_out_of_bounds(running) -> None:
+    sizes = [-1, -2, -(2**31), _limit() + 1, _limit() * 4, 0x7FFF0000, 2**31 - 1]
+    for size in sizes:
+        mark = running.errors.mark()
+        # The size alone closes it: the listener neither waits for nor allocates the body.
+        started = time.monotonic()
+        outcome = exchange(running.port, struct.pack(">i", size) + b"\x00\x12\x00\x00")
+        closed_without_answer(outcome, f"a frame size of {size}")
+        assert time.monotonic() - started < ANSWER_SECONDS, size
+        running.check(f"a frame size of {size}", mark)
 
 
-@pytest.mark.parametrize("name", SIZES)
-def test_it_closes_a_connection_whose_frame_size_is_out_of_bounds(running, name) -> None:
-    size = SIZES[name]()
-    # The size alone closes it: the listener must not wait for (or allocate) the body.
-    started = time.monotonic()
-    outcome = exchange(running.port, struct.pack(">i", size) + b"\x00\x12\x00\x00")
-    closed_without_answer(outcome, f"a frame size of {size}")
-    assert time.monotonic() - started < ANSWER_SECONDS
-
-
-def test_it_takes_a_frame_of_exactly_the_limit(running) -> None:
-    """At the bound, not over it: read whole (an unknown API key then closes it)."""
+def test_it_reads_a_frame_of_exactly_the_limit(running) -> None:
+    """At the bound, not over it: read whole (its unknown API key then closes it)."""
     body = header(4, 0)
     body += b"\x00" * (_limit() - len(body))
     closed_without_answer(exchange(running.port, framed(body), seconds=5), "a frame at the limit")
+    running.check("a frame of exactly the limit")
 
 
 TRUNCATED = {
-    "1-byte": (b"\x00", 0),
-    "3-bytes": (b"\x00\x00\x00", 0),
-    "size-only": (struct.pack(">i", 100), 0),
-    "header-only": (struct.pack(">i", 100) + header(18, 0), 0),
-    "60-of-100": (struct.pack(">i", 100) + b"\x00" * 60, 0),
-    "whole-then-part": (framed(header(18, 0)) + struct.pack(">i", 50) + b"\x00\x03", 1),
+    "1 byte of a size": (b"\x00", 0),
+    "3 bytes of a size": (b"\x00\x00\x00", 0),
+    "a size, no body": (struct.pack(">i", 100), 0),
+    "a header of a 100-byte frame": (struct.pack(">i", 100) + header(18, 0), 0),
+    "60 of 100 bytes": (struct.pack(">i", 100) + b"\x00" * 60, 0),
+    "a whole frame, then part of one": (
+        framed(header(18, 0)) + struct.pack(">i", 50) + b"\x00\x03",
+        1,
+    ),
 }
 
 
-@pytest.mark.parametrize("name", TRUNCATED)
-def test_it_shrugs_off_a_truncated_frame_and_a_client_that_hangs_up(running, name) -> None:
-    data, answers = TRUNCATED[name]
-    exchange(running.port, data, close_after_send=True)
-    # The same left open: the listener waits for the rest, answering what came whole.
-    outcome = exchange(running.port, data, answers=answers, seconds=0.5)
-    assert len(outcome.answers) == answers and not outcome.closed, outcome
+def test_it_shrugs_off_truncated_frames_and_clients_that_hang_up(running) -> None:
+    for what, (data, answers) in TRUNCATED.items():
+        mark = running.errors.mark()
+        exchange(running.port, data, close_after_send=True)
+        # The same left open: the listener waits for the rest, answering what came whole.
+        outcome = exchange(running.port, data, answers=answers, seconds=0.5)
+        assert len(outcome.answers) == answers and not outcome.closed, (what, outcome)
+        running.check(what, mark)
 
 
-@pytest.mark.parametrize("length", range(10))
-def test_it_closes_a_connection_whose_frame_is_shorter_than_a_header(running, length) -> None:
-    body = header(18, 0)[:length]
-    closed_without_answer(exchange(running.port, framed(body)), f"a {length}-byte frame")
+def test_it_closes_a_connection_whose_frame_is_shorter_than_a_header(running) -> None:
+    whole = header(18, 0)
+    for length in range(10):  # api key, version, correlation id, client id length: 10 bytes
+        mark = running.errors.mark()
+        closed_without_answer(exchange(running.port, framed(whole[:length])), f"{length} bytes")
+        running.check(f"a {length}-byte frame", mark)
 
 
-@pytest.mark.parametrize("client_length", [-2, -32768, 5, 32767])
-def test_it_closes_a_connection_whose_client_id_length_is_wrong(running, client_length) -> None:
-    body = struct.pack(">hhih", 18, 0, 1, client_length) + b"abc"
-    outcome = exchange(running.port, framed(body))
-    closed_without_answer(outcome, f"a client id length of {client_length}")
-
-
-@pytest.mark.parametrize(
-    "tail",
-    [b"\xff\xff\xff\xff\xff\x01", b"\x01\x00\x7f", b"\x02\x00\x00", b""],
-    ids=["varint-overflow", "tagged-field-past-the-end", "two-fields-one-there", "no-tag-count"],
-)
-def test_it_closes_a_connection_whose_flexible_header_does_not_parse(running, tail) -> None:
+def test_it_closes_a_connection_whose_request_header_does_not_parse(running) -> None:
+    bad = {
+        f"client id length {n}": struct.pack(">hhih", 18, 0, 1, n) + b"abc"
+        for n in (-2, -32768, 5, 32767)
+    }
     # ApiVersions v3 is the one flexible version advertised: header v2, tagged fields.
-    body = struct.pack(">hhih", 18, 3, 1, 4) + b"fuzz" + tail
-    closed_without_answer(exchange(running.port, framed(body)), f"header v2 tail {tail!r}")
+    flexible = struct.pack(">hhih", 18, 3, 1, 4) + b"fuzz"
+    bad |= {
+        "a tagged-field count that overflows": flexible + b"\xff\xff\xff\xff\xff\x01",
+        "a tagged field past the end": flexible + b"\x01\x00\x7f",
+        "two tagged fields, one there": flexible + b"\x02\x00\x00",
+        "no tagged-field count": flexible,
+    }
+    for what, body in bad.items():
+        mark = running.errors.mark()
+        closed_without_answer(exchange(running.port, framed(body)), what)
+        running.check(what, mark)
 
 
 # --- API keys and versions ---------------------------------------------------------------------
@@ -355,49 +352,52 @@ UNKNOWN_KEYS = sorted(
 )
 
 
-@pytest.mark.parametrize("api_key", UNKNOWN_KEYS)
-def test_it_closes_a_connection_that_sends_an_unknown_api_key(running, api_key) -> None:
-    outcome = exchange(running.port, framed(header(api_key, 0) + b"\x00" * 16))
-    closed_without_answer(outcome, f"API key {api_key}")
+def test_it_closes_a_connection_that_sends_an_unknown_api_key(running) -> None:
+    for api_key in UNKNOWN_KEYS:
+        mark = running.errors.mark()
+        outcome = exchange(running.port, framed(header(api_key, 0) + b"\x00" * 16))
+        closed_without_answer(outcome, f"API key {api_key}")
+        running.check(f"API key {api_key}", mark)
 
 
-def _unsupported(api) -> list[int]:
-    versions = [api.max_version + 1, 99, 32767, -1, -32768]
-    if api.min_version > 0:
-        versions.append(api.min_version - 1)
-    return versions
+def test_it_closes_a_connection_that_sends_an_unsupported_version(running) -> None:
+    for api in SUPPORTED.values():
+        if api.key == API_VERSIONS:
+            continue
+        versions = [api.max_version + 1, 99, 32767, -1, -32768]
+        if api.min_version > 0:
+            versions.append(api.min_version - 1)
+        for version in versions:
+            what = f"{api.name} v{version}"
+            mark = running.errors.mark()
+            outcome = exchange(running.port, framed(header(api.key, version) + b"\x00" * 16))
+            closed_without_answer(outcome, what)
+            running.check(what, mark)
 
 
-@pytest.mark.parametrize(
-    ("api_key", "version"),
-    [(a.key, v) for a in SUPPORTED.values() if a.key != 18 for v in _unsupported(a)],
-)
-def test_it_closes_a_connection_that_sends_an_unsupported_version(running, api_key, version):
-    outcome = exchange(running.port, framed(header(api_key, version) + b"\x00" * 16))
-    closed_without_answer(outcome, f"{SUPPORTED[api_key].name} v{version}")
-
-
-@pytest.mark.parametrize("version", [4, 5, 99, 32767, -1])
-def test_it_answers_apiversions_at_an_unknown_version_in_v0_with_its_own_range(running, version):
+def test_it_answers_apiversions_at_an_unknown_version_in_v0_with_its_own_range(running):
     """KIP-511: UNSUPPORTED_VERSION, in v0, listing ApiVersions' range; the client retries on
     the same connection."""
-    sent = framed(header(18, version, correlation=41) + b"\x03abc\x01\x00")
-    retry = ApiVersionsRequest()
-    retry.with_header(correlation_id=42, client_id="fuzz")
-    outcome = exchange(
-        running.port, sent + retry.encode(version=0, header=True, framed=True), answers=2
-    )
-    assert len(outcome.answers) == 2, outcome
-    first = ApiVersionsResponse.decode(outcome.answers[0], version=0, header=True)
-    assert first.header.correlation_id == 41
-    assert first.error_code == UNSUPPORTED_VERSION
-    api = SUPPORTED[18]
-    assert [(k.api_key, k.min_version, k.max_version) for k in first.api_keys] == [
-        (18, api.min_version, api.max_version)
-    ]
-    second = ApiVersionsResponse.decode(outcome.answers[1], version=0, header=True)
-    assert second.header.correlation_id == 42 and second.error_code == 0
-    assert {k.api_key for k in second.api_keys} == set(SUPPORTED)
+    api = SUPPORTED[API_VERSIONS]
+    for version in (api.max_version + 1, 5, 99, 32767, -1):
+        mark = running.errors.mark()
+        sent = framed(header(API_VERSIONS, version, correlation=41) + b"\x03abc\x01\x00")
+        retry = ApiVersionsRequest()
+        retry.with_header(correlation_id=42, client_id="fuzz")
+        outcome = exchange(
+            running.port, sent + retry.encode(version=0, header=True, framed=True), answers=2
+        )
+        assert len(outcome.answers) == 2, (version, outcome)
+        first = ApiVersionsResponse.decode(outcome.answers[0], version=0, header=True)
+        assert first.header.correlation_id == 41
+        assert first.error_code == UNSUPPORTED_VERSION
+        assert [(k.api_key, k.min_version, k.max_version) for k in first.api_keys] == [
+            (API_VERSIONS, api.min_version, api.max_version)
+        ]
+        second = ApiVersionsResponse.decode(outcome.answers[1], version=0, header=True)
+        assert second.header.correlation_id == 42 and second.error_code == 0
+        assert {k.api_key for k in second.api_keys} == set(SUPPORTED)
+        running.check(f"ApiVersions v{version}", mark)
 
 
 # --- bodies: every supported API and version ---------------------------------------------------
@@ -411,7 +411,7 @@ def _fuzz(running: Running, api_key: int, version: int, body: bytes, what: str) 
     """One request on a fresh connection; a late answer is left in flight and remembered."""
     mark = running.errors.mark()
     data = framed(header(api_key, version) + body)
-    label = f"{SUPPORTED[api_key].name} v{version} {what}: {data.hex()}"
+    label = f"{SUPPORTED[api_key].name} v{version} {what}: frame {data.hex()}"
     outcome = exchange(running.port, data)
     if outcome.waiting and not outcome.answers:
         running.pending.append(label)
@@ -421,19 +421,19 @@ def _fuzz(running: Running, api_key: int, version: int, body: bytes, what: str) 
 
 
 def test_it_survives_every_api_and_version_with_an_empty_a_default_and_a_cut_body(running):
-    """Deterministic sweep: an empty body, the schema's defaults (nulls for the arrays), and
-    the defaults one byte short, for every (API, version) advertised."""
+    """A sweep: an empty body, the schema's defaults (nulls for the arrays), and the defaults
+    one byte short, for every (API, version) advertised."""
     for api_key, version in PAIRS:
         body = _default_body(api_key, version)
         for what, sent in (("empty", b""), ("defaults", body), ("cut", body[:-1])):
             _fuzz(running, api_key, version, sent, what)
+        running.check(f"{SUPPORTED[api_key].name} v{version}")
 
 
 FUZZ = hypothesis_settings(
-    max_examples=150,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=False,
 )
 
 
@@ -452,11 +452,10 @@ def test_it_survives_a_valid_body_with_bytes_changed(running, pair, data) -> Non
             break
         at = data.draw(st.integers(0, len(body) - 1), label="at")
         body[at] = data.draw(
-            st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF, data.draw(st.integers(0, 255))]),
-            label="byte",
+            st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF]) | st.integers(0, 255), label="byte"
         )
     tail = data.draw(st.binary(max_size=40), label="tail")
-    _fuzz(running, *pair, bytes(body) + tail, "mutated defaults")
+    _fuzz(running, *pair, bytes(body) + tail, "defaults with bytes changed")
 
 
 # --- SASL --------------------------------------------------------------------------------------
@@ -471,13 +470,16 @@ def _plain(username: str, password: str, authzid: str = "") -> bytes:
     return f"{authzid}\0{username}\0{password}".encode()
 
 
-@pytest.mark.parametrize("version", [0, 1])
-def test_it_refuses_saslauthenticate_before_saslhandshake_and_closes(running, version) -> None:
+def test_it_refuses_saslauthenticate_before_saslhandshake_and_closes(running) -> None:
     token = _plain(running.room_code, running.room_secret)
-    outcome = exchange(running.port, _request(SaslAuthenticateRequest(auth_bytes=token), version))
-    assert len(outcome.answers) == 1 and outcome.closed, outcome
-    answer = SaslAuthenticateResponse.decode(outcome.answers[0], version=version, header=True)
-    assert answer.error_code == ILLEGAL_SASL_STATE
+    for version in (0, 1):
+        mark = running.errors.mark()
+        sent = _request(SaslAuthenticateRequest(auth_bytes=token), version)
+        outcome = exchange(running.port, sent)
+        assert len(outcome.answers) == 1 and outcome.closed, (version, outcome)
+        answer = SaslAuthenticateResponse.decode(outcome.answers[0], version=version, header=True)
+        assert answer.error_code == ILLEGAL_SASL_STATE
+        running.check(f"SaslAuthenticate v{version} first", mark)
 
 
 def test_it_closes_a_connection_that_sends_another_request_during_the_sasl_exchange(running):
@@ -498,44 +500,40 @@ def test_it_closes_a_connection_that_sends_a_kafka_request_as_the_v0_token(runni
     )
     outcome = exchange(running.port, sent, answers=3)
     assert outcome.closed, outcome
-    assert len(outcome.answers) in (1, 2), outcome
+    assert SaslHandshakeResponse.decode(outcome.answers[0], version=0, header=True).error_code == 0
 
 
-def test_it_refuses_a_second_saslhandshake_after_logging_in(running) -> None:
+def test_it_refuses_a_second_sasl_exchange_after_logging_in(running) -> None:
     token = _plain(running.room_code, running.room_secret)
-    sent = (
-        _request(SaslHandshakeRequest(mechanism="PLAIN"), 1, 1)
-        + _request(SaslAuthenticateRequest(auth_bytes=token), 1, 2)
-        + _request(SaslHandshakeRequest(mechanism="PLAIN"), 1, 3)
-    )
-    outcome = exchange(running.port, sent, answers=3)
-    assert len(outcome.answers) == 3 and outcome.closed, outcome
-    logged_in = SaslAuthenticateResponse.decode(outcome.answers[1], version=1, header=True)
-    assert logged_in.error_code == 0
-    again = SaslHandshakeResponse.decode(outcome.answers[2], version=1, header=True)
-    assert again.error_code == ILLEGAL_SASL_STATE
+    again = {
+        "SaslHandshake": (_request(SaslHandshakeRequest(mechanism="PLAIN"), 1, 3), 17),
+        "SaslAuthenticate": (_request(SaslAuthenticateRequest(auth_bytes=token), 1, 3), 36),
+    }
+    for what, (second, key) in again.items():
+        mark = running.errors.mark()
+        sent = (
+            _request(SaslHandshakeRequest(mechanism="PLAIN"), 1, 1)
+            + _request(SaslAuthenticateRequest(auth_bytes=token), 1, 2)
+            + second
+        )
+        outcome = exchange(running.port, sent, answers=3)
+        assert len(outcome.answers) == 3 and outcome.closed, (what, outcome)
+        logged_in = SaslAuthenticateResponse.decode(outcome.answers[1], version=1, header=True)
+        assert logged_in.error_code == 0
+        answer = SUPPORTED[key].response.decode(outcome.answers[2], version=1, header=True)
+        assert answer.error_code == ILLEGAL_SASL_STATE, what
+        running.check(f"a second {what}", mark)
 
 
-def test_it_refuses_a_second_saslauthenticate_after_logging_in(running) -> None:
-    token = _plain(running.room_code, running.room_secret)
-    sent = (
-        _request(SaslHandshakeRequest(mechanism="PLAIN"), 1, 1)
-        + _request(SaslAuthenticateRequest(auth_bytes=token), 1, 2)
-        + _request(SaslAuthenticateRequest(auth_bytes=token), 1, 3)
-    )
-    outcome = exchange(running.port, sent, answers=3)
-    assert len(outcome.answers) == 3 and outcome.closed, outcome
-    again = SaslAuthenticateResponse.decode(outcome.answers[2], version=1, header=True)
-    assert again.error_code == ILLEGAL_SASL_STATE
-
-
-@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "GSSAPI", "", "plain", "PLAIN\x00"])
-def test_it_answers_an_unknown_sasl_mechanism_with_the_one_it_has(running, mechanism) -> None:
-    outcome = exchange(running.port, _request(SaslHandshakeRequest(mechanism=mechanism), 1))
-    assert outcome.answers, outcome
-    answer = SaslHandshakeResponse.decode(outcome.answers[0], version=1, header=True)
-    assert answer.error_code == UNSUPPORTED_SASL_MECHANISM
-    assert list(answer.mechanisms) == ["PLAIN"]
+def test_it_answers_an_unknown_sasl_mechanism_with_the_one_it_has(running) -> None:
+    for mechanism in ("SCRAM-SHA-256", "GSSAPI", "", "plain", "PLAIN\x00"):
+        mark = running.errors.mark()
+        outcome = exchange(running.port, _request(SaslHandshakeRequest(mechanism=mechanism), 1))
+        assert outcome.answers, (mechanism, outcome)
+        answer = SaslHandshakeResponse.decode(outcome.answers[0], version=1, header=True)
+        assert answer.error_code == UNSUPPORTED_SASL_MECHANISM, mechanism
+        assert list(answer.mechanisms) == ["PLAIN"]
+        running.check(f"mechanism {mechanism!r}", mark)
 
 
 def _bad_tokens(running: Running) -> dict[str, bytes]:
@@ -544,7 +542,6 @@ def _bad_tokens(running: Running) -> dict[str, bytes]:
         "wrong password": _plain(code, secret + "x"),
         "empty password": _plain(code, ""),
         "unknown room": _plain("NOSUCH1", secret),
-        "lower-case room": _plain(code.lower(), secret),
         "empty username": _plain("", secret),
         "other authzid": _plain(code, secret, authzid="KAFKA7"),
         "unknown student": _plain(f"{code}.999999", secret),
@@ -563,6 +560,7 @@ def _bad_tokens(running: Running) -> dict[str, bytes]:
 @pytest.mark.parametrize("handshake", [0, 1])
 def test_it_refuses_wrong_credentials_and_closes(running, handshake) -> None:
     for what, token in _bad_tokens(running).items():
+        mark = running.errors.mark()
         hello = _request(SaslHandshakeRequest(mechanism="PLAIN"), handshake, 1)
         if handshake == 1:
             sent = hello + _request(SaslAuthenticateRequest(auth_bytes=token), 1, 2)
@@ -575,6 +573,7 @@ def test_it_refuses_wrong_credentials_and_closes(running, handshake) -> None:
             answer = SaslAuthenticateResponse.decode(outcome.answers[1], version=1, header=True)
             assert answer.error_code == SASL_FAILED, (what, answer)
             assert answer.error_message, what
+        running.check(f"SASL v{handshake} {what}", mark)
 
 
 # --- the connection as a stream ----------------------------------------------------------------
@@ -591,7 +590,7 @@ def test_it_answers_pipelined_requests_in_order_then_closes_on_the_bad_one(runni
     assert ids == [1, 2, 3]
 
 
-def test_it_goes_on_after_many_clients_hang_up_at_once(running) -> None:
+def test_it_goes_on_after_many_clients_reset_their_connections_mid_frame(running) -> None:
     sockets = []
     try:
         for n in range(40):
@@ -602,6 +601,7 @@ def test_it_goes_on_after_many_clients_hang_up_at_once(running) -> None:
     finally:
         for sock in sockets:
             with contextlib.suppress(OSError):
+                # SO_LINGER 0: the close is a reset, not a FIN.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()  # SO_LINGER 0: a reset, not a FIN
+            sock.close()
     time.sleep(0.3)

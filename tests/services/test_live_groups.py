@@ -176,7 +176,7 @@ def test_it_refuses_a_commit_from_a_stale_generation(room):
         generation=0,
         member_id=outcome.member_id,
         group_instance_id=None,
-        offsets=[("orders", 3, 0)],
+        offsets=[("orders", 3, 0, "")],
     )
     assert error == "ILLEGAL_GENERATION"
     # A standalone consumer (no generation, no member id) may not commit into a live group.
@@ -186,6 +186,6 @@ def test_it_refuses_a_commit_from_a_stale_generation(room):
         generation=-1,
         member_id="",
         group_instance_id=None,
-        offsets=[("orders", 3, 0)],
+        offsets=[("orders", 3, 0, "")],
     )
     assert error == "UNKNOWN_MEMBER_ID"

@@ -223,7 +223,7 @@ def _leave_group(session: Session, request: Any, version: int) -> dict[str, Any]
 def _offset_commit(session: Session, request: Any, version: int) -> dict[str, Any]:
     room = _room(session)
     wanted = [
-        (t.name, p.partition_index, p.committed_offset)
+        (t.name, p.partition_index, p.committed_offset, p.committed_metadata or "")
         for t in request.topics
         for p in t.partitions
     ]
@@ -244,7 +244,7 @@ def _offset_commit(session: Session, request: Any, version: int) -> dict[str, An
         except LogLabError:
             error = "INVALID_GROUP_ID"
     by_topic: dict[str, list[dict[str, Any]]] = {}
-    for topic, index, _ in wanted:
+    for topic, index, _, _ in wanted:
         by_topic.setdefault(topic, []).append(
             {"partition_index": index, "error_code": code(error or results.get((topic, index)))}
         )
@@ -272,9 +272,9 @@ def _offset_fetch(session: Session, request: Any, version: int) -> dict[str, Any
                 "partitions": [
                     {
                         "partition_index": index,
-                        "committed_offset": committed.get((topic, index), -1),
+                        "committed_offset": committed.get((topic, index), (-1, ""))[0],
                         "committed_leader_epoch": -1,
-                        "metadata": "",
+                        "metadata": committed.get((topic, index), (-1, ""))[1],
                         "error_code": 0,
                     }
                     for index in indexes

@@ -385,9 +385,7 @@ def _create_partitions(session: Session, request: Any, version: int) -> dict[str
             )
         elif not request.validate_only:
             try:
-                topics.topic_add_partitions(
-                    topic=topic, partitions=wanted.count - topic.partition_count
-                )
+                topics.topic_add_partitions(topic=topic, partitions=wanted.count)
             except LogLabError as error:
                 answer.update(error_code=ERRORS["INVALID_PARTITIONS"], error_message=str(error))
         answers.append(answer)
@@ -654,11 +652,12 @@ def _list_offsets(session: Session, request: Any, version: int) -> dict[str, Any
             elif asked.timestamp < 0:
                 entry.update(error_code=0, offset=partition.log_end_offset)  # -3 MAX_TIMESTAMP
             else:
-                offset = selectors.kafka_offset_for_time(
+                found_at = selectors.kafka_offset_for_time(
                     partition=partition, timestamp_ms=asked.timestamp, epoch_ms=epoch_ms
                 )
-                if offset is not None:
-                    entry.update(error_code=0, offset=offset, timestamp=asked.timestamp)
+                if found_at is not None:
+                    # The record found, with its own timestamp (not the one asked for).
+                    entry.update(error_code=0, offset=found_at[0], timestamp=found_at[1])
                 else:
                     entry["error_code"] = 0
             answered.append(entry)
