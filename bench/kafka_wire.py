@@ -111,7 +111,7 @@ def producer_main(bootstrap: str, username: str, password: str, count: int) -> d
             "batch.num.messages": BATCH,
             "linger.ms": LINGER_MS,
             "acks": "all",
-            "queue.buffering.max.messages": 200_000,
+            "queue.buffering.max.messages": 1_000_000,
         }
     )
     producer.list_topics(TOPIC, timeout=30)

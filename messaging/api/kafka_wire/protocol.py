@@ -232,6 +232,31 @@ def header_parse(frame: bytes) -> Header:
     return Header(api_key, version, correlation_id, client_id, pos)
 
 
+def nulls_refuse(message: Any, version: int) -> None:
+    """Kafka's generated readers refuse a null (length -1) in a field the schema does not
+    declare nullable at this version: the request is invalid and the connection closes.
+    kafka-python's reader reads any negative length as null, so check it here, once, instead
+    of trusting every handler to."""
+
+    def walk(container: Any, struct: Any, path: str) -> None:
+        for field in struct._fields:
+            if field._tag is not None or not field.for_version_q(version):
+                continue
+            value = getattr(container, field.name, None)
+            if value is None:
+                nullable = field._nullable_versions
+                if nullable is None or not nullable[0] <= version <= nullable[1]:
+                    raise Malformed(f"a null {path}{field.name}, which is never null in v{version}")
+                continue
+            if field.is_struct_array():
+                for item in value:
+                    walk(item, field, f"{path}{field.name}[].")
+            elif field.is_struct():
+                walk(value, field, f"{path}{field.name}.")
+
+    walk(message, type(message)._struct, "")
+
+
 def make(cls: Any, data: dict[str, Any]) -> Any:
     """A message (or nested struct) from plain dicts and lists; fields left out take the
     schema's default, and fields outside the version being encoded are skipped."""

@@ -31,6 +31,7 @@ from messaging.api.kafka_wire.protocol import (
     SUPPORTED,
     Malformed,
     header_parse,
+    nulls_refuse,
     response_encode,
 )
 from messaging.api.kafka_wire.session import Session
@@ -103,6 +104,8 @@ class Listener:
             await self._loop(reader, writer, session, bucket)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            pass  # the server is stopping: the connection just closes
         except Malformed as error:
             log.info("kafka: closed %s (%s): %s", address, session.label(), error)
         except Exception:
@@ -162,6 +165,7 @@ class Listener:
             request = api.request.decode(frame[header.body_offset :], version=header.api_version)
         except Exception as error:
             raise Malformed(f"{api.name} v{header.api_version} did not parse: {error}") from None
+        nulls_refuse(request, header.api_version)
         session.seen(header)
         body = await handlers.handle(session, api, header, request)
         if body is None:
