@@ -23,10 +23,6 @@ BENCHMARKS = {
     "scale": scale.run,
     "kafka": kafka_wire.run,
 }
-# bench/report.py's ORDER names the benchmarks and their order in docs/benchmarks.md; until it
-# lists the Kafka listener's itself, it is added (last) here.
-if "kafka" not in ORDER:
-    ORDER.append("kafka")
 
 
 def main(argv: list[str] | None = None) -> int:

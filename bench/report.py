@@ -12,7 +12,7 @@ from bench.common import Result, Row
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 STATE = re.compile(r"<!-- bench:state (.*?) -->", re.DOTALL)
-ORDER = ["fanout", "persistence", "browser", "weight", "classroom", "scale"]
+ORDER = ["fanout", "persistence", "browser", "weight", "classroom", "scale", "kafka"]
 HEADER = ("benchmark", "figure", "baseline (same run)", "target", "met")
 
 

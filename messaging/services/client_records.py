@@ -21,7 +21,7 @@ from messaging.engine import idempotence
 from messaging.engine import retention as cleaner
 from messaging.models import Partition, ProducerState, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
-from messaging.services.records import ProducedRecord, produced_payload
+from messaging.services.records import EVENT_RECORDS_LIMIT, ProducedRecord, produced_payload
 from messaging.services.retention import segment_append
 
 
@@ -111,7 +111,8 @@ class _Appender:
     room: Room
     producer: str
     rows: list[tuple]
-    produced: dict[int, list[ProducedRecord]]
+    # Per topic: (partition index, position in `rows`) of each record appended.
+    produced: dict[int, list[tuple[int, int]]]
 
     def __post_init__(self) -> None:
         fields = {f.name: f for f in Record._meta.get_fields() if hasattr(f, "get_db_prep_save")}
@@ -167,18 +168,27 @@ class _Appender:
                     None,
                 )
             )
-            self.produced.setdefault(topic.pk, []).append(
-                ProducedRecord(
-                    topic=topic.name,
-                    partition=partition.index,
-                    offset=offset,
-                    key=key,
-                    value=value,
-                    timestamp_ms=now,
-                    reason="client",
-                )
-            )
+            # Where the row is, for the event: only the first few become ProducedRecords.
+            self.produced.setdefault(topic.pk, []).append((partition.index, len(self.rows) - 1))
         return first
+
+    def payload(self, topic: Topic) -> dict:
+        appended = self.produced.get(topic.pk, [])
+        listed = [
+            ProducedRecord(
+                topic=topic.name,
+                partition=index,
+                offset=self.rows[at][1],
+                key=self.rows[at][2],
+                value=self.rows[at][3],
+                timestamp_ms=self.rows[at][8],
+                reason="client",
+            )
+            for index, at in appended[:EVENT_RECORDS_LIMIT]
+        ]
+        payload = produced_payload(topic, self.producer, listed)
+        payload["more"] = len(appended) - len(listed)
+        return payload
 
 
 def _producer_states(partition: Partition, producer_ids: set[int]) -> dict[int, ProducerState]:
@@ -246,11 +256,10 @@ def client_produce(
         )
     by_pk = {t.pk: t for t in topics.values()}
     for topic_pk, produced in appender.produced.items():
-        event_record(
-            room=room,
-            type=events.RECORDS_PRODUCED,
-            payload=produced_payload(by_pk[topic_pk], appender.producer, produced),
-        )
+        if produced:
+            event_record(
+                room=room, type=events.RECORDS_PRODUCED, payload=appender.payload(by_pk[topic_pk])
+            )
     return answers
 
 

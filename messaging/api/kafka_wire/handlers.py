@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from messaging import selectors
 from messaging.api.kafka_wire import records as wire_records
@@ -58,11 +58,22 @@ KAFKA_LOCKS: dict[str, tuple[str, ...]] = {
 
 
 def _in_thread(fn: Callable, args: tuple, kwargs: dict) -> Any:
-    close_old_connections()
+    # The pool has a fixed number of threads, so each may keep its SQLite connection (opening
+    # one costs more than a small Fetch); on PostgreSQL a job's connection goes back to the
+    # pool (CONN_MAX_AGE 0, docs/deployment.md), so none outlives its request.
+    keep = connection.vendor == "sqlite"
+    if not keep:
+        close_old_connections()
     try:
         return fn(*args, **kwargs)
     finally:
-        close_old_connections()
+        if not keep:
+            close_old_connections()
+        elif connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
 
 
 async def db(fn: Callable, *args: Any, **kwargs: Any) -> Any:
