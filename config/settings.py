@@ -395,5 +395,9 @@ LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ADDRESS = envint(
     "LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ADDRESS", 100, minimum=1
 )
 LOGLAB_KAFKA_REQUESTS_PER_SECOND = envfloat("LOGLAB_KAFKA_REQUESTS_PER_SECOND", 500, minimum=1)
+# group.initial.rebalance.delay.ms of groups with a real client (Kafka's default: 3 s).
+LOGLAB_KAFKA_INITIAL_REBALANCE_DELAY_MS = envint(
+    "LOGLAB_KAFKA_INITIAL_REBALANCE_DELAY_MS", 3000, minimum=0
+)
 # Records one partition of a Fetch brings at most (a Fetch asks for bytes; this bounds the rows).
 LOGLAB_KAFKA_FETCH_RECORDS = envint("LOGLAB_KAFKA_FETCH_RECORDS", 2000, minimum=1)

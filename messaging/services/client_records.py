@@ -9,6 +9,7 @@ producers. Idempotent producers' batches are checked against the partition's pro
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -38,7 +39,8 @@ class ClientBatch:
     producer_id: int
     producer_epoch: int
     base_sequence: int
-    records: tuple[ClientRecord, ...]
+    # ClientRecords, or anything with their fields (the listener passes its decoded records).
+    records: Sequence[ClientRecord]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from messaging import events
@@ -38,7 +39,9 @@ from messaging.models import (
 )
 from messaging.services.events import event_record, room_lock
 
-TIMING = joining.Timing()
+# The broker's group configs; group.initial.rebalance.delay.ms can be set (Kafka's own test
+# clusters set it to 0, and so do LogLab's real-client tests).
+TIMING = joining.Timing(initial_rebalance_delay_ms=settings.LOGLAB_KAFKA_INITIAL_REBALANCE_DELAY_MS)
 PROTOCOL_TYPE = "consumer"
 # Java's max.poll.interval.ms default: what a simulated member would send as its rebalance
 # timeout (librdkafka and kafka-python send the same).

@@ -314,7 +314,7 @@ def test_the_connect_card_copies_on_the_queues_page_too(new_page, live_url):
     page = new_page()
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_url)
     page.goto(f"{live_url}/r/{room.code}/queues/")
-    page.locator("#connect summary").click()
+    page.locator("#connect > summary").click()
     endpoint = page.locator("#connect [data-copy]").first
     endpoint.click()
     expect(endpoint).to_have_class(re.compile(r"\bis-copied\b"))

@@ -18,7 +18,10 @@ from tests.support.kafka_server import KafkaRoom, KafkaServer, kafka_serve, room
 @pytest.fixture(scope="session")
 def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
     workdir = tmp_path_factory.mktemp("kafka-server")
-    with kafka_serve(workdir) as server:
+    # Kafka's own test clusters set group.initial.rebalance.delay.ms to 0: every group here
+    # is new, and 3 s per first join added up. The delay itself is tested in
+    # tests/services/test_live_groups.py and seen in tests/browser/test_kafka_clients_board.py.
+    with kafka_serve(workdir, LOGLAB_KAFKA_INITIAL_REBALANCE_DELAY_MS="0") as server:
         yield server
         if server.process.poll() is not None:
             pytest.fail(f"the server died during the tests:\n{server.log()[-4000:]}")

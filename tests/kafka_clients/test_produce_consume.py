@@ -28,8 +28,8 @@ from tests.support.kafka_server import SESSION_TIMEOUT_MS, KafkaRoom
 
 PARTITIONS = 3
 KEYS = [f"customer-{i}".encode() for i in range(24)]
-# Enough to finish a group's first rebalance (group.initial.rebalance.delay.ms is 3000) and
-# read two dozen records, with room to spare on a busy machine.
+# Enough to finish a group's first rebalance and read two dozen records, with room to spare on
+# a busy machine.
 CONSUME_SECONDS = 30
 
 

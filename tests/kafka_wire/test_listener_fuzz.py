@@ -463,7 +463,7 @@ def test_it_survives_the_frames_fuzzing_found(running) -> None:
 
 
 FUZZ = hypothesis_settings(
-    max_examples=80,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
