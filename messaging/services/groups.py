@@ -503,6 +503,16 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     """
     room, group = _locked(group)
     now = room.sim_time_ms
+    if (
+        not group.live
+        and not group.members.filter(
+            last_heartbeat_ms__lte=now - group.heartbeat_interval_ms
+        ).exists()
+    ):
+        # No heartbeat is due and so no session can run out (session.timeout.ms is longer
+        # than heartbeat.interval.ms): nothing for the coordinator's timers to do. The room's
+        # step comes ten times a second; a heartbeat, every three seconds.
+        return []
     alive = group.members.filter(members_heartbeating())
     if group.live:
         live_groups.live_tick(

@@ -39,7 +39,7 @@ from messaging.services.events import event_record, room_lock
 from messaging.services.groups import group_tick
 from messaging.services.records import RecordIn, produced_payload, records_produce
 from messaging.services.rest_consumers import rest_instances_expire
-from messaging.services.retention import topic_clean
+from messaging.services.retention import topic_clean, topics_to_clean
 from messaging.services.sqs import sqs_tick
 from messaging.services.text import key_validate, name_validate
 
@@ -488,7 +488,7 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
         for group in ConsumerGroup.objects.filter(room=room).order_by("group_id")
         if (summary := _consume_group(room, group, step_ms)) is not None
     ]
-    for topic in Topic.objects.filter(room=room):
+    for topic in topics_to_clean(room=room):
         topic_clean(topic=topic)
     sqs_tick(room=room)
     payload = {"clock": clocks.clock_payload(clock), "produced": produced, "groups": consumed}
