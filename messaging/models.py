@@ -379,6 +379,26 @@ class Member(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.client_id
 
+    @staticmethod
+    def heartbeating() -> Q:
+        """The members in the server whose heartbeat thread is beating.
+
+        Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
+        heartbeat thread); a student's member heartbeats while their page is connected, so a
+        closed tab or a lost phone connection ends in a session timeout, as a dead process
+        does. A student's `online` alone could outlive a server process that died with the
+        page open: it counts only while their page was seen recently. A real client (CLIENT)
+        sends its own heartbeats over the wire, so it is never among these.
+        """
+        return Q(crashed=False) & (
+            Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
+            | Q(
+                kind=Member.Kind.STUDENT,
+                online=True,
+                student__last_seen_at__gte=Student.seen_since(),
+            )
+        )
+
     def session_expires_at(self, session_timeout_ms: int) -> int:
         """The simulated time at which the coordinator removes this member if it stays silent."""
         return coordinator.session_deadline(self.last_heartbeat_ms, session_timeout_ms)

@@ -911,6 +911,27 @@ def heartbeat(
     return ctx.outcome(member_id=member_id)
 
 
+def offset_commit_check(
+    group: LiveGroup, *, generation: int, member_id: str, group_instance_id: str | None
+) -> str | None:
+    """CG.validateOffsetCommit: the error an OffsetCommit gets, or None.
+
+    With no generation and no member it comes from a consumer outside group management
+    (assign() mode) or an admin tool, and may commit only while the group has no members; any
+    other must come from a member of the current generation, and not while the group is
+    waiting for the leader's assignment."""
+    if group.state is S.DEAD:
+        return COORDINATOR_NOT_AVAILABLE
+    if generation < 0 and not member_id and group_instance_id is None:
+        return UNKNOWN_MEMBER_ID if group.members else None
+    error = _validate_member(group, member_id, group_instance_id)
+    if error is None and generation != group.generation:
+        error = ILLEGAL_GENERATION
+    if error is None and group.state is S.COMPLETING_REBALANCE:
+        error = REBALANCE_IN_PROGRESS
+    return error
+
+
 def heartbeats_kept(group: LiveGroup, member_ids: Iterable[str], now_ms: int) -> LiveGroup:
     """Members living in the server: their heartbeat threads beat, their timers restart."""
     wanted = set(member_ids)

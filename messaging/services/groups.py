@@ -30,11 +30,11 @@ from messaging.models import (
     Partition,
     Record,
     Room,
-    Student,
     Topic,
 )
 from messaging.services import live_groups
 from messaging.services.events import event_record, room_lock
+from messaging.services.group_rows import assignments_write, offset_store
 from messaging.services.text import name_validate
 
 MAX_GROUPS_PER_ROOM = 20
@@ -264,26 +264,7 @@ def _assignments_store(
     for engine_member in state.members:
         for tp in engine_member.assignment:
             wanted[partitions[(tp.topic, tp.partition)].pk] = rows[engine_member.member_id]
-    current = {a.partition_id: a for a in Assignment.objects.filter(group=group)}
-    stale = [
-        a.pk
-        for partition_id, a in current.items()
-        if partition_id not in wanted or wanted[partition_id].pk != a.member_id
-    ]
-    Assignment.objects.filter(pk__in=stale).delete()
-    kept_rows = Assignment.objects.filter(group=group).exclude(pk__in=stale)
-    if group.protocol == ConsumerGroup.Protocol.EAGER:
-        # Eager revokes every partition, kept ones too: the client drops what it had fetched
-        # for them and not yet polled (a moved partition's row, buffer and all, is gone above).
-        kept_rows.update(generation=state.generation, fetched_until=None)
-    else:
-        kept_rows.update(generation=state.generation)
-    kept = {pid for pid, a in current.items() if a.pk not in stale}
-    Assignment.objects.bulk_create(
-        Assignment(group=group, member=member, partition_id=pid, generation=state.generation)
-        for pid, member in wanted.items()
-        if pid not in kept
-    )
+    assignments_write(group=group, wanted=wanted, generation=state.generation)
 
 
 def _group_event(room: Room, group: ConsumerGroup, result: coordinator.GroupResult) -> None:
@@ -479,18 +460,8 @@ def member_crash(*, member: Member) -> None:
 
 
 def members_heartbeating() -> Q:
-    """The members whose heartbeat thread is beating.
-
-    Simulated members and REST Proxy's consumers heartbeat on their own (the Java client's
-    heartbeat thread); a student's member heartbeats while their page is connected, so a
-    closed tab or a lost phone connection ends in a session timeout, as a dead process does.
-    A student's `online` alone could outlive a server process that died with the page open:
-    it counts only while their page was seen recently (see services/classroom.py).
-    """
-    return Q(crashed=False) & (
-        Q(kind__in=[Member.Kind.SIMULATED, Member.Kind.REST])
-        | Q(kind=Member.Kind.STUDENT, online=True, student__last_seen_at__gte=Student.seen_since())
-    )
+    """The members whose heartbeat thread is beating (Member.heartbeating)."""
+    return Member.heartbeating()
 
 
 @transaction.atomic
@@ -553,23 +524,7 @@ def offset_commit(
             "a committed offset names the next record to read, at most the log end.",
             field="offset",
         )
-    committed, _ = CommittedOffset.objects.update_or_create(
-        group=group,
-        partition=target,
-        defaults={"offset": offset, "committed_at_ms": room.sim_time_ms},
-    )
-    event_record(
-        room=room,
-        type=events.OFFSET_COMMITTED,
-        payload={
-            "group": group.group_id,
-            "topic": topic_name,
-            "partition": partition,
-            "offset": offset,
-            "lag": offset_rules.lag(target.log_end_offset, offset),
-        },
-    )
-    return committed
+    return offset_store(room=room, group=group, partition=target, offset=offset)
 
 
 def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:

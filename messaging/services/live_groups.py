@@ -25,12 +25,10 @@ from django.db import transaction
 
 from messaging import events
 from messaging.engine import consumer_protocol, joining
-from messaging.engine import offsets as offset_rules
 from messaging.engine.group import GroupState
 from messaging.errors import Invalid
 from messaging.models import (
     Assignment,
-    CommittedOffset,
     ConsumerGroup,
     Member,
     Partition,
@@ -38,6 +36,7 @@ from messaging.models import (
     Topic,
 )
 from messaging.services.events import event_record, room_lock
+from messaging.services.group_rows import assignments_write, offset_store
 
 # The broker's group configs; group.initial.rebalance.delay.ms can be set (Kafka's own test
 # clusters set it to 0, and so do LogLab's real-client tests).
@@ -184,7 +183,8 @@ def live_store(
     group.save(update_fields=fields)
 
     subscribed = _room_topics(room, {n for m in live.members for n in _subscribed_topics(m)})
-    missing = [t for t in subscribed.values() if not group.topics.filter(pk=t.pk).exists()]
+    read = set(group.topics.values_list("pk", flat=True))
+    missing = [t for t in subscribed.values() if t.pk not in read]
     if missing:
         group.topics.add(*missing)
 
@@ -252,18 +252,7 @@ def _assignments_mirror(
             partition = partitions.get(tuple(tp))
             if partition is not None and partition.pk not in wanted:
                 wanted[partition.pk] = rows[member.member_id]
-    current = {a.partition_id: a for a in Assignment.objects.filter(group=group)}
-    stale = [
-        a.pk for pid, a in current.items() if pid not in wanted or wanted[pid].pk != a.member_id
-    ]
-    Assignment.objects.filter(pk__in=stale).delete()
-    Assignment.objects.filter(group=group).exclude(pk__in=stale).update(generation=live.generation)
-    kept = {pid for pid, a in current.items() if a.pk not in stale}
-    Assignment.objects.bulk_create(
-        Assignment(group=group, member=member, partition_id=pid, generation=live.generation)
-        for pid, member in wanted.items()
-        if pid not in kept
-    )
+    assignments_write(group=group, wanted=wanted, generation=live.generation)
 
 
 def _locked(room: Room, group_id: str) -> tuple[Room, ConsumerGroup | None]:
@@ -308,14 +297,7 @@ def _ticked(room: Room, group: ConsumerGroup, alive: Iterable[str] = ()) -> join
 
 
 def _server_alive(group: ConsumerGroup) -> list[str]:
-    """Server-side members whose heartbeat thread beats (see groups.members_heartbeating):
-    crashed ones and students whose page is gone do not."""
-    from_rows = group.members.filter(crashed=False).exclude(kind=Member.Kind.CLIENT)
-    return list(
-        from_rows.exclude(kind=Member.Kind.STUDENT, online=False).values_list(
-            "member_id", flat=True
-        )
-    )
+    return list(group.members.filter(Member.heartbeating()).values_list("member_id", flat=True))
 
 
 # --- the wire's group APIs ----------------------------------------------------------------------
@@ -530,28 +512,20 @@ def client_offsets_commit(
     group_instance_id: str | None,
     offsets: list[tuple[str, int, int, str]],
 ) -> tuple[str | None, dict[tuple[str, int], str | None]]:
-    """OffsetCommit as the classic group validates it (ClassicGroup.validateOffsetCommit): a
-    commit with no generation and no member is a standalone consumer's (assign() mode, or an
-    admin tool), accepted only while the group has no members; any other must come from a
-    member of the current generation, and not while the group is completing a rebalance."""
+    """OffsetCommit from a real client, checked as the classic group checks it
+    (joining.offset_commit_check); a group named for the first time is created to hold the
+    offsets, as Kafka does for a standalone consumer's commits."""
     room, group = _locked(room, group_id)
     if group is None:
         if generation >= 0 or member_id:
             return "UNKNOWN_MEMBER_ID", {}
         group = _group_new(room, group_id)
-    live = live_load(group)
-    error = None
-    if generation < 0 and not member_id and group_instance_id is None:
-        if live.members:
-            error = "UNKNOWN_MEMBER_ID"
-    else:
-        member = next((m for m in live.members if m.member_id == member_id), None)
-        if member is None:
-            error = "UNKNOWN_MEMBER_ID"
-        elif generation != live.generation:
-            error = "ILLEGAL_GENERATION"
-        elif live.state is GroupState.COMPLETING_REBALANCE:
-            error = "REBALANCE_IN_PROGRESS"
+    error = joining.offset_commit_check(
+        live_load(group),
+        generation=generation,
+        member_id=member_id,
+        group_instance_id=group_instance_id,
+    )
     if error:
         return error, {}
     partitions = {
@@ -577,29 +551,6 @@ def client_offsets_commit(
         if partition.topic_id not in topics_read:
             group.topics.add(partition.topic)
             topics_read.add(partition.topic_id)
-        CommittedOffset.objects.update_or_create(
-            group=group,
-            partition=partition,
-            defaults={
-                "offset": offset,
-                "committed_at_ms": room.sim_time_ms,
-                "metadata": metadata,
-            },
-        )
+        offset_store(room=room, group=group, partition=partition, offset=offset, metadata=metadata)
         results[(topic, index)] = None
-        event_record(
-            room=room,
-            type=events.OFFSET_COMMITTED,
-            payload={
-                "group": group.group_id,
-                "topic": topic,
-                "partition": index,
-                "offset": offset,
-                "lag": offset_rules.lag(partition.log_end_offset, offset),
-            },
-        )
     return None, results
-
-
-def live_groups_of(room: Room) -> list[ConsumerGroup]:
-    return list(ConsumerGroup.objects.filter(room=room).exclude(live={}))

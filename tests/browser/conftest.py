@@ -36,7 +36,13 @@ def live_url(django_db_setup, django_db_blocker) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path, live_url):
+def browser(chromium, live_url):
+    """Chromium for one test module, with the module's live server up."""
+    return chromium
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_path):
     """Chromium for one test module.
 
     Playwright's sync API keeps an asyncio loop running in this thread while it is open, which

@@ -32,7 +32,6 @@ from playwright.sync_api import Page, expect
 from messaging.engine.partitioner import partition_for_key
 from messaging.services.classroom import classroom_create, student_join
 from messaging.services.seeds import sandbox_create
-from tests.browser.conftest import CHROMIUM_ARGS
 from tests.support.kafka_server import KafkaRoom, KafkaServer, kafka_serve, python_env, room_create
 
 pytestmark = [pytest.mark.browser]
@@ -131,25 +130,6 @@ def test_in_a_classroom_the_instructor_sees_the_rooms_login_a_student_theirs_a_v
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
     with kafka_serve(tmp_path_factory.mktemp("kafka-board")) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an asyncio loop in this thread (see conftest.browser).
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

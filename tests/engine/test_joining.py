@@ -7,6 +7,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from messaging.engine import joining
 from messaging.engine.consumer_protocol import (
     Subscription,
     assignment_of,
@@ -655,3 +656,38 @@ def test_it_keeps_kafkas_invariants_for_any_sequence(steps):
             assert group.state in (S.EMPTY, S.PREPARING_REBALANCE)
         assert len(group.members) + len(group.pending) <= 2 * timing.max_size
         assert LiveGroup.from_dict(json.loads(json.dumps(group.to_dict()))) == group
+
+
+def test_it_checks_an_offset_commit_as_the_classic_group_does():
+    """ClassicGroup.validateOffsetCommit, as GroupMetadataManagerTest's offset commit tests."""
+    empty = joining.LiveGroup("g")
+    # A consumer outside group management may commit while the group has no members.
+    assert (
+        joining.offset_commit_check(empty, generation=-1, member_id="", group_instance_id=None)
+        is None
+    )
+    member = joining.LiveMember(
+        member_id="m-1",
+        client_id="m",
+        group_instance_id=None,
+        protocol_type="consumer",
+        protocols=(("range", b""),),
+        session_timeout_ms=10_000,
+        rebalance_timeout_ms=10_000,
+        last_heartbeat_ms=0,
+    )
+    stable = joining.LiveGroup("g", state=GroupState.STABLE, generation=3, members=(member,))
+    check = joining.offset_commit_check
+    assert check(stable, generation=-1, member_id="", group_instance_id=None) == "UNKNOWN_MEMBER_ID"
+    assert (
+        check(stable, generation=3, member_id="other", group_instance_id=None)
+        == "UNKNOWN_MEMBER_ID"
+    )
+    assert (
+        check(stable, generation=2, member_id="m-1", group_instance_id=None) == "ILLEGAL_GENERATION"
+    )
+    assert check(stable, generation=3, member_id="m-1", group_instance_id=None) is None
+    completing = replace(stable, state=GroupState.COMPLETING_REBALANCE)
+    assert check(completing, generation=3, member_id="m-1", group_instance_id=None) == (
+        "REBALANCE_IN_PROGRESS"
+    )

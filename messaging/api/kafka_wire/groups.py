@@ -18,10 +18,10 @@ from messaging import selectors
 from messaging.api.kafka_wire.handlers import (
     NODE_ID,
     POLL_SECONDS,
-    _room,
     db,
     handlers_register,
     lock_check,
+    session_room,
 )
 from messaging.api.kafka_wire.protocol import ERRORS, SUPPORTED, code
 from messaging.api.kafka_wire.session import Session
@@ -85,7 +85,7 @@ def _join_error(error: str, member_id: str = "") -> dict[str, Any]:
 
 
 def _join_start(session: Session, request: Any, version: int) -> Any:
-    room = _room(session)
+    room = session_room(session)
     if lock_check(session, room, SUPPORTED[11]):
         return _join_error("GROUP_AUTHORIZATION_FAILED", request.member_id)
     rebalance_timeout = request.rebalance_timeout_ms if version >= 1 else request.session_timeout_ms
@@ -134,7 +134,7 @@ def _join_poll(room_pk: int, group_id: str, member_id: str) -> joining.JoinAnswe
     return live_groups.client_join_poll(room=room, group_id=group_id, member_id=member_id)
 
 
-def _sync_body(error: str | None, assignment: bytes = b"", outcome: Any = None) -> dict[str, Any]:
+def _sync_body(error: str | None, assignment: bytes = b"") -> dict[str, Any]:
     return {
         "throttle_time_ms": 0,
         "error_code": code(error),
@@ -143,7 +143,7 @@ def _sync_body(error: str | None, assignment: bytes = b"", outcome: Any = None) 
 
 
 def _sync_start(session: Session, request: Any, version: int) -> Any:
-    room = _room(session)
+    room = session_room(session)
     if lock_check(session, room, SUPPORTED[14]):
         return _sync_body("GROUP_AUTHORIZATION_FAILED")
     return live_groups.client_group_sync(
@@ -184,7 +184,7 @@ async def _sync_group(session: Session, request: Any, version: int) -> dict[str,
 
 def _heartbeat(session: Session, request: Any, version: int) -> dict[str, Any]:
     error = live_groups.client_heartbeat(
-        room=_room(session),
+        room=session_room(session),
         group_id=request.group_id,
         member_id=request.member_id,
         generation=request.generation_id,
@@ -194,7 +194,7 @@ def _heartbeat(session: Session, request: Any, version: int) -> dict[str, Any]:
 
 
 def _leave_group(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     if version >= 3:
         leaving = [(m.member_id, m.group_instance_id) for m in request.members]
     else:
@@ -221,7 +221,7 @@ def _leave_group(session: Session, request: Any, version: int) -> dict[str, Any]
 
 
 def _offset_commit(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     wanted = [
         (t.name, p.partition_index, p.committed_offset, p.committed_metadata or "")
         for t in request.topics
@@ -255,7 +255,7 @@ def _offset_commit(session: Session, request: Any, version: int) -> dict[str, An
 
 
 def _offset_fetch(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     committed = selectors.kafka_committed(room=room, group_id=request.group_id)
     if request.topics is None:
         asked: dict[str, list[int]] = {}
@@ -286,7 +286,7 @@ def _offset_fetch(session: Session, request: Any, version: int) -> dict[str, Any
 
 
 def _describe_groups(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     groups = []
     for group_id in request.groups:
         group = ConsumerGroup.objects.filter(room=room, group_id=group_id).first()
@@ -328,7 +328,7 @@ def _describe_groups(session: Session, request: Any, version: int) -> dict[str, 
 
 
 def _list_groups(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     return {
         "throttle_time_ms": 0,
         "error_code": 0,

@@ -23,6 +23,7 @@ from messaging import selectors
 from messaging.api.kafka_wire import records as wire_records
 from messaging.api.kafka_wire.protocol import ERRORS, SUPPORTED, Api, Header, code
 from messaging.api.kafka_wire.session import Session
+from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
 from messaging.errors import LogLabError
 from messaging.models import Partition, Room, Topic
 from messaging.permissions import Forbidden, api_lock_check
@@ -36,8 +37,6 @@ log = logging.getLogger("loglab.kafka")
 # app's threads (and the other way round).
 EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kafka-wire")
 NODE_ID = 1
-# Kafka's value for "authorized operations not asked for".
-OPS_UNKNOWN = -(2**31)
 # How often a waiting request (a Fetch's long poll, a parked JoinGroup) looks again; a Produce
 # through this listener wakes the room's fetches at once.
 POLL_SECONDS = 0.1
@@ -107,7 +106,7 @@ async def room_wait(room_pk: int, seconds: float) -> None:
 # --- the room behind a connection ------------------------------------------------------------
 
 
-def _room(session: Session) -> Room:
+def session_room(session: Session) -> Room:
     assert session.room_pk is not None
     return Room.objects.get(pk=session.room_pk)
 
@@ -252,7 +251,7 @@ def _topic_metadata(topic: Topic) -> dict[str, Any]:
 
 
 def _metadata(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     asked = None if request.topics is None else [t.name for t in request.topics]
     if version == 0 and asked == []:
         asked = None  # v0: an empty list means every topic
@@ -308,7 +307,7 @@ class _ConfigError(Exception):
 
 
 def _create_topics(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     locked = lock_check(session, room, SUPPORTED[19])
     answers = []
     for wanted in request.topics:
@@ -356,7 +355,7 @@ def _create_topics(session: Session, request: Any, version: int) -> dict[str, An
 
 
 def _delete_topics(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     locked = lock_check(session, room, SUPPORTED[20])
     answers = []
     for name in request.topic_names:
@@ -373,7 +372,7 @@ def _delete_topics(session: Session, request: Any, version: int) -> dict[str, An
 
 
 def _create_partitions(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     locked = lock_check(session, room, SUPPORTED[37])
     answers = []
     for wanted in request.topics:
@@ -416,7 +415,7 @@ _TOPIC_CONFIG_VALUES: dict[str, Callable[[Topic], str]] = {
 
 
 def _describe_configs(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     results = []
     for resource in request.resources:
         result: dict[str, Any] = {
@@ -491,7 +490,7 @@ def _batches(raw: bytes | None, version: int) -> list[ClientBatch]:
 
 
 def _produce(session: Session, request: Any, version: int) -> dict[str, Any] | None:
-    room = _room(session)
+    room = session_room(session)
     locked = lock_check(session, room, SUPPORTED[0])
     refused: dict[tuple[str, int], tuple[str, str | None]] = {}
     writes = []
@@ -543,7 +542,7 @@ def _produce(session: Session, request: Any, version: int) -> dict[str, Any] | N
 
 
 def _init_producer_id(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     locked = lock_check(session, room, SUPPORTED[22])
     if locked:
         return {"error_code": ERRORS["CLUSTER_AUTHORIZATION_FAILED"]}
@@ -568,8 +567,7 @@ def _partitions(room: Room, wanted: list[tuple[str, int]]) -> dict[tuple[str, in
     }
 
 
-def _fetch_once(session: Session, request: Any) -> tuple[list[dict[str, Any]], int]:
-    room = _room(session)
+def _fetch_once(room: Room, request: Any) -> tuple[list[dict[str, Any]], int]:
     epoch_ms = int(room.created_at.timestamp() * 1000)
     wanted = [(t.topic, p.partition) for t in request.topics for p in t.partitions]
     found = _partitions(room, wanted)
@@ -591,7 +589,7 @@ def _fetch_once(session: Session, request: Any) -> tuple[list[dict[str, Any]], i
             }
             if partition is None:
                 entry["error_code"] = ERRORS["UNKNOWN_TOPIC_OR_PARTITION"]
-            elif not partition.log_start_offset <= asked.fetch_offset <= partition.log_end_offset:
+            elif not _fetchable(partition, asked.fetch_offset):
                 entry.update(
                     error_code=ERRORS["OFFSET_OUT_OF_RANGE"],
                     high_watermark=partition.log_end_offset,
@@ -623,11 +621,20 @@ def _fetch_once(session: Session, request: Any) -> tuple[list[dict[str, Any]], i
     return responses, size
 
 
+def _fetchable(partition: Partition, offset: int) -> bool:
+    try:
+        check_fetch_offset(offset, partition.log_start_offset, partition.log_end_offset)
+    except OffsetOutOfRangeError:
+        return False
+    return True
+
+
 async def _fetch(session: Session, request: Any, version: int) -> dict[str, Any]:
     """A long poll: answered once min_bytes are there or max_wait_ms has passed."""
     deadline = time.monotonic() + min(max(request.max_wait_ms, 0), 30_000) / 1000
+    room = await db(session_room, session)
     while True:
-        responses, size = await db(_fetch_once, session, request)
+        responses, size = await db(_fetch_once, room, request)
         left = deadline - time.monotonic()
         errors = any(p["error_code"] for t in responses for p in t["partitions"])
         if size >= max(request.min_bytes, 1) or left <= 0 or errors:
@@ -639,7 +646,7 @@ async def _fetch(session: Session, request: Any, version: int) -> dict[str, Any]
 
 
 def _list_offsets(session: Session, request: Any, version: int) -> dict[str, Any]:
-    room = _room(session)
+    room = session_room(session)
     epoch_ms = int(room.created_at.timestamp() * 1000)
     wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
     found = _partitions(room, wanted)
