@@ -95,6 +95,7 @@ test: setup dev-deps chromium kcat lint
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/loglab
 test-postgres: dev-deps $(SECRET_KEY_FILE)
 	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live \
+		tests/kafka_wire/test_classroom_logins.py \
 		tests/classroom tests/lessons
 
 # Style, then the architecture: lint-imports checks the layers of docs/architecture.md.
