@@ -88,13 +88,18 @@ chromium:
 kcat:
 	@scripts/ensure-kcat
 
+# Two processes (pytest-xdist): the suite mostly waits on browsers, real clients and timers.
+# loadfile keeps a file's tests in one process, as its module-scoped servers and rooms assume.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
+
 test: setup dev-deps chromium kcat lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 # The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/loglab
 test-postgres: dev-deps $(SECRET_KEY_FILE)
-	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -q tests/services tests/api tests/test_views.py tests/live \
+	DATABASE_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest $(PYTEST_PARALLEL) -q tests/services tests/api tests/test_views.py tests/live \
 		tests/kafka_wire/test_classroom_logins.py \
 		tests/classroom tests/lessons
 

@@ -256,7 +256,7 @@ if os.getenv("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "messaging.infra.sqlite",
             "NAME": SQLITE_PATH,
             "OPTIONS": SQLITE_OPTIONS,
             # Tests run against a real file too: an in-memory database cannot show what
@@ -396,6 +396,8 @@ LOGLAB_KAFKA_MAX_CONNECTIONS_PER_ADDRESS = envint(
 )
 LOGLAB_KAFKA_REQUESTS_PER_SECOND = envfloat("LOGLAB_KAFKA_REQUESTS_PER_SECOND", 500, minimum=1)
 # group.initial.rebalance.delay.ms of groups with a real client (Kafka's default: 3 s).
+# The rooms' timelines (services/timeline.py): 0 turns their captures off.
+LOGLAB_TIMELINE = envbool("LOGLAB_TIMELINE", True)
 LOGLAB_KAFKA_INITIAL_REBALANCE_DELAY_MS = envint(
     "LOGLAB_KAFKA_INITIAL_REBALANCE_DELAY_MS", 3000, minimum=0
 )

@@ -12,7 +12,13 @@ class MessagingConfig(AppConfig):
 
         from messaging.infra import rates
         from messaging.models import RateBucket
+        from messaging.services import events, timeline
 
+        if (
+            settings.LOGLAB_TIMELINE
+            and timeline.timeline_after_commit not in events.committed_hooks
+        ):
+            events.committed_hooks.append(timeline.timeline_after_commit)
         rates.buckets.use(
             rates.store_for(
                 backend=settings.LOGLAB_RATE_BACKEND, redis_url=settings.REDIS_URL, model=RateBucket

@@ -762,3 +762,112 @@ class ProducerState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partition_id}/{self.producer_id}"
+
+
+# --- the room timeline (#17) -------------------------------------------------------------------
+
+
+class TimelineRecording(models.Model):
+    """An instructor's recording: the frames of a stretch of a room's timeline, kept past the
+    room's rolling window (services/timeline.py) and replayed at a link that carries `token`."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="recordings")
+    token = models.CharField(max_length=32, unique=True)
+    title = models.CharField(max_length=80)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The room events it covers (the seq of its first and last frame).
+    first_seq = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
+    # Still taking frames: a room has at most one running recording.
+    running = models.BooleanField(default=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}: {self.title}"
+
+
+class TimelineFrame(models.Model):
+    """The room's board as it was once event `seq` had been recorded: a whole capture
+    (`keyframe`) or the difference from the frame before it (services/timeline.py)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="timeline_frames")
+    # None: the room's rolling window; else the recording the frame belongs to.
+    recording = models.ForeignKey(
+        TimelineRecording, on_delete=models.CASCADE, null=True, blank=True, related_name="frames"
+    )
+    seq = models.BigIntegerField()
+    sim_time_ms = models.BigIntegerField(default=0)
+    keyframe = models.BooleanField(default=False)
+    data = models.JSONField(default=dict)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "recording", "seq"], name="timeline_frame_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq}"
+
+
+# --- lessons instructors build in the browser (issue #17: the lesson builder) ---------------
+
+
+def share_token_new() -> str:
+    return secrets.token_hex(12)
+
+
+class AuthoredLesson(models.Model):
+    """A lesson an instructor built in the browser or imported: `toml` (the lessons/*.toml
+    format) is the source of truth. While it validates, `lesson` is its playable `Lesson` row,
+    rebuilt from the text on every save (the same runner plays it); a draft that does not
+    validate yet keeps its last playable row, and `error` says why."""
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Only me (a draft)"
+        CLASSES = "classes", "My classrooms"
+        PUBLIC = "public", "My classrooms and anyone with the link"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="authored_lessons"
+    )
+    slug = models.SlugField(max_length=64)
+    title = models.CharField(max_length=120)
+    toml = models.TextField()
+    error = models.TextField(blank=True)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    # The share link's secret, and the suffix of the playable row's slug.
+    token = models.CharField(max_length=32, unique=True, default=share_token_new)
+    lesson = models.OneToOneField(
+        Lesson, null=True, blank=True, on_delete=models.SET_NULL, related_name="authored"
+    )
+    # The board it is built on, and that board's state when the last step was recorded.
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mark = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "slug"], name="authored_lesson_slug_per_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -775,21 +775,30 @@ def group_teammates(*, group: ConsumerGroup) -> tuple[list[Teammate], int]:
 # --- lessons --------------------------------------------------------------------------------------
 
 
+def _catalog_lessons():
+    """The lesson files' rows: lessons built in the browser are reached through their owner's
+    pages and share links only (services/lesson_authoring.py)."""
+    return Lesson.objects.filter(authored__isnull=True)
+
+
 def lessons_all() -> list[Lesson]:
-    return list(Lesson.objects.order_by("order", "slug"))
+    return list(_catalog_lessons().order_by("order", "slug"))
 
 
 def lesson_get(*, slug: str) -> Lesson:
     try:
-        return Lesson.objects.get(slug=str(slug)[:64])
+        return _catalog_lessons().get(slug=str(slug)[:64])
     except Lesson.DoesNotExist:
         raise NotFound(f"There is no lesson called '{str(slug)[:64]}'.") from None
 
 
 def lesson_next(*, lesson: Lesson) -> Lesson | None:
+    if hasattr(lesson, "authored"):
+        return None  # a built lesson stands alone
+    lessons = _catalog_lessons()
     return (
-        Lesson.objects.filter(order__gt=lesson.order).order_by("order", "slug").first()
-        or Lesson.objects.filter(order=lesson.order, slug__gt=lesson.slug).order_by("slug").first()
+        lessons.filter(order__gt=lesson.order).order_by("order", "slug").first()
+        or lessons.filter(order=lesson.order, slug__gt=lesson.slug).order_by("slug").first()
     )
 
 

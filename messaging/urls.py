@@ -21,11 +21,13 @@ from messaging.views import (
     board,
     classroom,
     controls,
+    lesson_builder,
     lesson_classroom,
     lesson_progress,
     lessons,
     queues,
     student,
+    timeline,
 )
 
 ROOM = "r/<str:code>/"
@@ -49,6 +51,12 @@ urlpatterns = [
     path(ROOM + "produce/", board.record_produce, name="record_produce"),
     path(ROOM + "topics/new/", board.topic_new, name="topic_new"),
     path(ROOM + "board/", board.room_live, name="room_live"),
+    # The room's timeline (#17): its forms post outside r/<code>/, where a lesson room's undo
+    # middleware would take a snapshot of a step that changes nothing in the room.
+    path(ROOM + "timeline/", timeline.room_timeline, name="room_timeline"),
+    path("timeline/<str:code>/fork/", timeline.timeline_fork, name="timeline_fork"),
+    path("timeline/<str:code>/record/", timeline.timeline_record, name="timeline_record"),
+    path("replay/<str:token>/", timeline.recording_replay, name="recording_replay"),
     path(ROOM + "clock/", controls.clock_control, name="clock_control"),
     path(ROOM + "producers/new/", controls.producer_new, name="producer_new"),
     path(ROOM + "producers/<int:pk>/", controls.producer_control, name="producer_control"),
@@ -116,6 +124,32 @@ urlpatterns = [
     path(
         "lessons/progress/import/", lesson_progress.progress_import, name="lesson_progress_import"
     ),
+    # The lesson builder and share links (before lessons/<slug>/, which would take "mine")
+    path("lessons/mine/", lesson_builder.builder_list, name="builder_list"),
+    path("lessons/mine/new/", lesson_builder.builder_new, name="builder_new"),
+    path("lessons/mine/import/", lesson_builder.builder_import, name="builder_import"),
+    path("lessons/mine/<int:pk>/", lesson_builder.builder, name="builder"),
+    path("lessons/mine/<int:pk>/goals/", lesson_builder.builder_goals, name="builder_goals"),
+    path("lessons/mine/<int:pk>/pending/", lesson_builder.builder_pending, name="builder_pending"),
+    path(
+        "lessons/mine/<int:pk>/goal-form/",
+        lesson_builder.builder_goal_form,
+        name="builder_goal_form",
+    ),
+    path(
+        "lessons/mine/<int:pk>/goal-preview/",
+        lesson_builder.builder_goal_preview,
+        name="builder_goal_preview",
+    ),
+    path("lessons/mine/<int:pk>/export.toml", lesson_builder.builder_export, name="builder_export"),
+    path("lessons/mine/<int:pk>/preview/", lesson_builder.builder_preview, name="builder_preview"),
+    path("lessons/mine/<int:pk>/delete/", lesson_builder.builder_delete, name="builder_delete"),
+    path(
+        "lessons/mine/<int:pk>/<slug:action>/",
+        lesson_builder.builder_action,
+        name="builder_action",
+    ),
+    path("lessons/shared/<str:token>/", lesson_builder.lesson_shared, name="lesson_shared"),
     path("lessons/<slug:slug>/", lessons.lesson_start, name="lesson_start"),
     path(LESSON, lessons.lesson_room, name="lesson_room"),
     path(LESSON + "panel/", lessons.lesson_panel, name="lesson_panel"),

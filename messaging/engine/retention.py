@@ -236,6 +236,40 @@ def should_roll(
     return full or too_old
 
 
+def segment_bases(
+    *,
+    active_base: int,
+    records_in_active: int,
+    first_timestamp_ms: int | None,
+    log_end_offset: int,
+    count: int,
+    timestamp_ms: int,
+    config: LogConfig,
+) -> tuple[list[int], ActiveSegment]:
+    """Where `count` records appended at `timestamp_ms` from `log_end_offset` go: each one's
+    active segment base, rolling exactly where `should_roll` would, and the active segment
+    afterwards (for a batch of a client's records, appended at once)."""
+    bases: list[int] = []
+    rolled = False
+    for offset in range(log_end_offset, log_end_offset + count):
+        if should_roll(records_in_active, first_timestamp_ms, timestamp_ms, config):
+            active_base, records_in_active, first_timestamp_ms = offset, 0, None
+            rolled = True
+        if records_in_active == 0:
+            first_timestamp_ms = timestamp_ms
+        records_in_active += 1
+        bases.append(active_base)
+    return bases, ActiveSegment(active_base, records_in_active, first_timestamp_ms, rolled)
+
+
+@dataclass(frozen=True)
+class ActiveSegment:
+    base_offset: int
+    records: int
+    first_timestamp_ms: int | None
+    rolled: bool
+
+
 def _roll(log: PartitionLog) -> PartitionLog:
     return replace(log, segments=log.segments + (Segment(log.log_end_offset),))
 

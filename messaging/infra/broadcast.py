@@ -50,6 +50,17 @@ class LayerHealth:
 layer_health = LayerHealth()
 
 
+# The event loop whose worker threads hand their broadcasts to it (serving_loop_use).
+_serving_loop: asyncio.AbstractEventLoop | None = None
+SEND_TIMEOUT = 5.0
+
+
+def serving_loop_use(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Threads with no loop of their own broadcast through `loop` (None: each its own)."""
+    global _serving_loop
+    _serving_loop = loop
+
+
 def room_group_name(room_code: str) -> str:
     return f"room.{room_code}"
 
@@ -79,7 +90,18 @@ def broadcast_event(room_code: str, message: dict) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(send)()
+        serving = _serving_loop
+        if serving is None or not serving.is_running():
+            async_to_sync(send)()
+            return
+        # A database thread of a loop that serves (the Kafka listener's): the send runs on
+        # that loop, where the browsers' consumers wait on the layer's queues. async_to_sync
+        # would start an event loop of its own for each event (about 1 ms) and wake those
+        # queues from the wrong thread. Waiting for it keeps one thread's events in order.
+        try:
+            asyncio.run_coroutine_threadsafe(send(), serving).result(timeout=SEND_TIMEOUT)
+        except Exception:
+            layer_health.failed(f"broadcast to room {room_code}")
     else:
         # Called from code already on an event loop: hand it the send instead of blocking.
         loop.create_task(send())

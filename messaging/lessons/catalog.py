@@ -5,6 +5,10 @@ edit made in the admin lasts until the next load). A row whose file is gone is d
 the list never offers a lesson nobody can reload; rooms that were on it keep running, their
 `lesson` set to null by the foreign key. A file that does not validate stops the whole load
 before anything is written, with the file, the place and the reason.
+
+Lessons instructors build in the browser (`AuthoredLesson`) are played from `Lesson` rows too,
+written by `lesson_row_store` from the same validated spec; their slugs hold "--", which no
+file's slug can, and loading the files neither overwrites nor deletes them.
 """
 
 from __future__ import annotations
@@ -57,17 +61,20 @@ def lessons_load(directory: Path | None = None) -> list[Lesson]:
         # A mistyped directory must not read as "every lesson file is gone".
         raise LessonFormatError(str(where), "", "no such directory")
     specs = lesson_files_parse(directory)
-    lessons = []
-    for spec in specs:
-        lesson, _ = Lesson.objects.update_or_create(
-            slug=spec.slug,
-            defaults={
-                "title": spec.title,
-                "order": spec.order,
-                "spec": spec_to_dict(spec),
-                "source_path": spec.path,
-            },
-        )
-        lessons.append(lesson)
-    Lesson.objects.exclude(slug__in=[s.slug for s in specs]).delete()
+    lessons = [lesson_row_store(spec, slug=spec.slug, source_path=spec.path) for spec in specs]
+    Lesson.objects.filter(authored__isnull=True).exclude(slug__in=[s.slug for s in specs]).delete()
     return lessons
+
+
+def lesson_row_store(spec: LessonSpec, *, slug: str, source_path: str) -> Lesson:
+    """The playable row of a validated lesson (a file's, or a built one's under its own slug)."""
+    lesson, _ = Lesson.objects.update_or_create(
+        slug=slug,
+        defaults={
+            "title": spec.title,
+            "order": spec.order,
+            "spec": spec_to_dict(spec),
+            "source_path": source_path,
+        },
+    )
+    return lesson

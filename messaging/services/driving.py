@@ -23,6 +23,7 @@ from messaging.errors import NotFound
 from messaging.infra import checkpointer
 from messaging.models import Room
 from messaging.services.simulation import room_drive, room_release
+from messaging.services.timeline import timeline_flush
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,10 @@ class RoomDrivers:
 # view: a busy room's steps must not queue in front of everybody's page loads and forms.
 def _drive_sync(room_pk: int, owner: str, wall_ms: int) -> bool:
 
-    return room_drive(room=Room(pk=room_pk), owner=owner, wall_ms=wall_ms)
+    held = room_drive(room=Room(pk=room_pk), owner=owner, wall_ms=wall_ms)
+    # A commit that came too soon after the room's last capture is captured now.
+    timeline_flush(room_pk)
+    return held
 
 
 _drive = database_sync_to_async(_drive_sync, thread_sensitive=False)

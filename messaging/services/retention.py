@@ -41,6 +41,30 @@ def segment_append(partition: Partition, *, config: cleaner.LogConfig, timestamp
     partition.active_segment_records += 1
 
 
+def segments_append(
+    partition: Partition, *, config: cleaner.LogConfig, timestamp_ms: int, count: int
+) -> list[int]:
+    """`segment_append` for `count` records at once: each record's segment base, in order.
+
+    Changes the partition in memory except its log end offset; the caller saves it with the
+    records.
+    """
+    bases, active = cleaner.segment_bases(
+        active_base=partition.active_segment_base,
+        records_in_active=partition.active_segment_records,
+        first_timestamp_ms=partition.active_segment_first_ms,
+        log_end_offset=partition.log_end_offset,
+        count=count,
+        timestamp_ms=timestamp_ms,
+        config=config,
+    )
+    partition.active_segment_base = active.base_offset
+    partition.active_segment_records = active.records
+    partition.active_segment_first_ms = active.first_timestamp_ms
+    partition.cleaner_dirty = partition.cleaner_dirty or active.rolled
+    return bases
+
+
 def partition_log(partition: Partition, config: cleaner.LogConfig) -> cleaner.PartitionLog:
     """The stored partition as the engine's PartitionLog, segment by segment."""
     by_segment: dict[int, list[cleaner.Record]] = defaultdict(list)

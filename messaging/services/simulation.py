@@ -36,7 +36,7 @@ from messaging.models import (
 )
 from messaging.services import groups as group_services
 from messaging.services.events import event_record, room_lock
-from messaging.services.groups import group_tick
+from messaging.services.groups import group_tick, groups_ticking
 from messaging.services.records import RecordIn, produced_payload, records_produce
 from messaging.services.rest_consumers import rest_instances_expire
 from messaging.services.retention import topic_clean, topics_to_clean
@@ -480,7 +480,7 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     room.save(update_fields=["sim_time_ms"])
 
     produced = _run_producers(room, step_ms)
-    for group in ConsumerGroup.objects.filter(room=room):
+    for group in groups_ticking(room=room):
         group_tick(group=group)
     rest_instances_expire(room=room)
     consumed = [

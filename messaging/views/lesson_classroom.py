@@ -11,8 +11,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from messaging import selectors
+from messaging.errors import NotFound
 from messaging.models import Room
 from messaging.permissions import actor_for_request, classroom_lesson_check
+from messaging.services import lesson_authoring as authoring
 from messaging.services import lessons as services
 from messaging.services.lesson_steps import step_describe
 from messaging.views._htmx import handles_errors
@@ -95,7 +97,8 @@ def lesson_follow(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _present_context(request: HttpRequest, room: Room) -> dict[str, Any]:
-    return {**_classroom_context(request, room), "lessons": selectors.lessons_all()}
+    built = authoring.lessons_runnable(user=request.user)
+    return {**_classroom_context(request, room), "lessons": selectors.lessons_all() + built}
 
 
 @require_GET
@@ -118,7 +121,11 @@ def _presented(request: HttpRequest, room: Room) -> HttpResponse:
 @handles_errors
 def lesson_run(request: HttpRequest, code: str) -> HttpResponse:
     room = selectors.room_get(code=code)
-    lesson = selectors.lesson_get(slug=request.POST.get("lesson", ""))
+    slug = request.POST.get("lesson", "")
+    try:
+        lesson = selectors.lesson_get(slug=slug)
+    except NotFound:
+        lesson = authoring.authored_lesson_for_run(slug=slug, user=request.user)
     services.classroom_lesson_run(room=room, actor=actor_for_request(request, room), lesson=lesson)
     return _presented(request, room)
 

@@ -204,6 +204,7 @@ def _panel_context(request: HttpRequest, room: Room) -> dict[str, Any]:
         "lesson": lesson,
         "spec": spec,
         "lesson_number": position + 1,
+        "lesson_built": lesson.pk not in {item.pk for item in lessons},
         "lesson_count": len(lessons),
         "intro": text_blocks(spec.intro),
         "takeaway": inline_parts(spec.takeaway),
