@@ -1,8 +1,8 @@
 """LogLab settings, read from environment variables with defaults that just work.
 
 With nothing set, LogLab runs on one machine with SQLite (WAL) and the in-memory channel layer.
-`DATABASE_URL` switches to PostgreSQL and `REDIS_URL` to channels-redis: that is how it scales
-past one process and one machine.
+`DATABASE_URL` switches to PostgreSQL and `REDIS_URL` to Redis (pub/sub between the processes:
+infra/layers.py): that is how it scales past one process and one machine.
 """
 
 import math
@@ -269,7 +269,9 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub between processes, each process's own queues within it: one
+            # message through Redis per event, not one per socket (infra/layers.py says why).
+            "BACKEND": "messaging.infra.layers.RoomRedisLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": os.getenv("CHANNELS_PREFIX", "loglab"),

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
 
-from messaging.infra.layers import RoomChannelLayer
+import pytest
+
+from messaging.infra.layers import LayerFailed, RoomChannelLayer, RoomRedisLayer
 
 
 async def test_it_still_delivers_and_expires_messages_with_a_throttled_sweep():
@@ -23,3 +27,53 @@ async def test_it_sweeps_at_most_once_per_interval():
     first = layer._next_sweep
     layer._clean_expired()
     assert layer._next_sweep == first
+
+
+# --- RoomRedisLayer: Redis pub/sub between processes (two layers stand for two processes) ---
+
+
+def _two_processes(url: str) -> tuple[RoomRedisLayer, RoomRedisLayer]:
+    prefix = f"loglab-test-{secrets.token_hex(4)}"
+    return RoomRedisLayer(hosts=[url], prefix=prefix), RoomRedisLayer(hosts=[url], prefix=prefix)
+
+
+@pytest.mark.redis
+async def test_it_publishes_a_group_message_once_and_every_process_delivers_it(redis_url):
+    first, second = _two_processes(redis_url)
+    try:
+        mine = [await first.new_channel() for _ in range(3)]
+        theirs = await second.new_channel()
+        for channel in mine:
+            await first.group_add("room.ABC", channel)
+        await second.group_add("room.ABC", theirs)
+        event = {"type": "room.event", "text": '{"seq":1}'}
+        await first.group_send("room.ABC", event)
+        async with asyncio.timeout(5):
+            for channel in mine:
+                assert await first.receive(channel) == event
+            assert await second.receive(theirs) == event
+    finally:
+        await first.flush()
+        await second.flush()
+
+
+@pytest.mark.redis
+async def test_it_tells_every_socket_when_its_subscription_fails(redis_url):
+    layer, _other = _two_processes(redis_url)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room.ABC", channel)
+        # The connection under the subscription dies (as when Redis restarts).
+        subscription = layer._subscription()
+        await subscription.pubsub.connection.disconnect()
+        with pytest.raises(LayerFailed):
+            async with asyncio.timeout(5):
+                await layer.receive(channel)
+        # The next socket's group_add subscribes afresh, and its messages arrive.
+        again = await layer.new_channel()
+        await layer.group_add("room.ABC", again)
+        await layer.group_send("room.ABC", {"type": "room.event", "text": "{}"})
+        async with asyncio.timeout(5):
+            assert await layer.receive(again) == {"type": "room.event", "text": "{}"}
+    finally:
+        await layer.flush()
