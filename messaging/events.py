@@ -42,6 +42,7 @@ STEP = EventType(
         "produced": "records.produced payloads of the autoplay producers",
         "groups": "each group's moves: positions, commits, ledger lines",
         "student": "the student whose button made the step (a student's step has no clock)",
+        "replication": "replicated partitions that changed: leader, epoch, ISR, HW, LEOs",
     },
     "one coalesced tick of the simulation, or one student's processed record",
 )
@@ -262,7 +263,45 @@ LESSON_PREDICTED = EventType(
     {"question": "prediction id", "count": "answers so far"},
     "a student answered a lesson's prediction",
 )
+SHARE_CHANGED = EventType(
+    "share.changed",
+    {
+        "group": "share group id, or null for a step's pass over every share group",
+        "action": "what happened (create, join, leave, crash, acquire, ack, tick, settings…)",
+        "member": "the member that acted",
+        "records": "offsets it concerned: [partition, offset, state, delivery count]",
+        "...": "details of the action",
+    },
+    "a share group (KIP-932) changed: records acquired, acknowledged, released, archived",
+)
 
+BROKER_CHANGED = EventType(
+    "broker.changed",
+    {
+        "broker": "the broker (null: a preferred leader election)",
+        "state": "up, stopped, slow or preferred",
+        "was": "its state before",
+        "partitions": "replicated partitions that changed (as the step's replication)",
+        "lost": "records the leader changes took away (named in the durability ledger)",
+        "brokers": "the room's number of brokers, when it changed",
+    },
+    "a broker stopped, started or slowed down, or leaders moved (#16)",
+)
+GROUP_RECONCILED = EventType(
+    "group.reconciled",
+    {
+        "group": "group id",
+        "state": "Empty, Assigning, Reconciling or Stable (KIP-848's group states)",
+        "group_epoch": "the group epoch",
+        "assignment_epoch": "the target assignment's epoch",
+        "narration": "what happened, in words",
+        "moves": "what moved: group_epoch, target, joined, left, assigned, revoking, revoked, "
+        "member_epoch (engine/consumer_group.moves)",
+        "refused": "true when a client was refused (the narration says why)",
+        "at_ms": "the room time it happened at",
+    },
+    "a group.protocol=consumer (KIP-848) group moved: epochs, targets, revocations, assignments",
+)
 
 # Every constant above, by name; the Python name is the one the browser uses too.
 _CONSTANTS: dict[str, EventType] = {

@@ -18,9 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.engine import clock as clocks
+from messaging.engine import consumer_group as kip848
 from messaging.engine import consumption
 from messaging.engine import group as coordinator
 from messaging.engine import retention as cleaner
+from messaging.engine import share_group as share_rules
 
 # Kafka's defaults, by their real names (see shared/semantics.md).
 DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000  # retention.ms
@@ -146,6 +148,11 @@ class Topic(models.Model):
     segment_ms = models.BigIntegerField(default=DEFAULT_RETENTION_MS)  # segment.ms
     # The null-key sticky partitioner's state (KIP-794), kept between produce calls.
     sticky_state = models.JSONField(default=dict, blank=True)
+    # Replication (#16), by Kafka's names. A topic of replication.factor 1 has no replica state
+    # of its own: its one replica is on broker 1, and its high watermark is its log end.
+    replication_factor = models.PositiveSmallIntegerField(default=1)
+    min_insync_replicas = models.PositiveSmallIntegerField(default=1)
+    unclean_leader_election_enable = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,6 +192,9 @@ class Partition(models.Model):
     active_segment_first_ms = models.BigIntegerField(null=True, blank=True)
     # Set when a segment rolls: the log cleaner has something new to compact.
     cleaner_dirty = models.BooleanField(default=False)
+    # Replication (#16): what consumers may read up to (Kafka's high watermark). None: the
+    # partition has one replica, and the high watermark is the log end offset.
+    high_watermark = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["topic_id", "index"]
@@ -198,6 +208,12 @@ class Partition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic.name}-{self.index}"
+
+    @property
+    def consumable_end(self) -> int:
+        """Where consumers' reads end: the high watermark (records past it are not yet on
+        enough replicas), the log end offset for a partition of one replica."""
+        return self.log_end_offset if self.high_watermark is None else self.high_watermark
 
 
 class Record(models.Model):
@@ -268,6 +284,10 @@ class ConsumerGroup(models.Model):
         LATEST = "latest"
         NONE = "none"
 
+    class GroupProtocol(models.TextChoices):
+        CLASSIC = "classic"
+        CONSUMER = "consumer"
+
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="groups")
     group_id = models.CharField(max_length=249)
     topics = models.ManyToManyField(Topic, related_name="groups", blank=True)
@@ -300,6 +320,17 @@ class ConsumerGroup(models.Model):
     # While a real client is a member, the group runs Kafka's join and sync phases in real time
     # (engine/joining.py): its state, as LiveGroup.to_dict(). Empty otherwise.
     live = models.JSONField(default=dict, blank=True)
+    # The consumer group protocol (KIP-848, #15): group.protocol=classic is the above
+    # (JoinGroup/SyncGroup, `assignor` and `protocol` as the clients' settings); consumer is
+    # ConsumerGroupHeartbeat with the coordinator's own assignors, its state in `consumer`
+    # (engine/consumer_group.py's Group.to_dict()), mirrored in the Member and Assignment rows.
+    # `remote_assignor` is group.remote.assignor of the group's simulated members ("" = none:
+    # the broker's default, uniform).
+    group_protocol = models.CharField(
+        max_length=8, choices=GroupProtocol.choices, default=GroupProtocol.CLASSIC
+    )
+    remote_assignor = models.CharField(max_length=16, blank=True, default="")
+    consumer = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -327,6 +358,26 @@ class ConsumerGroup(models.Model):
             max_poll_records=BOARD_MAX_POLL_RECORDS,
             auto_commit_interval_ms=self.auto_commit_interval_ms,
         )
+
+    def kip848_config(self) -> kip848.Config:
+        """A group.protocol=consumer group's configs: its session.timeout.ms and
+        heartbeat.interval.ms are the broker's (group.consumer.session.timeout.ms,
+        group.consumer.heartbeat.interval.ms, or the group's consumer.* overrides)."""
+        return kip848.Config(
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
+            session_timeout_ms=self.session_timeout_ms,
+        )
+
+    def kip848_state(self) -> kip848.Group:
+        if not self.consumer:
+            return kip848.Group(self.group_id)
+        return kip848.Group.from_dict(self.consumer)
+
+    def consumers_paused(self) -> bool:
+        """Whether a rebalance has stopped the members. Under the classic protocol they consume
+        only while the group is Stable (a rebalance revokes, then waits for everyone); under
+        KIP-848 each member goes on with what it owns, whatever the group's state."""
+        return self.group_protocol == self.GroupProtocol.CLASSIC and self.state != self.State.STABLE
 
 
 class Member(models.Model):
@@ -871,3 +922,199 @@ class AuthoredLesson(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- brokers and replication (#16) ------------------------------------------------------------
+
+
+class Cluster(models.Model):
+    """A room's brokers. A room without this row has one broker (node 1), always up."""
+
+    class BrokerState(models.TextChoices):
+        UP = "up"
+        STOPPED = "stopped"
+        SLOW = "slow"
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="cluster")
+    # [{"id": 1, "state": "up"}, ...]: node ids 1..5, in order.
+    brokers = models.JSONField(default=list)
+    replica_lag_time_max_ms = models.BigIntegerField(default=30_000)
+    auto_leader_rebalance_enable = models.BooleanField(default=True)
+    # When the controller last looked for leaders to move back to their preferred replica
+    # (leader.imbalance.check.interval.seconds), on the room's clock.
+    leader_checked_ms = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.room_id}: {len(self.brokers)} brokers"
+
+
+class PartitionReplicas(models.Model):
+    """A replicated partition's replicas, leader, ISR and high watermark: engine/replication.py's
+    PartitionState as a dict. The partition's records are its leader's log."""
+
+    partition = models.OneToOneField(
+        Partition, on_delete=models.CASCADE, related_name="replication"
+    )
+    state = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"replicas of {self.partition_id}"
+
+
+class LostRecord(models.Model):
+    """The durability ledger: a record a leader change took away (its replicas never had it),
+    and whether its producer had been told it was written."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="lost_records")
+    topic = models.CharField(max_length=249)
+    partition = models.PositiveIntegerField()
+    offset = models.BigIntegerField()
+    key = models.CharField(max_length=256, null=True, blank=True)  # noqa: DJ001
+    value = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # The producer's acks (-1, 0 or 1), and whether it had its acknowledgement.
+    acks = models.SmallIntegerField()
+    acknowledged = models.BooleanField()
+    leader_epoch = models.IntegerField()
+    # "clean": a leader from the ISR (only records past the high watermark go);
+    # "unclean": unclean.leader.election.enable (committed records may go too).
+    election = models.CharField(max_length=8)
+    at_ms = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["room_id", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}@{self.offset}"
+
+
+# --- share groups (KIP-932, #15) ----------------------------------------------------------------
+
+
+class ShareGroup(models.Model):
+    """A share group ("queues for Kafka") on one topic: every member may read every partition,
+    and each record is acquired by one member at a time under a lock. The per-partition state
+    lives in SharePartitionState; the settings are Kafka's, by their broker names."""
+
+    class OffsetReset(models.TextChoices):
+        LATEST = "latest"
+        EARLIEST = "earliest"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="share_groups")
+    group_id = models.CharField(max_length=249)
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="share_groups")
+    # share.auto.offset.reset (a group config): where a partition's SPSO starts.
+    auto_offset_reset = models.CharField(
+        max_length=8, choices=OffsetReset.choices, default=OffsetReset.LATEST
+    )
+    record_lock_duration_ms = models.PositiveIntegerField(
+        default=share_rules.DEFAULT_RECORD_LOCK_DURATION_MS
+    )
+    delivery_count_limit = models.PositiveSmallIntegerField(
+        default=share_rules.DEFAULT_DELIVERY_COUNT_LIMIT
+    )
+    max_record_locks = models.PositiveIntegerField(default=share_rules.DEFAULT_MAX_RECORD_LOCKS)
+    # The group epoch goes up on every join and leave (ShareGroupHeartbeat's GroupEpoch).
+    group_epoch = models.PositiveIntegerField(default=0)
+    member_counter = models.PositiveIntegerField(default=1)
+    # Running totals, by what happened to a delivery: accept, release, reject, gap,
+    # lock-expired, member-left, log-start, refused (an acknowledgement Kafka refused).
+    totals = models.JSONField(default=dict, blank=True)
+    # The last few things that happened, newest last, for the board's narration.
+    recent = models.JSONField(default=list, blank=True)
+    # The side-by-side comparison this group is part of (services/share_compare.py): the SQS
+    # FIFO queue and consumer group fed the same records, and the state of the simulated SQS
+    # workers the room step drives like this group's consumers. Empty when it is on its own.
+    compare = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "group_id"], name="share_group_id_unique_in_room"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.group_id
+
+    def config(self) -> share_rules.ShareConfig:
+        return share_rules.ShareConfig(
+            record_lock_duration_ms=self.record_lock_duration_ms,
+            delivery_count_limit=self.delivery_count_limit,
+            max_record_locks=self.max_record_locks,
+        )
+
+
+class ShareMember(models.Model):
+    """A share consumer. A simulated one processes what it acquired at its speed and
+    acknowledges each record: ACCEPT, or on a failure (`failure_rate`) RELEASE or REJECT."""
+
+    class Kind(models.TextChoices):
+        SIMULATED = "simulated"
+        CLIENT = "client"
+
+    class OnFailure(models.TextChoices):
+        RELEASE = "release"
+        REJECT = "reject"
+
+    group = models.ForeignKey(ShareGroup, on_delete=models.CASCADE, related_name="members")
+    member_id = models.CharField(max_length=128)
+    display_name = models.CharField(max_length=40, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SIMULATED)
+    member_epoch = models.IntegerField(default=0)
+    join_order = models.PositiveIntegerField(default=0)
+    records_per_second = models.FloatField(default=1.0)
+    failure_rate = models.FloatField(default=0.0)
+    on_failure = models.CharField(
+        max_length=8, choices=OnFailure.choices, default=OnFailure.RELEASE
+    )
+    # A crashed consumer stops processing and acknowledging: its locks run out.
+    crashed = models.BooleanField(default=False)
+    budget_carry = models.FloatField(default=0.0)
+    # What its last fetch gave it and it has not acknowledged yet, as the consumer sees it:
+    # [[partition index, offset, delivery count], ...]. Its lock may have run out meanwhile.
+    polled = models.JSONField(default=list, blank=True)
+    # Per outcome: accept, release, reject, gap, refused.
+    counts = models.JSONField(default=dict, blank=True)
+    # A real client's ShareGroupHeartbeat, on the room's clock, and its software.
+    last_heartbeat_ms = models.BigIntegerField(default=0)
+    software = models.CharField(max_length=80, blank=True)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group_id", "join_order"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "member_id"], name="share_member_id_unique"),
+            models.CheckConstraint(
+                condition=Q(failure_rate__gte=0) & Q(failure_rate__lte=1),
+                name="share_member_failure_rate_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.member_id
+
+
+class SharePartitionState(models.Model):
+    """One share-partition: engine/share_group.py's SharePartition as a dict (SPSO, SPEO and
+    the in-flight records), `due_ms` the next lock expiry (so the step finds them with one
+    query), and `finished` the last records that became final, for the board."""
+
+    group = models.ForeignKey(ShareGroup, on_delete=models.CASCADE, related_name="partitions")
+    partition = models.ForeignKey(Partition, on_delete=models.CASCADE, related_name="+")
+    state = models.JSONField(default=dict)
+    due_ms = models.BigIntegerField(null=True, blank=True)
+    # [[offset, state, delivery count], ...], newest last, bounded.
+    finished = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["group_id", "partition_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "partition"], name="share_partition_unique_in_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}: {self.partition_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,28 +12,38 @@ from django.conf import settings
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 
-from messaging.engine import classic, fetching, sqs
+from messaging.engine import classic, fetching, rebalance_compare, sqs
+from messaging.engine import consumer_group as kip848
 from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
+from messaging.engine import replication as replication_rules
+from messaging.engine import share_group as share_rules
 from messaging.engine.offsets import OffsetOutOfRangeError, check_fetch_offset
+from messaging.engine.server_assignors import TopicMeta
 from messaging.errors import Invalid, NotFound
 from messaging.models import (
     BOARD_MAX_POLL_RECORDS,
     BOARD_RECORD_BYTES,
     Assignment,
     ClassicBroker,
+    Cluster,
     CommittedOffset,
     ConsumerGroup,
     Lesson,
     LessonPrediction,
+    LostRecord,
     Member,
     Partition,
+    PartitionReplicas,
     ProcessedRecord,
     Producer,
     Record,
     RestConsumerInstance,
     Room,
     RoomEvent,
+    ShareGroup,
+    ShareMember,
+    SharePartitionState,
     SqsQueue,
     Student,
     StudentPage,
@@ -134,10 +145,11 @@ def records_fetch(*, partition: Partition, offset: int, max_records: int) -> lis
         )
     except OffsetOutOfRangeError as error:
         raise Invalid(str(error), field="offset") from None
+    # Consumers read up to the high watermark: records past it are not on enough replicas.
     return list(
-        Record.objects.filter(partition=partition, offset__gte=offset).order_by("offset")[
-            :max_records
-        ]
+        Record.objects.filter(
+            partition=partition, offset__gte=offset, offset__lt=partition.consumable_end
+        ).order_by("offset")[:max_records]
     )
 
 
@@ -324,6 +336,8 @@ class MemberView:
     session_deadline_ms: int
     # Records it fetched (polled or buffered) and did not process yet, over its partitions.
     fetched: int = 0
+    # A group.protocol=consumer member's epoch and reconciliation (KIP-848).
+    kip848: Kip848Member | None = None
 
     @property
     def assigned_attr(self) -> str:
@@ -361,6 +375,8 @@ class GroupView:
     fetch_max_records: int = fetching.records_within(
         fetching.FETCH_MAX_BYTES_DEFAULT, BOARD_RECORD_BYTES
     )
+    # A group.protocol=consumer group's epochs and assignor (KIP-848).
+    kip848: Kip848Group | None = None
 
 
 LEDGER_SHOWN = 40
@@ -410,7 +426,9 @@ def board_groups(*, room: Room) -> list[GroupView]:
                     position=owner.position if owner else None,
                 )
             )
-        idle = coordinator.idle_members(group_state_load(group)) if members else {}
+        kip = kip848_view(group)
+        classic_members = members and kip is None
+        idle = coordinator.idle_members(group_state_load(group)) if classic_members else {}
         views.append(
             GroupView(
                 group=group,
@@ -422,9 +440,11 @@ def board_groups(*, room: Room) -> list[GroupView]:
                         idle_reason=idle.get(m.member_id, ""),
                         session_deadline_ms=m.session_expires_at(group.session_timeout_ms),
                         fetched=fetched[m.pk],
+                        kip848=kip.members.get(m.member_id) if kip else None,
                     )
                     for m in members
                 ],
+                kip848=kip,
                 rows=rows,
                 # Newest first: the ledger panel shows the latest lines when it is full.
                 ledger=list(
@@ -924,8 +944,10 @@ def kafka_records_read(
     no CreateTime of its own: it is given the room's clock as wall time (`epoch_ms` + its
     simulated time)."""
     count = max(1, min(settings.LOGLAB_KAFKA_FETCH_RECORDS, max_bytes // 64 + 1))
+    # A consumer reads up to the high watermark (FetchIsolation.HIGH_WATERMARK).
+    end = partition.consumable_end
     rows = (
-        Record.objects.filter(partition=partition, offset__gte=offset)
+        Record.objects.filter(partition=partition, offset__gte=offset, offset__lt=end)
         .order_by("offset")
         .values_list(
             "offset",
@@ -957,7 +979,7 @@ def kafka_records_read(
                 ],
             )
         )
-    return KafkaRead(partition.log_end_offset, partition.log_start_offset, records)
+    return KafkaRead(end, partition.log_start_offset, records)
 
 
 def kafka_offset_for_time(
@@ -987,3 +1009,398 @@ def kafka_committed(*, room: Room, group_id: str) -> dict[tuple[str, int], tuple
             group__room=room, group__group_id=group_id
         ).values_list("partition__topic__name", "partition__index", "offset", "metadata")
     }
+
+
+# --- share groups (KIP-932, #15) ------------------------------------------------------------------
+
+
+def share_groups_of(*, room: Room) -> list[ShareGroup]:
+    return list(ShareGroup.objects.filter(room=room).select_related("topic").order_by("group_id"))
+
+
+def share_group_get(*, room: Room, group_id: str) -> ShareGroup:
+    try:
+        return ShareGroup.objects.select_related("topic").get(room=room, group_id=str(group_id))
+    except ShareGroup.DoesNotExist:
+        raise NotFound(f"Share group '{str(group_id)[:249]}' does not exist.") from None
+
+
+def share_member_get(*, group: ShareGroup, member_id: str) -> ShareMember:
+    try:
+        return ShareMember.objects.get(group=group, member_id=str(member_id))
+    except ShareMember.DoesNotExist:
+        raise NotFound(
+            f"Share group '{group.group_id}' has no member '{str(member_id)[:128]}'."
+        ) from None
+
+
+def share_partition_rows(*, group: ShareGroup) -> list[SharePartitionState]:
+    return list(
+        SharePartitionState.objects.filter(group=group)
+        .select_related("partition")
+        .order_by("partition__index")
+    )
+
+
+def share_state_load(row: SharePartitionState) -> share_rules.SharePartition:
+    return share_rules.from_dict(row.state)
+
+
+def share_log_window(*, partition: Partition, start: int, end: int, limit: int) -> list[int]:
+    """The offsets the log holds in [start, end), at most `limit`: what a share fetch reads.
+    The offsets between them (compacted away) are gaps, acknowledged with GAP."""
+    return list(
+        Record.objects.filter(partition=partition, offset__gte=start, offset__lt=end)
+        .order_by("offset")
+        .values_list("offset", flat=True)[: max(0, limit)]
+    )
+
+
+# --- the consumer group protocol (KIP-848, #15) ---------------------------------------------------
+
+
+def kafka_topic_id(topic: Topic) -> uuid.UUID:
+    """A topic's Kafka topic id (Metadata v10+, ConsumerGroupHeartbeat's TopicId)."""
+    return kip848.topic_id(f"topic-{topic.pk}")
+
+
+def kafka_topic_metas(*, room: Room) -> dict[str, TopicMeta]:
+    """The room's topics as the consumer protocol's assignors see them: id and size."""
+    return {
+        name: TopicMeta(kip848.topic_id(f"topic-{pk}"), count)
+        for pk, name, count in Topic.objects.filter(room=room).values_list(
+            "pk", "name", "partition_count"
+        )
+    }
+
+
+# --- brokers and replication (#16) ---------------------------------------------------------------
+
+LOST_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    broker: int
+    leo: int
+    hw: int  # what this replica knows of the high watermark
+    leader: bool
+    in_sync: bool
+    preferred: bool
+    stopped: bool
+    behind: int  # records the leader has and this replica has not
+
+
+@dataclass(frozen=True)
+class ReplicatedPartition:
+    topic: str
+    index: int
+    leader: int | None
+    epoch: int
+    isr: tuple[int, ...]
+    hw: int
+    log_end: int
+    replicas: tuple[ReplicaView, ...]
+    min_isr: int
+    unclean: bool
+
+    @property
+    def tp(self) -> str:
+        return f"{self.topic}-{self.index}"
+
+    @property
+    def under_min_isr(self) -> bool:
+        return len(self.isr) < replication_rules.effective_min_isr(self.min_isr, len(self.replicas))
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    id: int
+    state: str
+    leads: int
+    replicas: tuple[tuple[ReplicatedPartition, ReplicaView], ...]
+    single: int  # partitions of replication.factor 1 it holds (broker 1)
+
+    @property
+    def stopped(self) -> bool:
+        return self.state == replication_rules.STOPPED
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    brokers: tuple[BrokerView, ...]
+    partitions: tuple[ReplicatedPartition, ...]
+    lost: tuple[LostRecord, ...]
+    lost_total: int
+    replica_lag_time_max_ms: int
+    controller: int | None
+
+    @property
+    def replicated(self) -> bool:
+        return bool(self.partitions)
+
+
+def room_brokers_read(*, room: Room | int) -> dict[int, str]:
+    """Broker id -> state; a room without a Cluster row has one running broker."""
+    stored = Cluster.objects.filter(room=room).values_list("brokers", flat=True).first()
+    return {b["id"]: b["state"] for b in stored} if stored else {1: replication_rules.UP}
+
+
+def room_cluster(*, room: Room) -> ClusterView:
+    """The room's brokers with the replicas each holds (the board's drawing, the API's read)."""
+    cluster = Cluster.objects.filter(room=room).first()
+    brokers = (
+        {b["id"]: b["state"] for b in cluster.brokers} if cluster else {1: replication_rules.UP}
+    )
+    rows = (
+        PartitionReplicas.objects.filter(partition__topic__room=room)
+        .select_related("partition__topic")
+        .order_by("partition__topic__name", "partition__index")
+    )
+    partitions = []
+    for row in rows:
+        state = replication_rules.PartitionState.from_dict(row.state)
+        topic = row.partition.topic
+        replicas = tuple(
+            ReplicaView(
+                broker=r.broker,
+                leo=r.leo,
+                hw=state.hw if r.broker == state.leader else r.hw,
+                leader=r.broker == state.leader,
+                in_sync=r.broker in state.isr,
+                preferred=r.broker == state.preferred,
+                stopped=brokers.get(r.broker) == replication_rules.STOPPED,
+                behind=max(0, state.log_end - r.leo),
+            )
+            for r in state.replicas
+        )
+        partitions.append(
+            ReplicatedPartition(
+                topic=topic.name,
+                index=row.partition.index,
+                leader=state.leader,
+                epoch=state.leader_epoch,
+                isr=state.isr,
+                hw=state.hw,
+                log_end=state.log_end,
+                replicas=replicas,
+                min_isr=topic.min_insync_replicas,
+                unclean=topic.unclean_leader_election_enable,
+            )
+        )
+    single = Partition.objects.filter(topic__room=room, topic__replication_factor=1).count()
+    views = []
+    for broker, condition in sorted(brokers.items()):
+        held = tuple((p, r) for p in partitions for r in p.replicas if r.broker == broker)
+        views.append(
+            BrokerView(
+                id=broker,
+                state=condition,
+                leads=sum(1 for p, r in held if r.leader),
+                replicas=held,
+                single=single if broker == 1 else 0,
+            )
+        )
+    alive = [b for b, s in sorted(brokers.items()) if s != replication_rules.STOPPED]
+    lost = LostRecord.objects.filter(room=room)
+    return ClusterView(
+        brokers=tuple(views),
+        partitions=tuple(partitions),
+        lost=tuple(lost.order_by("-id")[:LOST_SHOWN]),
+        lost_total=lost.count(),
+        replica_lag_time_max_ms=(
+            cluster.replica_lag_time_max_ms
+            if cluster
+            else replication_rules.DEFAULT_REPLICA_LAG_TIME_MAX_MS
+        ),
+        controller=alive[0] if alive else None,
+    )
+
+
+def room_cluster_json(*, room: Room) -> dict[str, Any]:
+    """GET /api/rooms/<code>/brokers: the same read as the board's, for scripts."""
+    view = room_cluster(room=room)
+    return {
+        "controller": view.controller,
+        "replica.lag.time.max.ms": view.replica_lag_time_max_ms,
+        "brokers": [
+            {"id": b.id, "state": b.state, "leaders": b.leads, "replicas": len(b.replicas)}
+            for b in view.brokers
+        ],
+        "partitions": [
+            {
+                "topic": p.topic,
+                "partition": p.index,
+                "leader": p.leader,
+                "leader_epoch": p.epoch,
+                "isr": list(p.isr),
+                "high_watermark": p.hw,
+                "log_end_offset": p.log_end,
+                "replicas": [
+                    {"broker": r.broker, "log_end_offset": r.leo, "high_watermark": r.hw}
+                    for r in p.replicas
+                ],
+            }
+            for p in view.partitions
+        ],
+        "lost": [
+            {
+                "topic": lost.topic,
+                "partition": lost.partition,
+                "offset": lost.offset,
+                "key": lost.key,
+                "value": lost.value,
+                "acks": lost.acks,
+                "acknowledged": lost.acknowledged,
+                "leader_epoch": lost.leader_epoch,
+                "election": lost.election,
+            }
+            for lost in view.lost
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Kip848Member:
+    """A member of a group.protocol=consumer group, as the board draws it: its epoch and
+    reconciliation state, what it owns, what it is revoking, and what its target promises it
+    that another member still holds."""
+
+    epoch: int
+    state: str  # stable, unrevoked_partitions, unreleased_partitions (MemberState)
+    revoking: list[str]
+    awaited: list[str]
+    target: list[str]
+    server_side: bool
+
+    @property
+    def reconciled(self) -> bool:
+        return not self.revoking and not self.awaited
+
+    @property
+    def state_text(self) -> str:
+        return {
+            "stable": "stable",
+            "unrevoked_partitions": "revoking",
+            "unreleased_partitions": "waiting for partitions",
+        }.get(self.state, self.state)
+
+
+@dataclass(frozen=True)
+class Kip848Group:
+    group_epoch: int
+    assignment_epoch: int
+    assignor: str
+    members: dict[str, Kip848Member]
+
+    @property
+    def assigning(self) -> bool:
+        return self.group_epoch > self.assignment_epoch
+
+
+def kip848_view(group: ConsumerGroup) -> Kip848Group | None:
+    """A group.protocol=consumer group's epochs and each member's reconciliation."""
+    if group.group_protocol != ConsumerGroup.GroupProtocol.CONSUMER:
+        return None
+    state = group.kip848_state()
+
+    def names(parts: kip848.Partitions) -> list[str]:
+        return [f"{t}-{p}" for t, p in kip848.flat(parts)]
+
+    members = {}
+    for m in state.members:
+        target = state.target_of(m.member_id)
+        awaited = [tp for tp in names(target) if tp not in set(names(m.assigned))]
+        members[m.member_id] = Kip848Member(
+            epoch=m.member_epoch,
+            state=m.state.value,
+            revoking=names(m.pending_revocation),
+            awaited=awaited,
+            target=names(target),
+            server_side=m.server_side,
+        )
+    return Kip848Group(
+        group_epoch=state.group_epoch,
+        assignment_epoch=state.assignment_epoch,
+        assignor=state.preferred_assignor() or group.remote_assignor or "uniform",
+        members=members,
+    )
+
+
+@dataclass(frozen=True)
+class CompareBar:
+    member: str
+    hue: int
+    left: float  # percent of the timeline
+    width: float
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    protocol: str
+    title: str
+    heartbeat_ms: int
+    rows: list[tuple[int, list[CompareBar]]]  # partition, what consumed it when
+    events: list[tuple[float, float, str]]  # seconds, percent, text
+    settled_s: float
+    paused_s: float
+    stopped: list[str]
+    end_ms: int
+
+
+COMPARE_TITLES = {
+    "eager": "Eager (classic, range): everyone revokes, everyone waits",
+    "cooperative": "Cooperative (classic, cooperative-sticky, KIP-429): two rounds",
+    "consumer": "KIP-848 (group.protocol=consumer, uniform): one heartbeat at a time",
+}
+
+
+def rebalance_comparison(
+    *, members: int, partitions: int, event: str
+) -> tuple[list[CompareRun], int]:
+    """The same join (or leave) under eager, cooperative and KIP-848, on one time scale."""
+    scenario = rebalance_compare.Scenario(
+        members=members,
+        partitions=partitions,
+        event=event,  # type: ignore[arg-type]
+    )
+    try:
+        runs = rebalance_compare.compare(scenario)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    span = max(run.end_ms for run in runs)
+    names = sorted({m for run in runs for m in run.members}, key=lambda n: int(n[1:]))
+    hues = {name: (i * 137 + 200) % 360 for i, name in enumerate(names)}
+    views = []
+    for run in runs:
+        rows = []
+        for p in range(partitions):
+            bars = [
+                CompareBar(
+                    member=s.member,
+                    hue=hues[s.member],
+                    left=round(100 * s.start_ms / span, 3),
+                    width=round(100 * (s.end_ms - s.start_ms) / span, 3),
+                    start_s=s.start_ms / 1000,
+                    end_s=s.end_ms / 1000,
+                )
+                for s in run.segments
+                if s.partition == p and s.end_ms > s.start_ms
+            ]
+            rows.append((p, bars))
+        views.append(
+            CompareRun(
+                protocol=run.protocol,
+                title=COMPARE_TITLES[run.protocol],
+                heartbeat_ms=run.heartbeat_ms,
+                rows=rows,
+                events=[(t / 1000, round(100 * t / span, 3), text) for t, text in run.events],
+                settled_s=run.settled_ms / 1000,
+                paused_s=run.paused_ms / 1000,
+                stopped=list(run.stopped),
+                end_ms=run.end_ms,
+            )
+        )
+    return views, span

@@ -13,12 +13,14 @@ URL instead (`<endpoint>/000000000000/<queue name>`): the same view answers ther
 
 from django.urls import path, re_path
 
+from messaging.api import brokers as brokers_api
 from messaging.api import kafka_rest as kafka
 from messaging.api import rooms as rooms_api
 from messaging.api import sqs as sqs_api
 from messaging.views import (
     accounts,
     board,
+    brokers,
     classroom,
     controls,
     lesson_builder,
@@ -26,6 +28,8 @@ from messaging.views import (
     lesson_progress,
     lessons,
     queues,
+    rebalances,
+    share_groups,
     student,
     timeline,
 )
@@ -44,6 +48,7 @@ urlpatterns = [
     # The board
     path("", board.home, name="home"),
     path("about/", board.fidelity, name="fidelity"),
+    path("rebalances/", rebalances.rebalance_compare, name="rebalance_compare"),
     path("rooms/new/", board.room_new, name="room_new"),
     path("join/", board.room_join, name="room_join"),
     path(ROOM, board.room_board, name="room"),
@@ -51,6 +56,11 @@ urlpatterns = [
     path(ROOM + "produce/", board.record_produce, name="record_produce"),
     path(ROOM + "topics/new/", board.topic_new, name="topic_new"),
     path(ROOM + "board/", board.room_live, name="room_live"),
+    # The room's brokers (#16)
+    path(ROOM + "brokers/", brokers.brokers_panel, name="brokers_panel"),
+    path(ROOM + "brokers/count/", brokers.brokers_count, name="brokers_count"),
+    path(ROOM + "brokers/elect/", brokers.leaders_elect, name="leaders_elect"),
+    path(ROOM + "brokers/<int:broker_id>/", brokers.broker_control, name="broker_control"),
     # The room's timeline (#17): its forms post outside r/<code>/, where a lesson room's undo
     # middleware would take a snapshot of a step that changes nothing in the room.
     path(ROOM + "timeline/", timeline.room_timeline, name="room_timeline"),
@@ -93,6 +103,27 @@ urlpatterns = [
         QUEUES + "classic/exchanges/new/", queues.classic_exchange_new, name="classic_exchange_new"
     ),
     path(QUEUES + "classic/bind/", queues.classic_bind, name="classic_bind"),
+    # Share groups (KIP-932, #15) and their side by side with SQS FIFO and a consumer group
+    path(ROOM + "share/", share_groups.share_page, name="share_page"),
+    path(ROOM + "share/live/", share_groups.share_fragment, name="share_fragment"),
+    path(ROOM + "share/compare/", share_groups.share_compare_page, name="share_compare"),
+    path(
+        ROOM + "share/compare/live/",
+        share_groups.share_compare_fragment,
+        name="share_compare_fragment",
+    ),
+    path(
+        ROOM + "share/compare/setup/",
+        share_groups.share_compare_setup,
+        name="share_compare_setup",
+    ),
+    path(ROOM + "share/new/", share_groups.share_group_new, name="share_group_new"),
+    path(ROOM + "share/settings/", share_groups.share_group_settings, name="share_group_settings"),
+    path(ROOM + "share/delete/", share_groups.share_group_remove, name="share_group_remove"),
+    path(ROOM + "share/join/", share_groups.share_member_new, name="share_member_new"),
+    path(ROOM + "share/member/", share_groups.share_member_action, name="share_member_action"),
+    path(ROOM + "share/ack/", share_groups.share_ack, name="share_ack"),
+    path(ROOM + "share/clock/", share_groups.share_clock_step, name="share_clock_step"),
     # Instructors and classrooms. /accounts/login/ is Django's default LOGIN_URL.
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.login_view, name="login"),
@@ -168,6 +199,14 @@ urlpatterns = [
     # The JSON APIs for learners' own code: rooms, then Kafka REST Proxy v3 and v2
     path("api/rooms", rooms_api.room_create, name="api_rooms"),
     path("api/rooms/", rooms_api.room_create),
+    # A room's brokers (#16)
+    path("api/rooms/<str:code>/brokers", brokers_api.brokers, name="api_brokers"),
+    path("api/rooms/<str:code>/brokers/elect", brokers_api.leaders_elect, name="api_leaders_elect"),
+    path(
+        "api/rooms/<str:code>/brokers/<int:broker_id>/<slug:action>",
+        brokers_api.broker_action,
+        name="api_broker_action",
+    ),
     path(KAFKA, kafka.root, name="kafka_root"),
     path(KAFKA + "/v3/clusters", kafka.clusters, name="kafka_clusters"),
     path(CLUSTER, kafka.cluster, name="kafka_cluster"),

@@ -316,7 +316,7 @@ def _topic_data(request: HttpRequest, room: Room, topic: Topic) -> dict:
         "cluster_id": room.code,
         "topic_name": topic.name,
         "is_internal": False,
-        "replication_factor": 1,
+        "replication_factor": topic.replication_factor,
         "partitions_count": topic.partition_count,
         "partitions": {"related": _url(request, room, *base, "partitions")},
         "configs": {"related": _url(request, room, *base, "configs")},
@@ -401,13 +401,9 @@ def _v3_topic_create(request: HttpRequest, room: Room) -> HttpResponse:
     if partitions == -1:
         partitions = 1  # the broker's num.partitions
     factor = _int(body.get("replication_factor", 1), "replication_factor", low=-1)
-    if factor not in (-1, 1):
-        raise ApiError(
-            KAFKA_BAD_REQUEST,
-            f"Replication factor: {factor} larger than available brokers: 1."
-            if factor > 1
-            else "Replication factor must be larger than 0.",
-        )
+    if factor == 0 or factor < -1:
+        raise ApiError(KAFKA_BAD_REQUEST, "Replication factor must be larger than 0.")
+    factor = max(1, factor)  # -1: default.replication.factor, 1 as on a Kafka broker
     configs = body.get("configs") or []
     if not isinstance(configs, list):
         raise ApiError(UNPROCESSABLE, "configs is a list of {name, value}.")
@@ -423,7 +419,9 @@ def _v3_topic_create(request: HttpRequest, room: Room) -> HttpResponse:
             )
         changes[TOPIC_CONFIGS[entry["name"]]] = entry.get("value")
     with service_errors(invalid=KAFKA_BAD_REQUEST, conflict=KAFKA_BAD_REQUEST):
-        topic = topic_create_configured(room=room, name=name, partitions=partitions, **changes)
+        topic = topic_create_configured(
+            room=room, name=name, partitions=partitions, replication_factor=factor, **changes
+        )
     return _v3(_topic_data(request, room, topic), status=201)
 
 

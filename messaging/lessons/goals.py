@@ -14,18 +14,22 @@ from django.db.models import Count, Exists, Max, OuterRef, Sum
 
 from messaging import events
 from messaging.engine import classic, sqs
+from messaging.engine import replication as replication_rules
 from messaging.engine.offsets import lag_or_backlog
 from messaging.lessons.spec import Goal, LessonSpec
 from messaging.models import (
     ClassicBroker,
     CommittedOffset,
     ConsumerGroup,
+    LostRecord,
     Member,
     Partition,
+    PartitionReplicas,
     ProcessedRecord,
     Record,
     Room,
     RoomEvent,
+    ShareGroup,
     SqsQueue,
     Topic,
 )
@@ -313,6 +317,61 @@ def _classic_delivered(r: _Room, a: dict) -> tuple[bool, str]:
     return gone >= a["min"], f"{gone} consumed and acked, need at least {a['min']}"
 
 
+def _share_group(r: _Room, group_id: str) -> ShareGroup:
+    found = ShareGroup.objects.filter(room=r.room, group_id=group_id).first()
+    if found is None:
+        raise _Missing(f"share group {group_id} does not exist yet")
+    return found
+
+
+def _share_totals(r: _Room, a: dict) -> tuple[bool, str]:
+    """What a share group counted: acknowledgements, lock time-outs, archiving at the delivery
+    count limit, redeliveries (so far, whatever has happened to the consumers since)."""
+    count = int(_share_group(r, a["group"]).totals.get(a["what"], 0))
+    return _counted(count, a["what"], a)
+
+
+def _share_partition_consumers(r: _Room, a: dict) -> tuple[bool, str]:
+    """The most consumers of the share group that acquired records from one partition (so
+    far, even if some left since): a consumer group never lets more than one read it."""
+    most = int(_share_group(r, a["group"]).totals.get("partition-readers", 0))
+    return most >= a["min"], (
+        f"at most {most} consumer(s) read one partition so far, need at least {a['min']}"
+    )
+
+
+# --- brokers and replication (#16) -------------------------------------------------------------
+
+
+def _lost_records(r: _Room, a: dict) -> tuple[bool, str]:
+    rows = LostRecord.objects.filter(room=r.room)
+    what = "lost records"
+    if "acknowledged" in a:
+        rows = rows.filter(acknowledged=a["acknowledged"])
+        what = "lost acknowledged records" if a["acknowledged"] else "lost unacknowledged records"
+    if "acks" in a:
+        rows = rows.filter(acks={"0": 0, "1": 1, "all": -1}[a["acks"]])
+        what += f" sent with acks={a['acks']}"
+    return _counted(rows.count(), what, a)
+
+
+def _replicas(r: _Room, a: dict) -> replication_rules.PartitionState:
+    row = PartitionReplicas.objects.filter(
+        partition__topic=r.topic(a["topic"]), partition__index=a.get("partition", 0)
+    ).first()
+    if row is None:
+        raise _Missing(f"{a['topic']}-{a.get('partition', 0)} has one replica, no ISR to count")
+    return replication_rules.PartitionState.from_dict(row.state)
+
+
+def _isr_size(r: _Room, a: dict) -> tuple[bool, str]:
+    return _counted(len(_replicas(r, a).isr), "in-sync replicas", a)
+
+
+def _leader_epoch(r: _Room, a: dict) -> tuple[bool, str]:
+    return _counted(_replicas(r, a).leader_epoch, "as leader epoch", a)
+
+
 def lesson_started_seq(room: Room) -> int:
     """The seq of the room's last "lesson.started" event: goals count events after it."""
     return (
@@ -356,6 +415,11 @@ CHECKS = {
     "classic_ready": _classic_ready,
     "classic_delivered": _classic_delivered,
     "event": _event,
+    "share_totals": _share_totals,
+    "share_partition_consumers": _share_partition_consumers,
+    "lost_records": _lost_records,
+    "isr_size": _isr_size,
+    "leader_epoch": _leader_epoch,
 }
 
 

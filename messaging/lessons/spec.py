@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from messaging.engine import classic, offsets
-from messaging.models import ConsumerGroup, Producer, Topic
+from messaging.engine import classic, offsets, server_assignors
+from messaging.models import ConsumerGroup, Producer, ShareGroup, ShareMember, Topic
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FILE_RE = re.compile(r"^\d+-(?P<slug>.+)\.toml$")
@@ -40,20 +40,38 @@ MAX_PARTITIONS = 128
 MAX_QUIZ_SIZE = 1000
 BIG = 1_000_000_000
 
-VIEWS = ("board", "queues")
+VIEWS = ("board", "queues", "share")
 # What the services accept, taken from where it is defined: a lesson that validates here
 # must not be refused when it plays.
 ASSIGNORS = tuple(ConsumerGroup.Assignor.values)
 PROTOCOLS = tuple(ConsumerGroup.Protocol.values)
+# group.protocol (KIP-848, #15) and the coordinator's assignors a consumer group may name.
+GROUP_PROTOCOLS = tuple(ConsumerGroup.GroupProtocol.values)
+REMOTE_ASSIGNORS = server_assignors.ASSIGNORS
 DELIVERIES = tuple(ConsumerGroup.Delivery.values)
 OFFSET_RESETS = tuple(ConsumerGroup.OffsetReset.values)
 CLEANUP_POLICIES = tuple(Topic.CleanupPolicy.values)
 KEY_MODES = tuple(Producer.KeyMode.values)
 RESET_OPTIONS = offsets.RESET_OPTIONS
 ACKS = ("0", "1", "all")
+MAX_BROKERS = 5
+BROKER_ACTIONS = ("stop", "start", "slow", "normal")
 FAULTS = ("none", "lose_request", "lose_ack", "leader_failover")
 EXCHANGE_TYPES = classic.EXCHANGE_TYPES
 GROUP_STATES = tuple(s for s in ConsumerGroup.State.values if s != "Dead")
+SHARE_ON_FAILURE = tuple(ShareMember.OnFailure.values)
+SHARE_OFFSET_RESETS = tuple(ShareGroup.OffsetReset.values)
+# What a share group counts (ShareGroup.totals): its acknowledgements, its locks that ran out,
+# its records archived at the delivery count limit, its redeliveries, its refused acks.
+SHARE_TOTALS = (
+    "accept",
+    "release",
+    "reject",
+    "lock-expired",
+    "delivery-limit",
+    "redelivered",
+    "refused",
+)
 
 
 class LessonFormatError(ValueError):
@@ -177,15 +195,31 @@ STEP_ARGS: dict[str, dict[str, Arg]] = {
         "tombstone": BOOL,
         "partition": _i(0, MAX_PARTITIONS - 1),
         "count": _i(1, MAX_COUNT),
+        "acks": _s(choices=ACKS),
     },
-    "create_topic": {"name": _s(required=True), "partitions": _i(1, MAX_PARTITIONS, True)},
+    "create_topic": {
+        "name": _s(required=True),
+        "partitions": _i(1, MAX_PARTITIONS, True),
+        "replication_factor": _i(1, MAX_BROKERS),
+        "min_insync_replicas": _i(1, MAX_BROKERS),
+        "unclean_leader_election_enable": BOOL,
+    },
     "add_partitions": {"topic": TOPIC, "partitions": _i(2, MAX_PARTITIONS, True)},
     "configure_topic": {
         "topic": TOPIC,
         "retention_ms": _i(-1, MAX_RETENTION_MS),
         "cleanup_policy": _s(choices=CLEANUP_POLICIES),
         "segment_records": _i(1, 10_000),
+        "min_insync_replicas": _i(1, MAX_BROKERS),
+        "unclean_leader_election_enable": BOOL,
     },
+    # Brokers (#16): how many the room has, and one stopped, started, slowed or back to normal.
+    "brokers": {"count": _i(1, MAX_BROKERS, True)},
+    "broker": {
+        "broker": _i(1, MAX_BROKERS, True),
+        "state": _s(required=True, choices=BROKER_ACTIONS),
+    },
+    "elect_preferred": {},
     "create_group": {
         "group": GROUP,
         "topics": Arg("strs", True),
@@ -194,6 +228,8 @@ STEP_ARGS: dict[str, dict[str, Arg]] = {
         "delivery": _s(choices=DELIVERIES),
         "auto_offset_reset": _s(choices=OFFSET_RESETS),
         "session_timeout_ms": _i(6_000, 1_800_000),
+        "group_protocol": _s(choices=GROUP_PROTOCOLS),
+        "remote_assignor": _s(choices=REMOTE_ASSIGNORS),
     },
     "join": {
         "group": GROUP,
@@ -246,6 +282,27 @@ STEP_ARGS: dict[str, dict[str, Arg]] = {
         "count": _i(1, 100),
     },
     "classic_consume": {"queue": QUEUE, "count": _i(1, 100)},
+    # Share groups (KIP-932): `consumer` counts from 1 in join order, or "last".
+    "share_group": {
+        "group": GROUP,
+        "topic": TOPIC,
+        "consumers": _i(0, 20),
+        "rate": _f(0.001, 100),
+        "failure_rate": _f(0, 1),
+        "on_failure": _s(choices=SHARE_ON_FAILURE),
+        "auto_offset_reset": _s(choices=SHARE_OFFSET_RESETS),
+        "lock_ms": _i(1_000, 3_600_000),
+        "delivery_limit": _i(2, 10),
+        "max_locks": _i(1, 10_000),
+    },
+    "share_crash": {"group": GROUP, "consumer": CONSUMER},
+    "share_speed": {
+        "group": GROUP,
+        "consumer": CONSUMER,
+        "rate": _f(0.001, 100),
+        "failure_rate": _f(0, 1),
+        "on_failure": _s(choices=SHARE_ON_FAILURE),
+    },
 }
 
 # Goal arguments; kinds in MIN_MAX need `min` or `max` (or both), kinds in MIN_ONLY need `min`.
@@ -276,6 +333,12 @@ GOAL_ARGS: dict[str, dict[str, Arg]] = {
     "classic_ready": {"queue": QUEUE, **MIN_MAX},
     "classic_delivered": {"queue": QUEUE, "min": _i(0, BIG, True)},
     "event": {"type": _s(required=True, max_len=48), "min": _i(0, BIG, True)},
+    "share_totals": {"group": GROUP, "what": _s(required=True, choices=SHARE_TOTALS), **MIN_MAX},
+    "share_partition_consumers": {"group": GROUP, "min": _i(0, BIG, True)},
+    # Brokers and replication (#16): the durability ledger, a partition's ISR and leader epoch.
+    "lost_records": {"acknowledged": BOOL, "acks": _s(choices=ACKS), **MIN_MAX},
+    "isr_size": {"topic": TOPIC, "partition": _i(0, MAX_PARTITIONS - 1), **MIN_MAX},
+    "leader_epoch": {"topic": TOPIC, "partition": _i(0, MAX_PARTITIONS - 1), **MIN_MAX},
 }
 NEEDS_MIN_OR_MAX = {kind for kind, args in GOAL_ARGS.items() if args.get("max") is COUNT}
 
@@ -317,6 +380,8 @@ START_ARGS: dict[str, dict[str, Arg]] = {
         "client_id": _s(max_len=64),
         "rate": _f(0, 100),
         "session_timeout_ms": _i(6_000, 1_800_000),
+        "group_protocol": _s(choices=GROUP_PROTOCOLS),
+        "remote_assignor": _s(choices=REMOTE_ASSIGNORS),
     },
     "records": {
         "topic": TOPIC,

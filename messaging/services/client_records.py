@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,6 +22,7 @@ from messaging.engine import retention as cleaner
 from messaging.models import Partition, ProducerState, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 from messaging.services.records import EVENT_RECORDS_LIMIT, ProducedRecord, produced_payload
+from messaging.services.replication import ProduceGuard
 from messaging.services.retention import segments_append
 
 
@@ -50,6 +51,9 @@ class PartitionAppend:
     base_offset: int = -1
     log_start_offset: int = -1
     message: str | None = None
+    # acks=all to a replicated partition (#16): (partition pk, offset the high watermark must
+    # reach, leader epoch) that the answer waits for (api/kafka_wire/brokers.py).
+    wait: tuple[int, int, int] | None = None
 
 
 class _Refused(Exception):
@@ -250,12 +254,21 @@ def _producer_states(partition: Partition, producer_ids: set[int]) -> dict[int, 
 
 @transaction.atomic
 def client_produce(
-    *, room: Room, writes: list[tuple[str, int, list[ClientBatch]]], producer: str
+    *,
+    room: Room,
+    writes: list[tuple[str, int, list[ClientBatch]]],
+    producer: str,
+    broker: int | None = None,
+    acks: int = -1,
 ) -> list[PartitionAppend]:
     """Produce requests' batches for (topic, partition)s, in order, all appended under the
     room's lock in one transaction; each write answered on its own, in the same order, as Kafka
     does (one partition's refusal does not stop the others). Several requests of one
-    connection may come at once, so a partition may appear more than once."""
+    connection may come at once, so a partition may appear more than once.
+
+    `broker` is the broker the client sent them to, `acks` the requests' acks: the replication
+    guard refuses a partition that broker does not lead, or acks=all under min.insync.replicas
+    (services/replication.py)."""
     room = room_lock(room=room)
     partitions = {
         (p.topic.name, p.index): p
@@ -264,6 +277,7 @@ def client_produce(
         ).select_related("topic")
     }
     stored = _room_extent(room)
+    guard = ProduceGuard.load(room=room, partitions=list(partitions.values()), broker=broker)
     appender = _Appender(room=room, producer=producer[:64], rows=[], produced={})
     answers: list[PartitionAppend] = []
     touched: dict[int, Partition] = {}
@@ -289,10 +303,27 @@ def client_produce(
                 )
             )
             continue
-        answers.append(_partition_produce(appender, partition.topic, partition, batches, touched))
+        refused = guard.admit(partition, acks)
+        if refused is not None:
+            answers.append(PartitionAppend(refused[0], message=refused[1]))
+            continue
+        end = partition.log_end_offset
+        answer = _partition_produce(appender, partition.topic, partition, batches, touched)
+        if answer.error is None:
+            answer = replace(
+                answer,
+                wait=guard.appended(
+                    partition,
+                    count=partition.log_end_offset - end,
+                    acks=acks,
+                    required_offset=answer.base_offset + count,
+                ),
+            )
+        answers.append(answer)
     if appender.rows:
         _records_insert(appender.rows)
         _partitions_save(list(touched.values()))
+    guard.save()
     by_pk = {p.topic_id: p.topic for p in partitions.values()}
     for topic_pk, produced in appender.produced.items():
         if produced:

@@ -1,13 +1,23 @@
-"""The rows every group coordinator writes, the board's one-step one (groups.py) and the
-real-time one for groups with a real client (live_groups.py): who owns which partition, and a
-committed offset stored and announced, whoever commits it (the board, a student's button, REST
-Proxy, a real client over the wire)."""
+"""The rows every group coordinator writes, the board's one-step one (groups.py), the
+real-time one for groups with a real client (live_groups.py) and KIP-848's
+(consumer_groups.py): who owns which partition, and a committed offset stored and announced,
+whoever commits it (the board, a student's button, REST Proxy, a real client over the wire);
+where a member stands on its partitions, and the commits it makes."""
 
 from __future__ import annotations
 
 from messaging import events
+from messaging.engine import consumption
 from messaging.engine import offsets as offset_rules
-from messaging.models import Assignment, CommittedOffset, ConsumerGroup, Member, Partition, Room
+from messaging.models import (
+    BOARD_RECORD_BYTES,
+    Assignment,
+    CommittedOffset,
+    ConsumerGroup,
+    Member,
+    Partition,
+    Room,
+)
 from messaging.services.events import event_record
 
 
@@ -45,9 +55,14 @@ def assignments_write(*, group: ConsumerGroup, wanted: dict[int, Member], genera
     ]
     Assignment.objects.filter(pk__in=stale).delete()
     kept_rows = Assignment.objects.filter(group=group).exclude(pk__in=stale)
-    if group.protocol == ConsumerGroup.Protocol.EAGER:
+    eager = (
+        group.protocol == ConsumerGroup.Protocol.EAGER
+        and group.group_protocol == ConsumerGroup.GroupProtocol.CLASSIC
+    )
+    if eager:
         # Eager revokes every partition, kept ones too: the client drops what it had fetched
         # for them and not yet polled (a moved partition's row, buffer and all, is gone above).
+        # KIP-848, like cooperative, only ever takes away the partitions that move.
         kept_rows.update(generation=generation, fetched_until=None)
     else:
         kept_rows.update(generation=generation)
@@ -57,3 +72,30 @@ def assignments_write(*, group: ConsumerGroup, wanted: dict[int, Member], genera
         for pid, member in wanted.items()
         if pid not in kept
     )
+
+
+def member_cursors(owned: list[Assignment], committed: dict[int, int]) -> list[consumption.Cursor]:
+    """Where a member stands on each partition it owns, as the engine reads it."""
+    return [
+        consumption.Cursor(
+            partition=str(a.partition),
+            log_start_offset=a.partition.log_start_offset,
+            # Consumers read up to the high watermark (the log end of one replica's partition).
+            log_end_offset=a.partition.consumable_end,
+            committed=committed.get(a.partition_id),
+            position=a.position,
+            polled_until=a.polled_until,
+            fetched_until=a.fetched_until,
+            record_bytes=BOARD_RECORD_BYTES,
+        )
+        for a in owned
+    ]
+
+
+def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int) -> None:
+    for partition_id, offset in commits.items():
+        CommittedOffset.objects.update_or_create(
+            group=group,
+            partition_id=partition_id,
+            defaults={"offset": offset, "committed_at_ms": now_ms},
+        )

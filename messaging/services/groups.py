@@ -17,12 +17,12 @@ from django.db.models import F, Q
 
 # A module import: selectors imports services in turn, and is only half loaded here.
 from messaging import events, selectors
+from messaging.engine import consumer_group as kip848_rules
 from messaging.engine import consumption
 from messaging.engine import group as coordinator
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
-    BOARD_RECORD_BYTES,
     Assignment,
     CommittedOffset,
     ConsumerGroup,
@@ -32,9 +32,14 @@ from messaging.models import (
     Room,
     Topic,
 )
-from messaging.services import live_groups
+from messaging.services import consumer_groups, live_groups
 from messaging.services.events import event_record, room_lock
-from messaging.services.group_rows import assignments_write, offset_store
+from messaging.services.group_rows import (
+    assignments_write,
+    commits_store,
+    member_cursors,
+    offset_store,
+)
 from messaging.services.text import name_validate
 
 MAX_GROUPS_PER_ROOM = 20
@@ -74,9 +79,30 @@ def group_create(
     protocol: str = ConsumerGroup.Protocol.EAGER,
     delivery: str = ConsumerGroup.Delivery.AT_LEAST_ONCE,
     auto_offset_reset: str = ConsumerGroup.OffsetReset.LATEST,
-    session_timeout_ms: int = coordinator.DEFAULT_SESSION_TIMEOUT_MS,
+    session_timeout_ms: int | None = None,
+    group_protocol: str = ConsumerGroup.GroupProtocol.CLASSIC,
+    remote_assignor: str = "",
 ) -> ConsumerGroup:
+    """A group of the board. With ``group_protocol="consumer"`` (KIP-848) the coordinator
+    assigns with ``remote_assignor`` (group.remote.assignor: uniform or range, "" for the
+    broker's default), and heartbeat and session times are the broker's
+    (group.consumer.heartbeat.interval.ms 5 s, group.consumer.session.timeout.ms 45 s);
+    ``assignor`` and ``protocol`` are the classic protocol's."""
     group_id = group_id_validate(group_id)
+    kip848 = group_protocol == ConsumerGroup.GroupProtocol.CONSUMER
+    heartbeat_interval_ms = coordinator.DEFAULT_HEARTBEAT_INTERVAL_MS
+    if kip848:
+        defaults = kip848_rules.Config()
+        heartbeat_interval_ms = defaults.heartbeat_interval_ms
+        session_timeout_ms = session_timeout_ms or defaults.session_timeout_ms
+    elif session_timeout_ms is None:
+        session_timeout_ms = coordinator.DEFAULT_SESSION_TIMEOUT_MS
+    consumer_groups.group_protocol_check(
+        group_protocol=group_protocol,
+        remote_assignor=remote_assignor,
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        session_timeout_ms=session_timeout_ms,
+    )
     choice_validate(assignor, ConsumerGroup.Assignor, "partition.assignment.strategy")
     choice_validate(protocol, ConsumerGroup.Protocol, "rebalance protocol")
     choice_validate(delivery, ConsumerGroup.Delivery, "delivery")
@@ -100,14 +126,18 @@ def group_create(
         delivery=delivery,
         auto_offset_reset=auto_offset_reset,
         session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        group_protocol=group_protocol,
+        remote_assignor=remote_assignor if kip848 else "",
     )
-    try:
-        # The engine knows which combinations Kafka accepts (cooperative needs
-        # cooperative-sticky; session.timeout.ms within the broker's bounds).
-        state = coordinator.new_group(group.coordinator_config(), _partition_counts(subscribed))
-    except ValueError as error:
-        raise Invalid(str(error)) from None
-    group.known_partitions = [list(item) for item in state.topics]
+    if not kip848:
+        try:
+            # The engine knows which combinations Kafka accepts (cooperative needs
+            # cooperative-sticky; session.timeout.ms within the broker's bounds).
+            state = coordinator.new_group(group.coordinator_config(), _partition_counts(subscribed))
+        except ValueError as error:
+            raise Invalid(str(error)) from None
+        group.known_partitions = [list(item) for item in state.topics]
     group.save()
     group.topics.set(subscribed)
     event_record(
@@ -116,8 +146,8 @@ def group_create(
         payload={
             "group": group.group_id,
             "topics": sorted(t.name for t in subscribed),
-            "assignor": assignor,
-            "protocol": protocol,
+            "assignor": remote_assignor if kip848 else assignor,
+            "protocol": group_protocol if kip848 else protocol,
             "delivery": delivery,
         },
     )
@@ -330,6 +360,8 @@ def member_join(
     if group.members.count() >= MAX_MEMBERS_PER_GROUP:
         raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
     display_name = name_validate(display_name.strip()[:40], field="display_name", what="A name")
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        return _consumer_join(room, group, client_id, display_name, kind, group_instance_id)
     if group.live:
         return _live_join(room, group, client_id, display_name, kind)
     subscription, counts = _subscription(group)
@@ -370,6 +402,41 @@ def _live_join(
     return group.members.get(member_id=member_id), result
 
 
+def _consumer_join(
+    room: Room,
+    group: ConsumerGroup,
+    client_id: str,
+    display_name: str,
+    kind: str,
+    group_instance_id: str | None = None,
+) -> tuple[Member, coordinator.GroupResult]:
+    """A member of a group.protocol=consumer group: its first ConsumerGroupHeartbeat. A Java
+    client draws a random member id (KIP-1082); the board numbers its own, to be readable."""
+    taken = set(group.members.values_list("member_id", flat=True))
+    number = group.member_counter
+    while f"{client_id}-{number}" in taken:
+        number += 1
+    member_id = f"{client_id}-{number}"
+    group.member_counter = number + 1
+    group.save(update_fields=["member_counter"])
+    outcome = consumer_groups.consumer_member_join(
+        room=room,
+        group=group,
+        client_id=client_id,
+        member_id=member_id,
+        display_name=display_name or member_id,
+        kind=kind,
+        group_instance_id=group_instance_id,
+    )
+    joined = outcome.answer.member_id or member_id
+    Member.objects.filter(group=group, member_id=joined).update(
+        kind=kind, display_name=(display_name or joined)[:40]
+    )
+    state = coordinator.ConsumerGroup(config=group.coordinator_config())
+    result = coordinator.GroupResult(group=state, member_id=joined, narration=outcome.narration)
+    return group.members.get(member_id=joined), result
+
+
 @transaction.atomic
 def members_join(
     *, group: ConsumerGroup, client_id: str, count: int
@@ -394,6 +461,18 @@ def members_join_named(
     room, group = _locked(group)
     if len(joiners) > MAX_MEMBERS_PER_GROUP - group.members.count():
         raise Invalid(f"A group holds at most {MAX_MEMBERS_PER_GROUP} members here.")
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        # No join window under KIP-848: each heartbeat bumps the epoch on its own.
+        consumers = [
+            _consumer_join(room, group, client_id, extra.display_name, extra.kind)
+            for client_id, extra in joiners
+        ]
+        for (member, _), (_, extra) in zip(consumers, joiners, strict=True):
+            if extra.records_per_second != member.records_per_second:
+                Member.objects.filter(pk=member.pk).update(
+                    records_per_second=extra.records_per_second
+                )
+        return [member for member, _ in consumers], consumers[-1][1]
     if group.live:
         joined = [
             _live_join(room, group, client_id, extra.display_name, extra.kind)
@@ -429,6 +508,10 @@ def members_join_named(
 def member_leave(*, member: Member) -> coordinator.GroupResult:
     """`consumer.close()`: a dynamic member sends LeaveGroup; a static one just goes quiet."""
     room, group = _locked(member.group)
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        left = consumer_groups.consumer_member_leave(room=room, group=group, member=member)
+        state = coordinator.ConsumerGroup(config=group.coordinator_config())
+        return coordinator.GroupResult(group=state, narration=left.narration)
     if group.live:
         outcome = live_groups.live_member_leave(room=room, group=group, member=member)
         state = selectors.group_state_load(ConsumerGroup.objects.get(pk=group.pk))
@@ -481,7 +564,11 @@ def groups_ticking(*, room: Room) -> list[ConsumerGroup]:
             "group_id", flat=True
         )
     )
-    return [g for g in ConsumerGroup.objects.filter(room=room) if g.live or g.pk in due]
+    return [
+        g
+        for g in ConsumerGroup.objects.filter(room=room)
+        if g.live or g.pk in due or g.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER
+    ]
 
 
 def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
@@ -493,9 +580,14 @@ def group_tick(*, group: ConsumerGroup) -> list[coordinator.GroupResult]:
     """
     room, group = _locked(group)
     now = room.sim_time_ms
+    alive = group.members.filter(members_heartbeating())
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        consumer_groups.consumer_tick(
+            room=room, group=group, alive=alive.values_list("member_id", flat=True)
+        )
+        return []
     if not group.live and not group.members.filter(heartbeat_due(now)).exists():
         return []
-    alive = group.members.filter(members_heartbeating())
     if group.live:
         live_groups.live_tick(
             room=room, group=group, alive=alive.values_list("member_id", flat=True)
@@ -543,6 +635,9 @@ def group_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
 
     Called inside the transaction that changed the topics, with the room lock held.
     """
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        consumer_groups.consumer_topics_changed(room=room, group=group)
+        return
     if group.live:
         live_groups.live_rebalance(room=room, group=group, reason="the topics changed")
         return
@@ -626,29 +721,3 @@ def group_offsets_reset(
             },
         )
     return plan
-
-
-def member_cursors(owned: list[Assignment], committed: dict[int, int]) -> list[consumption.Cursor]:
-    """Where a member stands on each partition it owns, as the engine reads it."""
-    return [
-        consumption.Cursor(
-            partition=str(a.partition),
-            log_start_offset=a.partition.log_start_offset,
-            log_end_offset=a.partition.log_end_offset,
-            committed=committed.get(a.partition_id),
-            position=a.position,
-            polled_until=a.polled_until,
-            fetched_until=a.fetched_until,
-            record_bytes=BOARD_RECORD_BYTES,
-        )
-        for a in owned
-    ]
-
-
-def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int) -> None:
-    for partition_id, offset in commits.items():
-        CommittedOffset.objects.update_or_create(
-            group=group,
-            partition_id=partition_id,
-            defaults={"offset": offset, "committed_at_ms": now_ms},
-        )

@@ -211,7 +211,8 @@ def _save_data(authored: AuthoredLesson, data: dict[str, Any]) -> AuthoredLesson
 def _locked(authored: AuthoredLesson) -> AuthoredLesson:
     """The row again, locked: two of the builder's forms sent at once both count."""
     return (
-        AuthoredLesson.objects.select_for_update()
+        # of=("self",): PostgreSQL cannot lock the nullable side of the outer joins.
+        AuthoredLesson.objects.select_for_update(of=("self",))
         .select_related("lesson", "room", "owner")
         .get(pk=authored.pk)
     )

@@ -51,6 +51,10 @@ def _group_settings(group: ConsumerGroup) -> dict[str, Any]:
             out[name] = getattr(group, name)
     if group.session_timeout_ms != DEFAULT_SESSION_TIMEOUT_MS:
         out["session_timeout_ms"] = group.session_timeout_ms
+    if group.group_protocol != ConsumerGroup.GroupProtocol.CLASSIC:
+        out["group_protocol"] = group.group_protocol
+        if group.remote_assignor:
+            out["remote_assignor"] = group.remote_assignor
     return out
 
 

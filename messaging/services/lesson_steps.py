@@ -18,6 +18,8 @@ from messaging.errors import Invalid, NotFound
 from messaging.lessons.spec import LessonSpec, Step
 from messaging.models import ConsumerGroup, Member, Producer, Room, SqsQueue, Topic
 from messaging.services import classic as classic_services
+from messaging.services import replication
+from messaging.services import share_groups as share_services
 from messaging.services import sqs as sqs_services
 from messaging.services.clock import room_clock_set
 from messaging.services.events import event_record, room_lock
@@ -131,11 +133,30 @@ def step_describe(step: Step) -> str:
         what = "a tombstone for" if a.get("tombstone") else ""
         count = a.get("count", 1)
         subject = f"{what} key '{a['key']}'" if "key" in a else "records with no key"
+        acks = f" with acks={a['acks']}" if "acks" in a else ""
         if count == 1 and "key" in a:
-            return f"Produce {subject.strip()} to {a['topic']}{where}"
-        return f"Produce {count} {subject.strip()} to {a['topic']}{where}"
+            return f"Produce {subject.strip()} to {a['topic']}{where}{acks}"
+        return f"Produce {count} {subject.strip()} to {a['topic']}{where}{acks}"
     if do == "create_topic":
-        return f"Create topic {a['name']} with {_plural(a['partitions'], 'partition')}"
+        replicated = (
+            f", replication.factor={a['replication_factor']}" if "replication_factor" in a else ""
+        )
+        minimum = (
+            f", min.insync.replicas={a['min_insync_replicas']}"
+            if "min_insync_replicas" in a
+            else ""
+        )
+        return (
+            f"Create topic {a['name']} with {_plural(a['partitions'], 'partition')}"
+            f"{replicated}{minimum}"
+        )
+    if do == "brokers":
+        return f"Run {_plural(a['count'], 'broker')}"
+    if do == "broker":
+        verb = {"stop": "Stop", "start": "Start", "slow": "Slow down", "normal": "Speed up"}
+        return f"{verb[a['state']]} broker {a['broker']}"
+    if do == "elect_preferred":
+        return "Elect the preferred leaders (kafka-leader-election.sh --election-type preferred)"
     if do == "add_partitions":
         return f"Grow topic {a['topic']} to {a['partitions']} partitions"
     if do == "configure_topic":
@@ -143,6 +164,8 @@ def step_describe(step: Step) -> str:
             "retention_ms": "retention.ms",
             "cleanup_policy": "cleanup.policy",
             "segment_records": "segment records",
+            "min_insync_replicas": "min.insync.replicas",
+            "unclean_leader_election_enable": "unclean.leader.election.enable",
         }
         settings = ", ".join(f"{names[k]}={v}" for k, v in a.items() if k != "topic")
         return f"Set {settings} on topic {a['topic']}"
@@ -210,6 +233,22 @@ def step_describe(step: Step) -> str:
         )
     if do == "classic_consume":
         return f"Consume and ack {_plural(a.get('count', 1), 'message')} from {a['queue']}"
+    if do == "share_group":
+        count = a.get("consumers", 2)
+        return (
+            f"Create share group {a['group']} on {a['topic']} with "
+            f"{_plural(count, 'share consumer')}"
+        )
+    if do == "share_crash":
+        return f"Crash {_consumer_words(a.get('consumer', 'last'))} of share group {a['group']}"
+    if do == "share_speed":
+        failing = a.get("failure_rate")
+        then = f", failing {failing:.0%} ({a.get('on_failure', 'release')})" if failing else ""
+        rate = f" to {a['rate']:g} records/s" if "rate" in a else ""
+        return (
+            f"Set {_consumer_words(a.get('consumer', 'last'))} of share group "
+            f"{a['group']}{rate}{then}"
+        )
     raise AssertionError(do)
 
 
@@ -228,15 +267,50 @@ def step_apply(*, room: Room, step: Step) -> str:
 
 def _produce(room: Room, a: dict) -> str:
     produced = records_produce(
-        room=room, topic_name=a["topic"], records=_records(a), producer=LESSON_CONSUMER
+        room=room,
+        topic_name=a["topic"],
+        records=_records(a),
+        producer=LESSON_CONSUMER,
+        acks={"0": 0, "1": 1, "all": -1}[a.get("acks", "all")],
     )
     places = sorted({f"{p.topic}-{p.partition}" for p in produced})
     return f"Produced {_plural(len(produced), 'record')} to {', '.join(places)}."
 
 
 def _create_topic(room: Room, a: dict) -> str:
-    topic_create(room=room, name=a["name"], partitions=a["partitions"])
+    topic_create(
+        room=room,
+        name=a["name"],
+        partitions=a["partitions"],
+        replication_factor=a.get("replication_factor", 1),
+        min_insync_replicas=a.get("min_insync_replicas", 1),
+        unclean_leader_election_enable=a.get("unclean_leader_election_enable", False),
+    )
     return f"Created topic {a['name']} with {_plural(a['partitions'], 'partition')}."
+
+
+def _brokers(room: Room, a: dict) -> str:
+    replication.brokers_resize(room=room, count=a["count"])
+    return f"The room runs {_plural(a['count'], 'broker')}."
+
+
+def _broker(room: Room, a: dict) -> str:
+    state = {"stop": "stopped", "start": "up", "slow": "slow", "normal": "up"}[a["state"]]
+    payload = replication.broker_set(room=room, broker_id=a["broker"], state=state)
+    moved = [
+        f"{p['tp']} led by broker {p['leader']} (epoch {p['epoch']})"
+        if p["leader"] is not None
+        else f"{p['tp']} offline"
+        for p in payload["partitions"]
+        if p.get("elected")
+    ]
+    lost = f" {_plural(payload['lost'], 'record')} lost." if payload["lost"] else ""
+    return f"Broker {a['broker']} {state}: {'; '.join(moved) or 'no leader moved'}.{lost}"
+
+
+def _elect_preferred(room: Room, a: dict) -> str:
+    payload = replication.leaders_preferred(room=room)
+    return f"Preferred leaders elected for {_plural(len(payload['partitions']), 'partition')}."
 
 
 def _add_partitions(room: Room, a: dict) -> str:
@@ -250,6 +324,8 @@ def _configure_topic(room: Room, a: dict) -> str:
         retention_ms=a.get("retention_ms"),
         cleanup_policy=a.get("cleanup_policy"),
         segment_records=a.get("segment_records"),
+        min_insync_replicas=a.get("min_insync_replicas"),
+        unclean_leader_election_enable=a.get("unclean_leader_election_enable"),
     )
     return step_describe(Step("configure_topic", a)) + "."
 
@@ -268,6 +344,10 @@ def group_defaults(a: dict) -> dict:
     }
     if "session_timeout_ms" in a:
         out["session_timeout_ms"] = a["session_timeout_ms"]
+    if "group_protocol" in a:
+        out["group_protocol"] = a["group_protocol"]
+    if "remote_assignor" in a:
+        out["remote_assignor"] = a["remote_assignor"]
     return out
 
 
@@ -318,6 +398,54 @@ def _speed(room: Room, a: dict) -> str:
     member = consumer_resolve(_group(room, a["group"]), a.get("consumer", "last"))
     member_set_speed(member=member, records_per_second=a["rate"])
     return f"{member} now processes {a['rate']:g} records/s."
+
+
+def _share_group(room: Room, a: dict) -> str:
+    group = share_services.share_group_create(
+        room=room,
+        group_id=a["group"],
+        topic=a["topic"],
+        auto_offset_reset=a.get("auto_offset_reset", "latest"),
+        settings=share_services.ShareSettings(
+            record_lock_duration_ms=a.get("lock_ms", 30_000),
+            delivery_count_limit=a.get("delivery_limit", 5),
+            max_record_locks=a.get("max_locks", 200),
+        ),
+        consumers=a.get("consumers", 2),
+        records_per_second=a.get("rate", 1.0),
+        failure_rate=a.get("failure_rate", 0.0),
+        on_failure=a.get("on_failure", "release"),
+    )
+    return f"Share group {group.group_id} reads {a['topic']}: its consumers share every partition."
+
+
+def _share_member(room: Room, a: dict):
+    group = selectors.share_group_get(room=room, group_id=a["group"])
+    members = list(group.members.order_by("join_order"))
+    which = a.get("consumer", "last")
+    if not members or (which != "last" and not 1 <= int(which) <= len(members)):
+        raise NotFound(f"Share group {group.group_id} has no consumer {which}.")
+    return members[-1] if which == "last" else members[int(which) - 1]
+
+
+def _share_crash(room: Room, a: dict) -> str:
+    member = _share_member(room, a)
+    share_services.share_member_crash(member=member)
+    return f"{member} crashed: what it holds comes back when its locks run out."
+
+
+def _share_speed(room: Room, a: dict) -> str:
+    member = _share_member(room, a)
+    member = share_services.share_member_update(
+        member=member,
+        records_per_second=a.get("rate", member.records_per_second),
+        failure_rate=a.get("failure_rate", member.failure_rate),
+        on_failure=a.get("on_failure", member.on_failure),
+    )
+    return (
+        f"{member} now processes {member.records_per_second:g} records/s and fails "
+        f"{member.failure_rate:.0%} of them ({member.on_failure} on failure)."
+    )
 
 
 def advance_steps(ms: int) -> list[int]:
@@ -489,6 +617,9 @@ _APPLY = {
     "create_topic": _create_topic,
     "add_partitions": _add_partitions,
     "configure_topic": _configure_topic,
+    "brokers": _brokers,
+    "broker": _broker,
+    "elect_preferred": _elect_preferred,
     "create_group": _create_group,
     "join": _join,
     "leave": _leave,
@@ -506,6 +637,9 @@ _APPLY = {
     "classic_bind": _classic_bind,
     "classic_publish": _classic_publish,
     "classic_consume": _classic_consume,
+    "share_group": _share_group,
+    "share_crash": _share_crash,
+    "share_speed": _share_speed,
 }
 
 

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 
 from messaging import events
+from messaging.engine import consumer_group as kip848
 from messaging.engine import consumer_protocol, joining
 from messaging.engine.group import GroupState
 from messaging.errors import Invalid
@@ -260,6 +261,45 @@ def _locked(room: Room, group_id: str) -> tuple[Room, ConsumerGroup | None]:
     return room, ConsumerGroup.objects.filter(room=room, group_id=group_id).first()
 
 
+def _classic_locked(room: Room, group_id: str) -> tuple[Room, ConsumerGroup | None]:
+    """The group for a classic request of a member: a group.protocol=consumer group has no
+    classic members here, so to such a request it is as good as absent (UNKNOWN_MEMBER_ID)."""
+    room, group = _locked(room, group_id)
+    if group is not None and group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        return room, None
+    return room, group
+
+
+def _classic_join_refused(room: Room, group: ConsumerGroup, client: ClientInfo) -> joining.Outcome:
+    """A JoinGroup for a group.protocol=consumer group. Kafka 4 would run the client as a
+    classic member inside the consumer group; LogLab keeps the protocols apart and refuses
+    with INCONSISTENT_GROUP_PROTOCOL, and the board says why."""
+    who = client.display_name or client.client_id or "A Kafka client"
+    kip848_state = group.kip848_state()
+    event_record(
+        room=room,
+        type=events.GROUP_RECONCILED,
+        payload={
+            "group": group.group_id,
+            "state": group.state,
+            "group_epoch": kip848_state.group_epoch,
+            "assignment_epoch": kip848_state.assignment_epoch,
+            "narration": (
+                f"{who} tried to join '{group.group_id}' with the classic protocol (JoinGroup), "
+                "but the group uses group.protocol=consumer (KIP-848): refused with "
+                "INCONSISTENT_GROUP_PROTOCOL. The client must set group.protocol=consumer "
+                "(librdkafka 2.12+, the Java client 3.7+); kafka-python and aiokafka cannot."
+            ),
+            "moves": [],
+            "refused": True,
+            "at_ms": room.sim_time_ms,
+        },
+    )
+    return joining.Outcome(
+        group=joining.LiveGroup(group.group_id), error="INCONSISTENT_GROUP_PROTOCOL"
+    )
+
+
 def _group_new(room: Room, group_id: str) -> ConsumerGroup:
     """A group a real client names for the first time: Kafka creates it on the first JoinGroup
     (or offset commit), with no topics of its own; its members' subscriptions decide."""
@@ -314,6 +354,8 @@ def client_group_join(
     room, group = _locked(room, group_id)
     if group is None:
         group = _group_new(room, group_id)
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        return _classic_join_refused(room, group, client)
     ticked = _ticked(room, group, _server_alive(group))
     live = ticked.group
     outcome = joining.join(
@@ -332,7 +374,7 @@ def client_group_join(
 @transaction.atomic
 def client_join_poll(*, room: Room, group_id: str, member_id: str) -> joining.JoinAnswer | None:
     """A parked JoinGroup looks again: its answer once the join phase has ended."""
-    room, group = _locked(room, group_id)
+    room, group = _classic_locked(room, group_id)
     if group is None:
         return joining.JoinAnswer(-1, None, None, "", member_id, (), "UNKNOWN_MEMBER_ID")
     ticked = _ticked(room, group, _server_alive(group))
@@ -353,7 +395,7 @@ def client_group_sync(
     protocol_name: str | None,
     assignments: dict[str, bytes],
 ) -> joining.Outcome:
-    room, group = _locked(room, group_id)
+    room, group = _classic_locked(room, group_id)
     if group is None:
         return joining.Outcome(group=joining.LiveGroup(group_id), error="UNKNOWN_MEMBER_ID")
     ticked = _ticked(room, group, _server_alive(group))
@@ -376,7 +418,7 @@ def client_group_sync(
 def client_sync_poll(
     *, room: Room, group_id: str, member_id: str, generation: int
 ) -> joining.Outcome:
-    room, group = _locked(room, group_id)
+    room, group = _classic_locked(room, group_id)
     if group is None:
         return joining.Outcome(group=joining.LiveGroup(group_id), error="UNKNOWN_MEMBER_ID")
     ticked = _ticked(room, group, _server_alive(group))
@@ -389,7 +431,7 @@ def client_sync_poll(
 def client_heartbeat(
     *, room: Room, group_id: str, member_id: str, generation: int, group_instance_id: str | None
 ) -> str | None:
-    room, group = _locked(room, group_id)
+    room, group = _classic_locked(room, group_id)
     if group is None:
         return "UNKNOWN_MEMBER_ID"
     ticked = _ticked(room, group, _server_alive(group))
@@ -408,7 +450,7 @@ def client_heartbeat(
 def client_group_leave(
     *, room: Room, group_id: str, members: list[tuple[str, str | None]]
 ) -> tuple[str | None, dict[tuple[str, str | None], str | None]]:
-    room, group = _locked(room, group_id)
+    room, group = _classic_locked(room, group_id)
     if group is None:
         return "UNKNOWN_MEMBER_ID", dict.fromkeys(members, "UNKNOWN_MEMBER_ID")
     ticked = _ticked(room, group, _server_alive(group))
@@ -511,21 +553,31 @@ def client_offsets_commit(
     member_id: str,
     group_instance_id: str | None,
     offsets: list[tuple[str, int, int, str]],
+    api_version: int = 0,
 ) -> tuple[str | None, dict[tuple[str, int], str | None]]:
     """OffsetCommit from a real client, checked as the classic group checks it
-    (joining.offset_commit_check); a group named for the first time is created to hold the
-    offsets, as Kafka does for a standalone consumer's commits."""
+    (joining.offset_commit_check), or a consumer-protocol group its member epoch
+    (consumer_group.offset_commit_check); a group named for the first time is created to hold
+    the offsets, as Kafka does for a standalone consumer's commits."""
     room, group = _locked(room, group_id)
     if group is None:
         if generation >= 0 or member_id:
             return "UNKNOWN_MEMBER_ID", {}
         group = _group_new(room, group_id)
-    error = joining.offset_commit_check(
-        live_load(group),
-        generation=generation,
-        member_id=member_id,
-        group_instance_id=group_instance_id,
-    )
+    if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+        error = kip848.offset_commit_check(
+            group.kip848_state(),
+            member_id=member_id,
+            member_epoch=generation,
+            api_version=api_version,
+        )
+    else:
+        error = joining.offset_commit_check(
+            live_load(group),
+            generation=generation,
+            member_id=member_id,
+            group_instance_id=group_instance_id,
+        )
     if error:
         return error, {}
     partitions = {
@@ -554,3 +606,16 @@ def client_offsets_commit(
         offset_store(room=room, group=group, partition=partition, offset=offset, metadata=metadata)
         results[(topic, index)] = None
     return None, results
+
+
+def client_offsets_fetch_check(
+    *, room: Room, group_id: str, member_id: str | None, member_epoch: int
+) -> str | None:
+    """OffsetFetch v9's member id and epoch: a consumer-protocol group checks them
+    (ConsumerGroup.validateOffsetFetch); a classic group reads them as nothing."""
+    group = ConsumerGroup.objects.filter(room=room, group_id=group_id).first()
+    if group is None or group.group_protocol != ConsumerGroup.GroupProtocol.CONSUMER:
+        return None
+    return kip848.offset_fetch_check(
+        group.kip848_state(), member_id=member_id, member_epoch=member_epoch
+    )

@@ -8,10 +8,11 @@ from django.db import transaction
 from messaging import events
 from messaging.engine import partitioner
 from messaging.engine import retention as cleaner
-from messaging.errors import Invalid, NotFound
+from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 from messaging.services.mirror import queues_mirror_records
+from messaging.services.replication import ProduceGuard
 from messaging.services.retention import segment_append
 from messaging.services.text import key_validate, preview
 
@@ -88,6 +89,8 @@ def records_produce(
     records: list[RecordIn],
     producer: str = "",
     emit_event: bool = True,
+    acks: int = -1,
+    skip_unavailable: bool = False,
 ) -> list[ProducedRecord]:
     """Append records to a topic's partitions, as a Kafka producer and broker would.
 
@@ -95,11 +98,18 @@ def records_produce(
     the room's lock, so concurrent producers never share or skip an offset. The room's
     simulation step passes `emit_event=False` and reports its records in its own coalesced
     event.
+
+    A replicated partition's leader checks `acks` first (services/replication.py): a record
+    for a partition without a leader, or with acks=all (-1, the producer's default) while its
+    ISR is under min.insync.replicas, is refused (Conflict), or with `skip_unavailable` (the
+    autoplay producers) not sent this time.
     """
     if not records:
         raise Invalid("Nothing to produce.")
     if len(records) > MAX_RECORDS_PER_CALL:
         raise Invalid(f"At most {MAX_RECORDS_PER_CALL} records per call.")
+    if acks not in (-1, 0, 1):
+        raise Invalid("acks is all (-1), 1 or 0.", field="acks")
     room = room_lock(room=room)
     try:
         topic = Topic.objects.get(room=room, name=topic_name)
@@ -118,6 +128,11 @@ def records_produce(
             ) from None
 
     partitions = {p.index: p for p in Partition.objects.filter(topic=topic)}
+    for p in partitions.values():
+        p.topic = topic
+    guard = ProduceGuard.load(room=room, partitions=list(partitions.values()), broker=None)
+    refusals: dict[int, tuple[str, str] | None] = {}
+    appended: dict[int, int] = {}
     sticky = partitioner.StickyState(**topic.sticky_state) if topic.sticky_state else None
     now = room.sim_time_ms
     rows: list[Record] = []
@@ -134,6 +149,14 @@ def records_produce(
         )
         sticky = choice.sticky
         partition = partitions[choice.partition]
+        if partition.index not in refusals:
+            refusals[partition.index] = guard.admit(partition, acks)
+        refused = refusals[partition.index]
+        if refused is not None:
+            if skip_unavailable:
+                continue
+            raise Conflict(f"{refused[0]}: {refused[1]}", field="acks")
+        appended[partition.index] = appended.get(partition.index, 0) + 1
         touched.add(partition.index)
         offset = partition.log_end_offset
         segment_append(partition, config=log_config, timestamp_ms=now)
@@ -162,6 +185,10 @@ def records_produce(
             )
         )
     Record.objects.bulk_create(rows)
+    for index, count in appended.items():
+        p = partitions[index]
+        guard.appended(p, count=count, acks=acks, required_offset=p.log_end_offset)
+    guard.save()
     for index in touched:
         # One plain UPDATE per partition: cheaper than bulk_update's CASE expressions.
         p = partitions[index]

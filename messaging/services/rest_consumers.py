@@ -361,7 +361,7 @@ def rest_records_fetch(
     _touch(instance, timezone.now())
     member = instance.member
     group = member.group
-    if group.state != ConsumerGroup.State.STABLE:
+    if group.consumers_paused():
         return []
     owned = member_assignments(member=member)
     committed = group_committed(group=group, partition_ids=[a.partition_id for a in owned])

@@ -7,6 +7,7 @@ from django.db import transaction
 from messaging.models import Room
 from messaging.services.groups import group_create, member_join
 from messaging.services.records import RecordIn, records_produce
+from messaging.services.replication import SANDBOX_BROKERS, cluster_create
 from messaging.services.rooms import DEMO_ROOM_CODE, room_create
 from messaging.services.simulation import producer_create
 from messaging.services.topics import topic_create
@@ -30,6 +31,9 @@ def room_seed_sandbox(*, room: Room) -> Room:
     groups reading the topic: `billing` (range, eager, at-least-once) with two consumers and
     `analytics` (cooperative-sticky) with one.
     """
+    # Three brokers (#16): `orders` keeps one replica, on broker 1, as before; a topic
+    # created with replication.factor 3 spreads over all three.
+    cluster_create(room=room, brokers=SANDBOX_BROKERS)
     topic_create(room=room, name="orders", partitions=3)
     producer_create(
         room=room,

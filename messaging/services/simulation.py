@@ -38,8 +38,11 @@ from messaging.services import groups as group_services
 from messaging.services.events import event_record, room_lock
 from messaging.services.groups import group_tick, groups_ticking
 from messaging.services.records import RecordIn, produced_payload, records_produce
+from messaging.services.replication import partitions_offline, replication_step
 from messaging.services.rest_consumers import rest_instances_expire
 from messaging.services.retention import topic_clean, topics_to_clean
+from messaging.services.share_compare import share_compare_tick
+from messaging.services.share_groups import share_groups_tick
 from messaging.services.sqs import sqs_tick
 from messaging.services.text import key_validate, name_validate
 
@@ -188,6 +191,7 @@ def _run_producers(room: Room, step_ms: int) -> list[dict]:
                 records=records,
                 producer=producer.name,
                 emit_event=False,
+                skip_unavailable=True,
             )
             producer.produced += len(out)
             produced.append(produced_payload(producer.topic, producer.name, out))
@@ -220,7 +224,7 @@ def _tp(partition: Partition) -> str:
 
 def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | None:
     """Let every live member of the group process what its speed allows this step."""
-    if group.state != ConsumerGroup.State.STABLE:
+    if group.consumers_paused():
         return None
     settings = group.consumer_settings()
     committed = selectors.group_committed(group=group)
@@ -232,6 +236,10 @@ def _consume_group(room: Room, group: ConsumerGroup, step_ms: int) -> dict | Non
         .select_related("partition__topic", "member")
         .order_by("member_id", "partition__topic__name", "partition__index")
     )
+    # A partition with no leader (its brokers stopped) cannot be fetched from: its owner waits.
+    offline = partitions_offline(room=room, partitions=[a.partition for a in assignments])
+    if offline:
+        assignments = [a for a in assignments if a.partition_id not in offline]
     by_member: dict[int, list[Assignment]] = defaultdict(list)
     for assignment in assignments:
         by_member[assignment.member_id].append(assignment)
@@ -480,6 +488,8 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     room.save(update_fields=["sim_time_ms"])
 
     produced = _run_producers(room, step_ms)
+    # Followers fetch what the producers appended before the consumers read (up to the HW).
+    replicated = replication_step(room=room)
     for group in groups_ticking(room=room):
         group_tick(group=group)
     rest_instances_expire(room=room)
@@ -491,7 +501,11 @@ def room_step(*, room: Room, step_ms: int = clocks.DEFAULT_STEP_MS) -> dict[str,
     for topic in topics_to_clean(room=room):
         topic_clean(topic=topic)
     sqs_tick(room=room)
+    if share_groups_tick(room=room, step_ms=step_ms) is not None:
+        share_compare_tick(room=room, step_ms=step_ms)
     payload = {"clock": clocks.clock_payload(clock), "produced": produced, "groups": consumed}
+    if replicated:
+        payload["replication"] = replicated
     event_record(room=room, type=events.STEP, payload=payload)
     return payload
 

@@ -27,10 +27,13 @@ from messaging.errors import Conflict
 from messaging.models import (
     Assignment,
     ClassicBroker,
+    Cluster,
     CommittedOffset,
     ConsumerGroup,
+    LostRecord,
     Member,
     Partition,
+    PartitionReplicas,
     ProcessedRecord,
     Producer,
     Record,
@@ -38,6 +41,9 @@ from messaging.models import (
     Room,
     RoomEvent,
     RoomSnapshot,
+    ShareGroup,
+    ShareMember,
+    SharePartitionState,
     SqsQueue,
     Topic,
 )
@@ -65,6 +71,12 @@ _ROOM_FILTERS: list[tuple[type[models.Model], str]] = [
     (Producer, "room"),
     (SqsQueue, "room"),
     (ClassicBroker, "room"),
+    (Cluster, "room"),
+    (PartitionReplicas, "partition__topic__room"),
+    (LostRecord, "room"),
+    (ShareGroup, "room"),
+    (ShareMember, "group__room"),
+    (SharePartitionState, "group__room"),
 ]
 # Rows so many that only their content matters, not when they were written.
 _BULK_ONLY = {Record, ProcessedRecord}
@@ -136,6 +148,8 @@ def room_rows_clear(*, room: Room) -> None:
     Topic.objects.filter(room=room).delete()
     SqsQueue.objects.filter(room=room).delete()
     ClassicBroker.objects.filter(room=room).delete()
+    Cluster.objects.filter(room=room).delete()
+    LostRecord.objects.filter(room=room).delete()
 
 
 def _rows_load(data: dict[str, Any]) -> None:

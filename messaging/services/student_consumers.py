@@ -93,7 +93,7 @@ def student_record_process(*, student: Student, actor: Actor) -> ProcessResult:
             "Your consumer has crashed: it processes nothing more. The group removes it when "
             "session.timeout.ms runs out."
         )
-    if group.state != ConsumerGroup.State.STABLE:
+    if group.consumers_paused():
         raise Conflict(REBALANCING)
     assignments = member_assignments(member=member)
     if not assignments:
@@ -206,7 +206,7 @@ def student_offsets_commit(*, student: Student, actor: Actor) -> list[str]:
     room_permission_check(room=room, actor=actor, action="join", member=member)
     if member.crashed:
         raise Conflict("Your consumer has crashed: a crashed process commits nothing.")
-    if group.state != ConsumerGroup.State.STABLE:
+    if group.consumers_paused():
         # Kafka's CommitFailedException: the partitions may already belong to someone else.
         raise Conflict(REBALANCING)
     pending = _uncommitted(member, group)
@@ -259,10 +259,7 @@ def student_consumer_leave(*, student: Student, actor: Actor) -> list[str]:
             "Your consumer has crashed: it is gone at its session timeout, it cannot leave cleanly."
         )
     committed: list[str] = []
-    if (
-        group.delivery == ConsumerGroup.Delivery.AT_LEAST_ONCE
-        and group.state == ConsumerGroup.State.STABLE
-    ):
+    if group.delivery == ConsumerGroup.Delivery.AT_LEAST_ONCE and not group.consumers_paused():
         committed = _commit_positions(group, _uncommitted(member, group))
     member_leave(member=member)
     return committed

@@ -46,15 +46,21 @@ from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import (
     Assignment,
     ClassicBroker,
+    Cluster,
     CommittedOffset,
     ConsumerGroup,
+    LostRecord,
     Member,
     Partition,
+    PartitionReplicas,
     ProcessedRecord,
     Producer,
     Record,
     RestConsumerInstance,
     Room,
+    ShareGroup,
+    ShareMember,
+    SharePartitionState,
     SqsQueue,
     TimelineFrame,
     TimelineRecording,
@@ -77,13 +83,13 @@ KEYFRAME_EVERY = 50
 CAPTURE_MAX_BYTES = 256 * 1024
 # A record's text kept in a frame (what the board's cell shows is far shorter).
 VALUE_CHARS_KEPT = 512
-# A room's commits are captured at most this often per server process; the newest commit of a
-# burst is captured at the room driver's next tick after it. A capture costs about 7 ms of
-# queries: at every commit, a running clock's ten steps a second cost a third more, and a
-# Kafka client producing flat out lost a third of its records per second to them
-# (docs/benchmarks.md). Scrubbing still steps event by event: events between two captures
-# show the capture before them.
-CAPTURE_MIN_INTERVAL_S = 0.5
+# A room's commits are captured at most once a second per server process; the newest commit
+# of a burst is captured at the room driver's next tick after that. A capture of a sandbox
+# costs about 12 ms of queries: at every commit, a running clock's ten steps a second cost
+# twice as much, and a Kafka client producing flat out lost a third of its records per second
+# to them (docs/benchmarks.md). Scrubbing still steps event by event: events between two
+# captures show the capture before them.
+CAPTURE_MIN_INTERVAL_S = 1.0
 
 RECORDINGS_PER_ROOM = 10
 RECORDING_MAX_BYTES = 16 * 1024 * 1024
@@ -109,6 +115,16 @@ _TABLES: list[tuple[type[models.Model], str, dict[str, type[models.Model]]]] = [
     (Producer, "room", {"topic_id": Topic}),
     (SqsQueue, "room", {}),
     (ClassicBroker, "room", {}),
+    (Cluster, "room", {}),
+    (PartitionReplicas, "partition__topic__room", {"partition_id": Partition}),
+    (LostRecord, "room", {}),
+    (ShareGroup, "room", {"topic_id": Topic}),
+    (ShareMember, "group__room", {"group_id": ShareGroup}),
+    (
+        SharePartitionState,
+        "group__room",
+        {"group_id": ShareGroup, "partition_id": Partition},
+    ),
 ]
 _GROUP_TOPICS = "group_topics"
 _ROOM_FIELDS = ("sim_time_ms", "clock_running", "clock_speed", "mirror_topic_id")

@@ -7,10 +7,12 @@ from django.db import transaction
 
 from messaging import events
 from messaging.engine import retention as cleaner
+from messaging.engine.replication import MAX_BROKERS
 from messaging.errors import Conflict, Invalid, NotFound
 from messaging.models import Partition, Record, Room, Topic
 from messaging.services.events import event_record, room_lock
 from messaging.services.groups import group_topics_changed
+from messaging.services.replication import partitions_replicate, replication_validate
 
 # Kafka's legal topic names: ASCII letters, digits, '.', '_' and '-'.
 TOPIC_NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -50,23 +52,45 @@ def partition_count_validate(partitions: object) -> int:
 
 
 @transaction.atomic
-def topic_create(*, room: Room, name: str, partitions: object) -> Topic:
+def topic_create(
+    *,
+    room: Room,
+    name: str,
+    partitions: object,
+    replication_factor: object = 1,
+    min_insync_replicas: object = 1,
+    unclean_leader_election_enable: bool = False,
+) -> Topic:
     name = topic_name_validate(name)
     count = partition_count_validate(partitions)
     room = room_lock(room=room)
+    factor, minimum = 1, 1
+    if replication_factor not in (1, "1") or min_insync_replicas not in (1, "1"):
+        factor, minimum = replication_validate(
+            room=room,
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
+        )
     if room.topics.filter(name=name).exists():
         raise Conflict(f"Topic '{name}' already exists in this room.", field="name")
     if room.topics.count() >= settings.LOGLAB_MAX_TOPICS_PER_ROOM:
         raise Invalid(
             f"A room holds at most {settings.LOGLAB_MAX_TOPICS_PER_ROOM} topics.", field="name"
         )
-    topic = Topic.objects.create(room=room, name=name, partition_count=count)
-    Partition.objects.bulk_create(Partition(topic=topic, index=i) for i in range(count))
-    event_record(
+    topic = Topic.objects.create(
         room=room,
-        type=events.TOPIC_CREATED,
-        payload={"topic": topic.name, "partitions": count},
+        name=name,
+        partition_count=count,
+        replication_factor=factor,
+        min_insync_replicas=minimum,
+        unclean_leader_election_enable=bool(unclean_leader_election_enable),
     )
+    created = Partition.objects.bulk_create(Partition(topic=topic, index=i) for i in range(count))
+    partitions_replicate(room=room, topic=topic, partitions=list(created))
+    payload: dict = {"topic": topic.name, "partitions": count}
+    if factor > 1:
+        payload["replication_factor"] = factor
+    event_record(room=room, type=events.TOPIC_CREATED, payload=payload)
     return topic
 
 
@@ -89,7 +113,10 @@ def topic_add_partitions(*, topic: Topic, partitions: object) -> Topic:
             field="partitions",
         )
     before = topic.partition_count
-    Partition.objects.bulk_create(Partition(topic=topic, index=i) for i in range(before, count))
+    added = Partition.objects.bulk_create(
+        Partition(topic=topic, index=i) for i in range(before, count)
+    )
+    partitions_replicate(room=room, topic=topic, partitions=list(added))
     topic.partition_count = count
     topic.save(update_fields=["partition_count"])
     event_record(
@@ -109,6 +136,8 @@ TOPIC_CONFIGS = {
     "retention.ms": "retention_ms",
     "retention.bytes": "retention_bytes",
     "delete.retention.ms": "delete_retention_ms",
+    "min.insync.replicas": "min_insync_replicas",
+    "unclean.leader.election.enable": "unclean_leader_election_enable",
 }
 
 MAX_RETENTION_MS = 365 * 24 * 60 * 60 * 1000
@@ -125,6 +154,16 @@ def _bounded_int(value: object, *, field: str, low: int, high: int) -> int:
     return number
 
 
+def config_flag(value: object, *, field: str) -> bool:
+    """A boolean config as Kafka reads it ("true" or "false"; a form's checkbox too)."""
+    if isinstance(value, bool):
+        return value
+    flag = str(value).strip().lower()
+    if flag not in ("true", "false", "on", "off", "1", "0"):
+        raise Invalid(f"{field} is true or false (not {str(value)[:20]!r}).", field=field)
+    return flag in ("true", "on", "1")
+
+
 @transaction.atomic
 def topic_configure(
     *,
@@ -134,8 +173,11 @@ def topic_configure(
     retention_bytes: object = None,
     segment_records: object = None,
     delete_retention_ms: object = None,
+    min_insync_replicas: object = None,
+    unclean_leader_election_enable: object = None,
 ) -> Topic:
-    """`kafka-configs --alter --entity-type topics`: retention and cleanup settings."""
+    """`kafka-configs --alter --entity-type topics`: retention, cleanup and replication
+    settings (replication.factor itself is not a config: Kafka changes it by reassignment)."""
     room = room_lock(room=topic.room_id)
     topic = Topic.objects.get(pk=topic.pk)
     changed: dict[str, object] = {}
@@ -169,6 +211,14 @@ def topic_configure(
         changed["delete.retention.ms"] = topic.delete_retention_ms = _bounded_int(
             delete_retention_ms, field="delete.retention.ms", low=0, high=MAX_RETENTION_MS
         )
+    if min_insync_replicas is not None:
+        changed["min.insync.replicas"] = topic.min_insync_replicas = _bounded_int(
+            min_insync_replicas, field="min.insync.replicas", low=1, high=MAX_BROKERS
+        )
+    if unclean_leader_election_enable is not None:
+        changed["unclean.leader.election.enable"] = topic.unclean_leader_election_enable = (
+            config_flag(unclean_leader_election_enable, field="unclean.leader.election.enable")
+        )
     try:
         cleaner.new_log(config=topic.log_config())  # the engine checks the combination
     except cleaner.RetentionError as error:
@@ -180,9 +230,25 @@ def topic_configure(
 
 
 @transaction.atomic
-def topic_create_configured(*, room: Room, name: str, partitions: object, **configs) -> Topic:
+def topic_create_configured(
+    *, room: Room, name: str, partitions: object, replication_factor: object = 1, **configs
+) -> Topic:
     """A topic created with its configs in one step: refused whole if any config is bad."""
-    topic = topic_create(room=room, name=name, partitions=partitions)
+    replication = {}
+    for name_ in ("min_insync_replicas", "unclean_leader_election_enable"):
+        if name_ in configs:
+            replication[name_] = configs.pop(name_)
+    if "unclean_leader_election_enable" in replication:
+        replication["unclean_leader_election_enable"] = config_flag(
+            replication["unclean_leader_election_enable"], field="unclean.leader.election.enable"
+        )
+    topic = topic_create(
+        room=room,
+        name=name,
+        partitions=partitions,
+        replication_factor=replication_factor,
+        **replication,
+    )
     if configs:
         topic = topic_configure(topic=topic, **configs)
     return topic

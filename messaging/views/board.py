@@ -112,6 +112,8 @@ def record_produce(request: HttpRequest, code: str) -> HttpResponse:
     room = room_for_action(request, code, "produce")
     key = request.POST.get("key", "")
     partition = form_int(request.POST.get("partition"), "partition")
+    # The producer's acks (#16): all (-1, Kafka's default), 1 or 0.
+    acks = form_int(request.POST.get("acks", "-1").replace("all", "-1"), "acks", default=-1)
     produced = records_produce(
         room=room,
         topic_name=request.POST.get("topic", ""),
@@ -124,10 +126,13 @@ def record_produce(request: HttpRequest, code: str) -> HttpResponse:
             )
         ],
         producer="you",
+        acks=acks if acks is not None else -1,
     )[0]
     if request.htmx:
         return render(
-            request, "messaging/partials.html#form-result", {"ok": produced, "error": None}
+            request,
+            "messaging/partials.html#form-result",
+            {"ok": produced, "error": None, "acks": acks},
         )
     return redirect(room)
 
@@ -140,6 +145,9 @@ def topic_new(request: HttpRequest, code: str) -> HttpResponse:
         room=room,
         name=request.POST.get("name", ""),
         partitions=request.POST.get("partitions", ""),
+        replication_factor=request.POST.get("replication_factor", "1") or "1",
+        min_insync_replicas=request.POST.get("min_insync_replicas", "1") or "1",
+        unclean_leader_election_enable=request.POST.get("unclean_leader_election_enable") == "on",
     )
     if request.htmx:
         return render(
@@ -164,6 +172,7 @@ def board_context(room: Room) -> dict:
         "resets": ConsumerGroup.OffsetReset.values,
         "reset_options": RESET_OPTIONS,
         "cleanup_policies": Topic.CleanupPolicy.values,
+        "cluster": selectors.room_cluster(room=room),
     }
 
 

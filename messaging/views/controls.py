@@ -108,6 +108,8 @@ def group_new(request: HttpRequest, code: str) -> HttpResponse:
         protocol=request.POST.get("protocol", ConsumerGroup.Protocol.EAGER),
         delivery=request.POST.get("delivery", ConsumerGroup.Delivery.AT_LEAST_ONCE),
         auto_offset_reset=request.POST.get("auto_offset_reset", "earliest"),
+        group_protocol=request.POST.get("group_protocol", ConsumerGroup.GroupProtocol.CLASSIC),
+        remote_assignor=request.POST.get("remote_assignor", ""),
     )
     return _done(request, room, f"Consumer group '{group.group_id}' created: add consumers.")
 
@@ -224,5 +226,12 @@ def topic_config(request: HttpRequest, code: str, pk: int) -> HttpResponse:
         retention_ms=retention_ms,
         retention_bytes=field("retention_bytes"),
         segment_records=field("segment_records"),
+        min_insync_replicas=field("min_insync_replicas"),
+        # A checkbox says nothing when unchecked: the form marks that it drew one.
+        unclean_leader_election_enable=(
+            request.POST.get("unclean_leader_election_enable") == "on"
+            if "unclean_shown" in request.POST
+            else None
+        ),
     )
     return _done(request, room, f"'{topic.name}' reconfigured.")

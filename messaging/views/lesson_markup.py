@@ -38,6 +38,8 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
     page has no control for it (the panel then offers to play it)."""
     a, do = step.args, step.do
     times = int(a.get("count", 1) or 1)
+    if view == "share":
+        return None  # the share groups page has no lesson form fills: the panel plays steps
     if view == "queues":
         forms = {
             "sqs_send": lambda: {
@@ -111,9 +113,23 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
             "value": a.get("value", ""),
             "partition": a.get("partition", ""),
         }
+        if "acks" in a:
+            fields["acks"] = {"0": "0", "1": "1", "all": "-1"}[a["acks"]]
         return {"form": "produce", "fields": fields, "times": times}
     if do == "create_topic":
-        return {"form": "topic_new", "fields": {"name": a["name"], "partitions": a["partitions"]}}
+        fields = {"name": a["name"], "partitions": a["partitions"]}
+        for name in ("replication_factor", "min_insync_replicas"):
+            if name in a:
+                fields[name] = a[name]
+        if a.get("unclean_leader_election_enable"):
+            fields["unclean_leader_election_enable"] = "on"
+        return {"form": "topic_new", "fields": fields}
+    if do == "broker":
+        return {"form": "broker", "broker": a["broker"], "button": a["state"]}
+    if do == "brokers":
+        return {"form": "brokers_count", "fields": {"brokers": a["count"]}}
+    if do == "elect_preferred":
+        return {"form": "leaders_elect"}
     if do == "add_partitions":
         return {
             "form": "partitions_add",
@@ -125,9 +141,13 @@ def step_fill(step, view: str) -> dict[str, Any] | None:
         if "retention_ms" in a:
             ms = a["retention_ms"]
             fields["retention_s"] = -1 if ms < 0 else ms // 1000
-        for name in ("cleanup_policy", "segment_records"):
+        for name in ("cleanup_policy", "segment_records", "min_insync_replicas"):
             if name in a:
                 fields[name] = a[name]
+        if "unclean_leader_election_enable" in a:
+            fields["unclean_leader_election_enable"] = (
+                "on" if a["unclean_leader_election_enable"] else ""
+            )
         return {"form": "topic_config", "topic": a["topic"], "fields": fields}
     if do == "create_group":
         settings = group_defaults(a)

@@ -31,6 +31,7 @@ from messaging.views.board import board_context
 from messaging.views.lesson_classroom import classroom_lesson_page, classroom_predict
 from messaging.views.lesson_markup import inline_parts, step_fill, text_blocks
 from messaging.views.queues import queues_context
+from messaging.views.share_groups import share_context
 
 SESSION_ROOMS = "lesson_rooms"  # lesson slug -> the code of this browser's room for it
 SESSION_UI = "lesson_ui"  # room code -> what this browser's panel shows
@@ -298,6 +299,8 @@ def lesson_room(request: HttpRequest, code: str) -> HttpResponse:
                 **context,
             },
         )
+    if context["spec"].view == "share":
+        return render(request, "messaging/lesson_share.html", {**share_context(room), **context})
     return render(request, "messaging/lesson_board.html", {**board_context(room), **context})
 
 

@@ -15,7 +15,6 @@ from messaging import selectors
 from messaging.engine import offsets as offset_rules
 from messaging.errors import Invalid, LogLabError
 from messaging.models import (
-    ConsumerGroup,
     Room,
     Student,
 )
@@ -65,7 +64,7 @@ def _me_context(room: Room, student: Student, **extra) -> dict:
             recent=selectors.ledger_recent(group=group, member=member, limit=RECENT_SHOWN),
             session_deadline_ms=member.session_expires_at(group.session_timeout_ms),
             session_wall_s=group.session_timeout_ms / 1000 / max(room.clock_speed, 0.01),
-            rebalancing=group.state != ConsumerGroup.State.STABLE,
+            rebalancing=group.consumers_paused(),
         )
         context["teammates"], context["group_size"] = selectors.group_teammates(group=group)
     return context

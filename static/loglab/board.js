@@ -655,7 +655,7 @@ class Board {
     // The fragment is server-rendered, autoescaped template output.
     const doc = new DOMParser().parseFromString(await response.text(), "text/html");
     const seq = Number(doc.getElementById("live")?.dataset.seq);
-    for (const id of ["sim-clock", "producers", "topics", "groups", "describe"]) {
+    for (const id of ["sim-clock", "producers", "topics", "groups", "describe", "brokers"]) {
       const fresh = doc.getElementById(id);
       const current = document.getElementById(id);
       if (fresh && current) {

@@ -112,6 +112,9 @@ function formFor(fill) {
     case "member_new": return q(`${byData(".group", "group", fill.group)} form.add-member`);
     case "offsets_reset": return q(`${byData(".group", "group", fill.group)} form[action$="/reset/"]`);
     case "clock": return q("form.clock-controls");
+    case "broker": return q(`${byData("#brokers .broker", "broker", fill.broker)} form.broker-controls`);
+    case "brokers_count": return q('form[action$="/brokers/count/"]');
+    case "leaders_elect": return q('form[action$="/brokers/elect/"]');
     case "member": {
       const live = [...document.querySelectorAll(`${byData(".group", "group", fill.group)} .member:not(.is-crashed)`)];
       const member = fill.consumer === "last" ? live.at(-1) : live[Number(fill.consumer) - 1];

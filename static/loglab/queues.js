@@ -49,6 +49,8 @@ class QueuesPage {
     this.room = element.dataset.room;
     this.url = element.dataset.fragmentUrl;
     this.watchRecords = element.dataset.watchRecords === "true";
+    // Pages built on this one name the events of their own that redraw them (data-events).
+    this.extraEvents = new Set((element.dataset.events ?? "").split(/\s+/).filter(Boolean).map((name) => EVENT[name]));
     const live = document.getElementById("queues-live");
     this.clock = new SimClock();
     this.readClock(live);
@@ -103,7 +105,7 @@ class QueuesPage {
   }
 
   matters(event) {
-    if (QUEUE_EVENTS.has(event.type)) return true;
+    if (QUEUE_EVENTS.has(event.type) || this.extraEvents.has(event.type)) return true;
     if (!this.watchRecords) return false;
     // Side by side draws the Kafka topic too: records the room's producers made, new topics.
     return (event.type === EVENT.STEP && event.payload?.produced?.length > 0) || TOPIC_EVENTS.has(event.type);

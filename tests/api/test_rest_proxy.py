@@ -397,8 +397,8 @@ def test_it_creates_topics_with_configs_and_refuses_what_kafka_refuses(kafka, ro
         {"topic_name": "bad name!", "partitions_count": 1},
         {"topic_name": "t", "partitions_count": 0},
         {"topic_name": "t", "partitions_count": 129},
-        {"topic_name": "t", "partitions_count": 1, "replication_factor": 3},
-        {"topic_name": "t", "configs": [{"name": "min.insync.replicas", "value": "2"}]},
+        {"topic_name": "t", "partitions_count": 1, "replication_factor": 6},  # > brokers
+        {"topic_name": "t", "configs": [{"name": "min.insync.replicas", "value": "0"}]},
         {"topic_name": "t", "configs": [{"name": "retention.ms", "value": "soon"}]},
     ):
         response = kafka.call("POST", f"{kafka.v3}/topics", body, content_type="application/json")

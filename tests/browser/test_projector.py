@@ -244,6 +244,10 @@ def test_no_page_scrolls_sideways_with_the_longest_names_keys_and_group_ids(
         "queues": f"/r/{room.code}/queues/",
         "side by side": f"/r/{room.code}/side-by-side/",
         "a learner's lesson": f"/r/{learner_room.code}/lesson/",
+        "timeline": f"/r/{room.code}/timeline/",
+        "share groups": f"/r/{room.code}/share/",
+        "share side by side": f"/r/{room.code}/share/compare/",
+        "rebalances three ways": "/rebalances/",
     }
     wide = {}
     for name, path in pages.items():

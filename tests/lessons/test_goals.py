@@ -209,6 +209,11 @@ def test_it_checks_every_goal_kind_in_a_handful_of_queries(room):
         "classic_ready": {"queue": "q", "min": 1},
         "classic_delivered": {"queue": "q", "min": 1},
         "event": {"type": "step", "min": 1},
+        "share_totals": {"group": "workers", "what": "accept", "min": 1},
+        "share_partition_consumers": {"group": "workers", "min": 2},
+        "lost_records": {"acknowledged": True, "acks": "1", "min": 1},
+        "isr_size": {"topic": "orders", "partition": 0, "min": 3},
+        "leader_epoch": {"topic": "orders", "partition": 0, "min": 1},
     }
     assert set(examples) == set(GOAL_ARGS)
     play(room, "produce", topic="orders", key="k", count=20)

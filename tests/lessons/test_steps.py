@@ -234,11 +234,22 @@ def test_it_describes_every_kind_of_step_in_plain_words():
         "classic_bind": {"queue": "jobs", "exchange": "events"},
         "classic_publish": {"exchange": "", "routing_key": "jobs", "body": "x"},
         "classic_consume": {"queue": "jobs"},
+        "share_group": {"group": "workers", "topic": "orders", "consumers": 2},
+        "share_crash": {"group": "workers", "consumer": 1},
+        "share_speed": {"group": "workers", "failure_rate": 0.5, "on_failure": "reject"},
+        "brokers": {"count": 3},
+        "broker": {"broker": 1, "state": "stop"},
+        "elect_preferred": {},
     }
     assert set(examples) == set(STEP_ARGS)
     words = {do: step_describe(Step(do, args)) for do, args in examples.items()}
     assert words["join"] == "Add 1 consumer to group billing"
+    assert words["share_group"] == "Create share group workers on orders with 2 share consumers"
+    assert words["share_speed"] == (
+        "Set the last consumer of share group workers, failing 50% (reject)"
+    )
     assert words["advance"] == "Let 45 s of simulated time pass"
+    assert words["broker"] == "Stop broker 1"
     assert words["leave"] == "Close consumer 2 of group billing"
     assert words["produce_with_fault"] == (
         "Send a record with no key to orders with acks=0, enable.idempotence=false; "

@@ -15,8 +15,8 @@ import uuid
 from typing import Any
 
 from messaging import selectors
+from messaging.api.kafka_wire import brokers
 from messaging.api.kafka_wire.handlers import (
-    NODE_ID,
     POLL_SECONDS,
     db,
     handlers_register,
@@ -45,13 +45,14 @@ def _find_coordinator(session: Session, request: Any, version: int) -> dict[str,
             "host": "",
             "port": -1,
         }
+    node, port = brokers.coordinator(session)  # the first running broker (#16)
     return {
         "throttle_time_ms": 0,
         "error_code": 0,
         "error_message": None,
-        "node_id": NODE_ID,
+        "node_id": node,
         "host": session.host,
-        "port": session.port,
+        "port": port,
     }
 
 
@@ -240,6 +241,7 @@ def _offset_commit(session: Session, request: Any, version: int) -> dict[str, An
                 member_id=request.member_id or "",
                 group_instance_id=request.group_instance_id if version >= 7 else None,
                 offsets=wanted,
+                api_version=version,
             )
         except LogLabError:
             error = "INVALID_GROUP_ID"
@@ -255,34 +257,54 @@ def _offset_commit(session: Session, request: Any, version: int) -> dict[str, An
 
 
 def _offset_fetch(session: Session, request: Any, version: int) -> dict[str, Any]:
+    """OffsetFetch; from v8 a batch of groups, from v9 with the member id and epoch a
+    consumer-protocol member fetches with (ConsumerGroup.validateOffsetFetch)."""
     room = session_room(session)
-    committed = selectors.kafka_committed(room=room, group_id=request.group_id)
-    if request.topics is None:
+    if version < 8:
+        error, topics = _offsets_of(room, request.group_id, request.topics)
+        return {"throttle_time_ms": 0, "error_code": code(error), "topics": topics}
+    groups = []
+    for asked in request.groups:
+        error = None
+        if version >= 9:
+            error = live_groups.client_offsets_fetch_check(
+                room=room,
+                group_id=asked.group_id,
+                member_id=asked.member_id,
+                member_epoch=asked.member_epoch,
+            )
+        if error:
+            groups.append({"group_id": asked.group_id, "topics": [], "error_code": code(error)})
+            continue
+        _, topics = _offsets_of(room, asked.group_id, asked.topics)
+        groups.append({"group_id": asked.group_id, "topics": topics, "error_code": 0})
+    return {"throttle_time_ms": 0, "groups": groups}
+
+
+def _offsets_of(room: Any, group_id: str, topics: Any) -> tuple[str | None, list[dict[str, Any]]]:
+    committed = selectors.kafka_committed(room=room, group_id=group_id)
+    if topics is None:
         asked: dict[str, list[int]] = {}
         for topic, index in sorted(committed):
             asked.setdefault(topic, []).append(index)
     else:
-        asked = {t.name: list(t.partition_indexes) for t in request.topics}
-    return {
-        "throttle_time_ms": 0,
-        "error_code": 0,
-        "topics": [
-            {
-                "name": topic,
-                "partitions": [
-                    {
-                        "partition_index": index,
-                        "committed_offset": committed.get((topic, index), (-1, ""))[0],
-                        "committed_leader_epoch": -1,
-                        "metadata": committed.get((topic, index), (-1, ""))[1],
-                        "error_code": 0,
-                    }
-                    for index in indexes
-                ],
-            }
-            for topic, indexes in asked.items()
-        ],
-    }
+        asked = {t.name: list(t.partition_indexes) for t in topics}
+    return None, [
+        {
+            "name": topic,
+            "partitions": [
+                {
+                    "partition_index": index,
+                    "committed_offset": committed.get((topic, index), (-1, ""))[0],
+                    "committed_leader_epoch": -1,
+                    "metadata": committed.get((topic, index), (-1, ""))[1],
+                    "error_code": 0,
+                }
+                for index in indexes
+            ],
+        }
+        for topic, indexes in asked.items()
+    ]
 
 
 def _describe_groups(session: Session, request: Any, version: int) -> dict[str, Any]:
@@ -292,6 +314,21 @@ def _describe_groups(session: Session, request: Any, version: int) -> dict[str, 
         group = ConsumerGroup.objects.filter(room=room, group_id=group_id).first()
         if group is None:
             # Kafka describes an unknown group as Dead with no members.
+            groups.append(
+                {
+                    "error_code": 0,
+                    "group_id": group_id,
+                    "group_state": "Dead",
+                    "protocol_type": "",
+                    "protocol_data": "",
+                    "members": [],
+                }
+            )
+            continue
+        if group.group_protocol == ConsumerGroup.GroupProtocol.CONSUMER:
+            # DescribeGroups reads classic groups only (GMM.describeGroups): a KIP-848 group
+            # is described as Dead with no members, which is why admin tools that only speak
+            # it show such groups as DEAD. ConsumerGroupDescribe describes it.
             groups.append(
                 {
                     "error_code": 0,
@@ -338,6 +375,10 @@ def _list_groups(session: Session, request: Any, version: int) -> dict[str, Any]
         ],
     }
 
+
+# KIP-848's APIs live in a module of their own; importing it registers them.
+from messaging.api.kafka_wire import consumer_groups as _consumer_groups  # noqa: E402, F401
+from messaging.api.kafka_wire import share_groups as _share_groups  # noqa: E402, F401
 
 handlers_register(
     {

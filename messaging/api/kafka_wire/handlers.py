@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from messaging import selectors
+from messaging.api.kafka_wire import brokers
 from messaging.api.kafka_wire import records as wire_records
 from messaging.api.kafka_wire.protocol import ERRORS, SUPPORTED, Api, Header, code
 from messaging.api.kafka_wire.session import Session
@@ -53,6 +54,10 @@ KAFKA_LOCKS: dict[str, tuple[str, ...]] = {
     "SyncGroup": ("join",),
     "LeaveGroup": ("join",),
     "OffsetCommit": ("join", "crash"),
+    "ConsumerGroupHeartbeat": ("join",),
+    "ShareGroupHeartbeat": ("join",),
+    "ShareFetch": ("join",),
+    "ShareAcknowledge": ("join",),
 }
 
 
@@ -230,35 +235,72 @@ async def sasl_raw_token(session: Session, token: bytes) -> bytes:
 # --- Metadata and topics ---------------------------------------------------------------------
 
 
-def _topic_metadata(topic: Topic) -> dict[str, Any]:
+def _topic_metadata(
+    topic: Topic, states: dict[int, Any] | None = None, cluster: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """A topic's partitions with their leaders, replicas and ISRs (#16: api/kafka_wire/brokers)."""
+    states = brokers.replica_states([topic]) if states is None else states
+    cluster = {NODE_ID: "up"} if cluster is None else cluster
     return {
         "error_code": 0,
         "name": topic.name,
+        # Metadata v10+ (KIP-516): what ConsumerGroupHeartbeat names topics by (KIP-848).
+        "topic_id": selectors.kafka_topic_id(topic),
         "is_internal": False,
         "partitions": [
-            {
-                "error_code": 0,
-                "partition_index": p.index,
-                "leader_id": NODE_ID,
-                "leader_epoch": 0,
-                "replica_nodes": [NODE_ID],
-                "isr_nodes": [NODE_ID],
-                "offline_replicas": [],
-            }
+            brokers.partition_metadata(p, states.get(p.pk), cluster)
             for p in sorted(topic.partitions.all(), key=lambda p: p.index)
         ],
     }
 
 
+class _NoTopics:
+    """A Metadata request for the brokers alone (an empty topic list)."""
+
+    topics: list[Any] = []
+    allow_auto_topic_creation = False
+
+
+def _metadata_by_topic_id(room: Room, request: Any, version: int) -> list[dict[str, Any]] | None:
+    """Metadata v12 asks for topics by id (a null name): librdkafka does, for the topic ids a
+    ConsumerGroupHeartbeat assigned it. An id the room does not have is UNKNOWN_TOPIC_ID."""
+    if version < 12 or not request.topics or any(t.name is not None for t in request.topics):
+        return None
+    topics = {selectors.kafka_topic_id(t): t for t in selectors.kafka_topics(room=room)}
+    cluster = brokers.room_brokers(room.pk)
+    states = brokers.replica_states(topics.values())
+    answered = []
+    for wanted in request.topics:
+        topic = topics.get(wanted.topic_id)
+        if topic is None:
+            answered.append(
+                {
+                    "error_code": ERRORS["UNKNOWN_TOPIC_ID"],
+                    "name": None,
+                    "topic_id": wanted.topic_id,
+                    "is_internal": False,
+                    "partitions": [],
+                }
+            )
+        else:
+            answered.append(_topic_metadata(topic, states, cluster))
+    return answered
+
+
 def _metadata(session: Session, request: Any, version: int) -> dict[str, Any]:
     room = session_room(session)
+    by_id = _metadata_by_topic_id(room, request, version)
+    if by_id is not None:
+        return {**_metadata(session, _NoTopics(), version), "topics": by_id}
     asked = None if request.topics is None else [t.name for t in request.topics]
     if version == 0 and asked == []:
         asked = None  # v0: an empty list means every topic
     found = {t.name: t for t in selectors.kafka_topics(room=room, names=asked)}
+    cluster = brokers.room_brokers(room.pk)
+    states = brokers.replica_states(found.values())
     answered: list[dict[str, Any]] = []
     if asked is None:
-        answered = [_topic_metadata(t) for t in found.values()]
+        answered = [_topic_metadata(t, states, cluster) for t in found.values()]
     else:
         # auto.create.topics.enable is true on a Kafka broker by default (num.partitions=1):
         # a producer's first Metadata for a new topic creates it.
@@ -280,12 +322,12 @@ def _metadata(session: Session, request: Any, version: int) -> dict[str, Any]:
                     }
                 )
             else:
-                answered.append(_topic_metadata(topic))
+                answered.append(_topic_metadata(topic, states, cluster))
     return {
         "throttle_time_ms": 0,
-        "brokers": [{"node_id": NODE_ID, "host": session.host, "port": session.port}],
+        "brokers": brokers.metadata_brokers(session, cluster),
         "cluster_id": f"loglab-{room.code}",
-        "controller_id": NODE_ID,
+        "controller_id": brokers.controller_id(cluster),
         "topics": answered,
     }
 
@@ -309,26 +351,28 @@ class _ConfigError(Exception):
 def _create_topics(session: Session, request: Any, version: int) -> dict[str, Any]:
     room = session_room(session)
     locked = lock_check(session, room, SUPPORTED[19])
+    cluster = brokers.room_brokers(room.pk)
     answers = []
     for wanted in request.topics:
         answer = {"name": wanted.name, "error_code": 0, "error_message": None}
+        running = sum(1 for state in cluster.values() if state != "stopped")
         if locked:
             answer.update(error_code=ERRORS["TOPIC_AUTHORIZATION_FAILED"], error_message=locked)
-        elif wanted.replication_factor not in (-1, 1):
-            # Kafka's own words, for a cluster of one broker.
+        elif not (wanted.replication_factor == -1 or 1 <= wanted.replication_factor <= running):
+            # Kafka's own words.
             answer.update(
                 error_code=ERRORS["INVALID_REPLICATION_FACTOR"],
                 error_message=(
                     f"Unable to replicate the partition {wanted.replication_factor} time(s): "
                     "The target replication factor of "
-                    f"{wanted.replication_factor} cannot be reached because only 1 broker(s) "
-                    "are registered."
+                    f"{wanted.replication_factor} cannot be reached because only {running} "
+                    "broker(s) are registered."
                 ),
             )
         elif wanted.assignments:
             answer.update(
                 error_code=ERRORS["INVALID_REPLICA_ASSIGNMENT"],
-                error_message="This cluster has one broker: leave replica assignments out.",
+                error_message="LogLab places replicas itself: leave replica assignments out.",
             )
         elif Topic.objects.filter(room=room, name=wanted.name).exists():
             answer.update(
@@ -340,8 +384,13 @@ def _create_topics(session: Session, request: Any, version: int) -> dict[str, An
             try:
                 changes = _configs(wanted.configs)
                 if not (version >= 1 and request.validate_only):
+                    # default.replication.factor is 1, as on a Kafka broker.
                     topics.topic_create_configured(
-                        room=room, name=wanted.name, partitions=partitions, **changes
+                        room=room,
+                        name=wanted.name,
+                        partitions=partitions,
+                        replication_factor=max(1, wanted.replication_factor),
+                        **changes,
                     )
             except _ConfigError as error:
                 answer.update(error_code=ERRORS["INVALID_CONFIG"], error_message=str(error))
@@ -349,6 +398,10 @@ def _create_topics(session: Session, request: Any, version: int) -> dict[str, An
                 name = "INVALID_PARTITIONS" if error.field == "partitions" else "INVALID_REQUEST"
                 if error.field == "name":
                     name = "INVALID_TOPIC_EXCEPTION"
+                elif error.field == "replication_factor":
+                    name = "INVALID_REPLICATION_FACTOR"
+                elif error.field in ("min.insync.replicas", "unclean.leader.election.enable"):
+                    name = "INVALID_CONFIG"
                 answer.update(error_code=ERRORS[name], error_message=str(error))
         answers.append(answer)
     return {"throttle_time_ms": 0, "topics": answers}
@@ -409,7 +462,8 @@ _TOPIC_CONFIG_VALUES: dict[str, Callable[[Topic], str]] = {
     "delete.retention.ms": lambda t: str(t.delete_retention_ms),
     "segment.ms": lambda t: str(t.segment_ms),
     "max.message.bytes": lambda t: str(settings.LOGLAB_KAFKA_MAX_FRAME_BYTES),
-    "min.insync.replicas": lambda t: "1",
+    "min.insync.replicas": lambda t: str(t.min_insync_replicas),
+    "unclean.leader.election.enable": lambda t: str(t.unclean_leader_election_enable).lower(),
     "message.timestamp.type": lambda t: "CreateTime",
 }
 
@@ -521,6 +575,10 @@ def produces(session: Session, requests: list[tuple[Any, int]]) -> list[dict[str
                         refused[at] = (error.error, error.message)
                     else:
                         writes.append((at, batches))
+    # One connection's requests share their acks (a producer's setting); a mix is stored at
+    # the strictest, all.
+    asked = {request.acks for request, _ in requests}
+    acks = -1 if -1 in asked or len(asked) != 1 else asked.pop()
     answers = (
         dict(
             zip(
@@ -529,6 +587,8 @@ def produces(session: Session, requests: list[tuple[Any, int]]) -> list[dict[str
                     room=room,
                     writes=[(at[1], at[2], batches) for at, batches in writes],
                     producer=session.label(),
+                    broker=session.broker,
+                    acks=acks,
                 ),
                 strict=True,
             )
@@ -540,6 +600,15 @@ def produces(session: Session, requests: list[tuple[Any, int]]) -> list[dict[str
     for n, (request, _version) in enumerate(requests):
         if request.acks == 0:
             bodies.append(None)
+            failed = any(
+                (n, t.name, p.index) in refused or answers[(n, t.name, p.index)].error is not None
+                for t in request.topic_data
+                for p in t.partition_data
+            )
+            if failed:
+                # acks=0 gets no answer: Kafka closes the connection instead, so that the
+                # producer refreshes its metadata (KafkaApis.handleProduceRequest).
+                session.closing = True
             continue
         by_topic: dict[str, list[dict[str, Any]]] = {}
         for topic_data in request.topic_data:
@@ -557,6 +626,9 @@ def produces(session: Session, requests: list[tuple[Any, int]]) -> list[dict[str
                         log_start_offset=result.log_start_offset,
                         error_message=result.message,
                     )
+                    if result.wait is not None:
+                        # acks=all: answered once the ISR has the records (brokers.acks_wait).
+                        entry["_wait"] = (*result.wait, request.timeout_ms)
                 by_topic.setdefault(at[1], []).append(entry)
         bodies.append(
             {
@@ -593,10 +665,13 @@ def _partitions(room: Room, wanted: list[tuple[str, int]]) -> dict[tuple[str, in
     }
 
 
-def _fetch_once(room: Room, request: Any) -> tuple[list[dict[str, Any]], int]:
+def _fetch_once(
+    room: Room, request: Any, broker: int = NODE_ID
+) -> tuple[list[dict[str, Any]], int]:
     epoch_ms = int(room.created_at.timestamp() * 1000)
     wanted = [(t.topic, p.partition) for t in request.topics for p in t.partitions]
     found = _partitions(room, wanted)
+    leaders = brokers.leaders(found.values())
     budget = max(1, request.max_bytes)
     size = 0
     responses: list[dict[str, Any]] = []
@@ -615,11 +690,14 @@ def _fetch_once(room: Room, request: Any) -> tuple[list[dict[str, Any]], int]:
             }
             if partition is None:
                 entry["error_code"] = ERRORS["UNKNOWN_TOPIC_OR_PARTITION"]
+            elif leaders.get(partition.pk) != broker:
+                # Only the leader serves consumers: the client refreshes its metadata.
+                entry["error_code"] = ERRORS["NOT_LEADER_OR_FOLLOWER"]
             elif not _fetchable(partition, asked.fetch_offset):
                 entry.update(
                     error_code=ERRORS["OFFSET_OUT_OF_RANGE"],
-                    high_watermark=partition.log_end_offset,
-                    last_stable_offset=partition.log_end_offset,
+                    high_watermark=partition.consumable_end,
+                    last_stable_offset=partition.consumable_end,
                     log_start_offset=partition.log_start_offset,
                 )
             else:
@@ -660,7 +738,7 @@ async def _fetch(session: Session, request: Any, version: int) -> dict[str, Any]
     deadline = time.monotonic() + min(max(request.max_wait_ms, 0), 30_000) / 1000
     room = await db(session_room, session)
     while True:
-        responses, size = await db(_fetch_once, room, request)
+        responses, size = await db(_fetch_once, room, request, session.broker)
         left = deadline - time.monotonic()
         errors = any(p["error_code"] for t in responses for p in t["partitions"])
         if size >= max(request.min_bytes, 1) or left <= 0 or errors:
@@ -676,6 +754,7 @@ def _list_offsets(session: Session, request: Any, version: int) -> dict[str, Any
     epoch_ms = int(room.created_at.timestamp() * 1000)
     wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
     found = _partitions(room, wanted)
+    leaders = brokers.leaders(found.values())
     topics_out = []
     for topic in request.topics:
         answered = []
@@ -689,12 +768,14 @@ def _list_offsets(session: Session, request: Any, version: int) -> dict[str, Any
             }
             if partition is None:
                 entry["error_code"] = ERRORS["UNKNOWN_TOPIC_OR_PARTITION"]
-            elif asked.timestamp == -1:  # LATEST
-                entry.update(error_code=0, offset=partition.log_end_offset)
+            elif leaders.get(partition.pk) != session.broker:
+                entry["error_code"] = ERRORS["NOT_LEADER_OR_FOLLOWER"]
+            elif asked.timestamp == -1:  # LATEST: the high watermark, for read_uncommitted
+                entry.update(error_code=0, offset=partition.consumable_end)
             elif asked.timestamp == -2:  # EARLIEST
                 entry.update(error_code=0, offset=partition.log_start_offset)
             elif asked.timestamp < 0:
-                entry.update(error_code=0, offset=partition.log_end_offset)  # -3 MAX_TIMESTAMP
+                entry.update(error_code=0, offset=partition.consumable_end)  # -3 MAX_TIMESTAMP
             else:
                 found_at = selectors.kafka_offset_for_time(
                     partition=partition, timestamp_ms=asked.timestamp, epoch_ms=epoch_ms
@@ -769,6 +850,8 @@ async def handle(session: Session, api: Api, header: Header, request: Any) -> di
             )
             return None
         await _bind(session)
+    if await brokers.refused(session, db):
+        return None  # a broker this room does not run: the connection closes
     if api.name in _ASYNC:
         return await _ASYNC[api.name](session, request, version)
     handler = _SYNC.get(api.name)
@@ -778,6 +861,7 @@ async def handle(session: Session, api: Api, header: Header, request: Any) -> di
     body = await db(handler, session, request, version)
     if api.name == "Produce" and session.room_pk is not None:
         room_wake(session.room_pk)
+        await brokers.acks_wait([body], db)
     return body
 
 
@@ -792,9 +876,12 @@ def produces_ready(session: Session) -> bool:
 async def produces_handle(
     session: Session, requests: list[tuple[Any, int]]
 ) -> list[dict[str, Any] | None]:
+    if await brokers.refused(session, db):
+        return [None] * len(requests)
     bodies = await db(produces, session, requests)
     if session.room_pk is not None:
         room_wake(session.room_pk)
+    await brokers.acks_wait(bodies, db)
     return bodies
 
 

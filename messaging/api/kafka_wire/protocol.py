@@ -9,8 +9,10 @@ default, so one dict serves every version of a response.
 
 What LogLab advertises (`SUPPORTED`): each client picks, per API, the highest version both
 sides know, so every version inside these ranges must be right. The ranges stop below each
-API's first flexible version (KIP-482) except ApiVersions, where librdkafka starts at v3: all
-three Python clients and librdkafka speak these (kafka-reference.md, section 6).
+API's first flexible version (KIP-482) except ApiVersions, where librdkafka starts at v3, and
+what librdkafka's group.protocol=consumer needs (KIP-848: Metadata with topic ids, OffsetCommit
+and OffsetFetch v9, ConsumerGroupHeartbeat): all three Python clients and librdkafka speak
+these (kafka-reference.md, section 6).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ from kafka.protocol.sasl import (
     SaslHandshakeRequest,
     SaslHandshakeResponse,
 )
+from kafka.protocol.schemas.fields.codecs.types import UUID
+
+from messaging.api.kafka_wire import kip848_messages as kip848
+from messaging.api.kafka_wire import share_messages as share
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,13 @@ _APIS = (
     Api(0, "Produce", 3, 8, ProduceRequest, ProduceResponse, 9),
     Api(1, "Fetch", 4, 11, FetchRequest, FetchResponse, 12),
     Api(2, "ListOffsets", 1, 5, ListOffsetsRequest, ListOffsetsResponse, 6),
-    Api(3, "Metadata", 0, 8, MetadataRequest, MetadataResponse, 9),
-    Api(8, "OffsetCommit", 2, 7, OffsetCommitRequest, OffsetCommitResponse, 8),
-    Api(9, "OffsetFetch", 1, 5, OffsetFetchRequest, OffsetFetchResponse, 6),
+    # Metadata 10+ carries topic ids, which a group.protocol=consumer client needs; librdkafka
+    # asks for topics by id with v12 (KIP-848, #15).
+    Api(3, "Metadata", 0, 12, MetadataRequest, MetadataResponse, 9),
+    # v9 of both is KIP-848's (a member epoch for a consumer group's member): librdkafka's
+    # group.protocol=consumer needs OffsetCommit and OffsetFetch v9 (rdkafka_feature.c).
+    Api(8, "OffsetCommit", 2, 9, OffsetCommitRequest, OffsetCommitResponse, 8),
+    Api(9, "OffsetFetch", 1, 9, OffsetFetchRequest, OffsetFetchResponse, 6),
     Api(10, "FindCoordinator", 0, 2, FindCoordinatorRequest, FindCoordinatorResponse, 3),
     Api(11, "JoinGroup", 0, 5, JoinGroupRequest, JoinGroupResponse, 6),
     Api(12, "Heartbeat", 0, 3, HeartbeatRequest, HeartbeatResponse, 4),
@@ -110,6 +120,46 @@ _APIS = (
     Api(32, "DescribeConfigs", 0, 3, DescribeConfigsRequest, DescribeConfigsResponse, 4),
     Api(36, "SaslAuthenticate", 0, 1, SaslAuthenticateRequest, SaslAuthenticateResponse, 2),
     Api(37, "CreatePartitions", 0, 1, CreatePartitionsRequest, CreatePartitionsResponse, 2),
+    # The consumer group protocol (KIP-848, #15): messages defined in kip848_messages.py.
+    Api(
+        68,
+        "ConsumerGroupHeartbeat",
+        0,
+        1,
+        kip848.ConsumerGroupHeartbeatRequest,
+        kip848.ConsumerGroupHeartbeatResponse,
+        0,
+    ),
+    Api(
+        69,
+        "ConsumerGroupDescribe",
+        0,
+        0,
+        kip848.ConsumerGroupDescribeRequest,
+        kip848.ConsumerGroupDescribeResponse,
+        0,
+    ),
+    # Share groups (KIP-932, #15): messages defined in share_messages.py; librdkafka's share
+    # consumer sends version 1 of each, and only that.
+    Api(
+        76,
+        "ShareGroupHeartbeat",
+        1,
+        1,
+        share.ShareGroupHeartbeatRequest,
+        share.ShareGroupHeartbeatResponse,
+        0,
+    ),
+    Api(78, "ShareFetch", 1, 1, share.ShareFetchRequest, share.ShareFetchResponse, 0),
+    Api(
+        79,
+        "ShareAcknowledge",
+        1,
+        1,
+        share.ShareAcknowledgeRequest,
+        share.ShareAcknowledgeResponse,
+        0,
+    ),
 )
 SUPPORTED: dict[int, Api] = {api.key: api for api in _APIS}
 API_VERSIONS = 18
@@ -122,6 +172,7 @@ ERRORS: dict[str, int] = {
     "CORRUPT_MESSAGE": 2,
     "UNKNOWN_TOPIC_OR_PARTITION": 3,
     "INVALID_FETCH_SIZE": 4,
+    "LEADER_NOT_AVAILABLE": 5,
     "NOT_LEADER_OR_FOLLOWER": 6,
     "REQUEST_TIMED_OUT": 7,
     "MESSAGE_TOO_LARGE": 10,
@@ -130,6 +181,8 @@ ERRORS: dict[str, int] = {
     "NOT_COORDINATOR": 16,
     "INVALID_TOPIC_EXCEPTION": 17,
     "RECORD_LIST_TOO_LARGE": 18,
+    "NOT_ENOUGH_REPLICAS": 19,
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND": 20,
     "INVALID_REQUIRED_ACKS": 21,
     "ILLEGAL_GENERATION": 22,
     "INCONSISTENT_GROUP_PROTOCOL": 23,
@@ -166,6 +219,14 @@ ERRORS: dict[str, int] = {
     "FENCED_INSTANCE_ID": 82,
     "INVALID_RECORD": 87,
     "THROTTLING_QUOTA_EXCEEDED": 89,
+    "UNKNOWN_TOPIC_ID": 100,
+    "FENCED_MEMBER_EPOCH": 110,
+    "UNRELEASED_INSTANCE_ID": 111,
+    "UNSUPPORTED_ASSIGNOR": 112,
+    "STALE_MEMBER_EPOCH": 113,
+    "INVALID_RECORD_STATE": 121,
+    "SHARE_SESSION_NOT_FOUND": 122,
+    "INVALID_SHARE_SESSION_EPOCH": 123,
 }
 
 
@@ -243,6 +304,8 @@ def nulls_refuse(message: Any, version: int) -> None:
             if field._tag is not None or not field.for_version_q(version):
                 continue
             value = getattr(container, field.name, None)
+            if value is None and getattr(field, "_type", None) is UUID:
+                continue  # a uuid is 16 bytes, never null: kafka-python reads Uuid.ZERO as None
             if value is None:
                 nullable = field._nullable_versions
                 if nullable is None or not nullable[0] <= version <= nullable[1]:

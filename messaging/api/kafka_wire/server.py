@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from messaging.api.kafka_wire import brokers, handlers
 from messaging.api.kafka_wire import groups as _groups  # noqa: F401  (registers the group APIs)
-from messaging.api.kafka_wire import handlers
 from messaging.api.kafka_wire.protocol import (
     API_VERSIONS,
     SUPPORTED,
@@ -70,9 +70,10 @@ class _Bucket:
 
 
 # At most this many Produce requests of one connection are stored together: one transaction
-# of up to 4,000 records of the bench's size holds the database's write lock for about 60 ms.
-COALESCE_REQUESTS = 8
-READ_BUFFER_BYTES = 512 * 1024
+# of up to 8,000 records of the bench's size holds the database's write lock for about 120 ms
+# (a page's write waits that long at worst while a client floods the room).
+COALESCE_REQUESTS = 16
+READ_BUFFER_BYTES = 1024 * 1024
 PRODUCE = 0
 
 
@@ -103,6 +104,9 @@ class Listener:
         self.server: asyncio.base_events.Server | None = None
         self.per_address: Counter[str] = Counter()
         self.per_room: Counter[int] = Counter()
+        # A room's brokers 1-5, each on its own port (#16: brokers.py); broker 1 on `port`.
+        self.broker_ports: dict[int, int] = {}
+        self._broker_servers: list[asyncio.base_events.Server] = []
 
     async def start(self) -> None:
         # A connection's buffer may hold a few whole Produce requests (librdkafka keeps several
@@ -113,12 +117,17 @@ class Listener:
         )
         if self.port == 0:
             self.port = self.server.sockets[0].getsockname()[1]
+        self.broker_ports, self._broker_servers = await brokers.brokers_listen(
+            self.host, self.port, self._serve, READ_BUFFER_BYTES
+        )
         log.info("Kafka protocol on %s:%s", self.host, self.port)
         # The listener's database threads broadcast their events through this loop.
         broadcast.serving_loop_use(asyncio.get_running_loop())
 
     async def stop(self) -> None:
         broadcast.serving_loop_use(None)
+        for server in self._broker_servers:
+            server.close()
         if self.server is not None:
             self.server.close()
             with contextlib.suppress(Exception):
@@ -135,6 +144,7 @@ class Listener:
             return
         self.per_address[address] += 1
         session = Session(peer=address, host=str(local[0]), port=int(local[1]), listener=self)
+        session.broker = next((b for b, p in self.broker_ports.items() if p == session.port), 1)
         bucket = _Bucket(settings.LOGLAB_KAFKA_REQUESTS_PER_SECOND)
         try:
             await self._loop(reader, writer, session, bucket)

@@ -14,6 +14,8 @@ class Session:
     host: str
     port: int
     listener: Any
+    # The broker this connection reached (by the port it came to: api/kafka_wire/brokers.py).
+    broker: int = 1
     room_pk: int | None = None
     room_code: str = ""
     student_pk: int | None = None
