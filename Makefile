@@ -96,7 +96,7 @@ PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
 test: setup dev-deps chromium kcat lint
 	$(BIN)/pytest $(PYTEST_PARALLEL) --ignore=tests/kafka_clients
 	# Then the real Kafka clients, alone: they time session timeouts, locks and long polls,
-	# and beside the browser tests on two cores librdkafka's share consumer missed them.
+	# which two cores shared with the browser tests stretch.
 	$(BIN)/pytest -q tests/kafka_clients
 
 # The database-facing tests again on the real PostgreSQL (DATABASE_URL's path).

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
 
 from django.db import transaction
 
@@ -38,7 +37,13 @@ from messaging.models import (
     Topic,
 )
 from messaging.services.events import event_record, room_lock
-from messaging.services.group_rows import assignments_write, commits_store, member_cursors
+from messaging.services.group_rows import (
+    MemberRow,
+    assignments_write,
+    commits_store,
+    member_cursors,
+    members_mirror,
+)
 from messaging.services.live_groups import ClientInfo
 
 CONSUMER = ConsumerGroup.GroupProtocol.CONSUMER
@@ -86,40 +91,31 @@ def state_store(
         if missing:
             group.topics.add(*missing)
 
-    rows = {row.member_id: row for row in group.members.all()}
-    wanted = {m.member_id for m in after.members}
-    Member.objects.filter(pk__in=[r.pk for mid, r in rows.items() if mid not in wanted]).delete()
+    mirrored = []
     for order, member in enumerate(after.members):
-        row = rows.get(member.member_id)
-        values: dict[str, Any] = {
-            "generation": member.member_epoch,
-            "last_heartbeat_ms": member.last_heartbeat_ms,
-            "join_order": order,
-            "subscription": list(member.subscribed),
-            "group_instance_id": member.instance_id,
-        }
-        if row is None:
-            info = clients.get(member.member_id) or ClientInfo(member.client_id)
-            kind = kinds.get(member.member_id) or (
-                Member.Kind.SIMULATED if member.server_side else Member.Kind.CLIENT
+        info = clients.get(member.member_id) or ClientInfo(member.client_id)
+        kind = kinds.get(member.member_id) or (
+            Member.Kind.SIMULATED if member.server_side else Member.Kind.CLIENT
+        )
+        mirrored.append(
+            MemberRow(
+                member.member_id,
+                values={
+                    "generation": member.member_epoch,
+                    "last_heartbeat_ms": member.last_heartbeat_ms,
+                    "join_order": order,
+                    "subscription": list(member.subscribed),
+                    "group_instance_id": member.instance_id,
+                },
+                new={
+                    "client_id": (member.client_id or info.client_id)[:64],
+                    "kind": kind,
+                    "display_name": (info.display_name or info.client_id or member.member_id)[:40],
+                    "software": info.software[:80],
+                },
             )
-            row = Member(
-                group=group,
-                member_id=member.member_id,
-                client_id=(member.client_id or info.client_id)[:64],
-                kind=kind,
-                display_name=(info.display_name or info.client_id or member.member_id)[:40],
-                software=info.software[:80],
-                **values,
-            )
-            row.save()
-            rows[member.member_id] = row
-            continue
-        changed = [name for name, value in values.items() if getattr(row, name) != value]
-        for name in changed:
-            setattr(row, name, values[name])
-        if changed:
-            row.save(update_fields=changed)
+        )
+    rows = members_mirror(group=group, members=mirrored)
     _assignments_mirror(room, group, after, rows)
 
     moves = kip848.moves(before, after)

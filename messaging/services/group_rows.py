@@ -6,6 +6,9 @@ where a member stands on its partitions, and the commits it makes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from messaging import events
 from messaging.engine import consumption
 from messaging.engine import offsets as offset_rules
@@ -99,3 +102,35 @@ def commits_store(*, group: ConsumerGroup, commits: dict[int, int], now_ms: int)
             partition_id=partition_id,
             defaults={"offset": offset, "committed_at_ms": now_ms},
         )
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A member as a real-time coordinator's state has it: the values its row keeps up to date,
+    and those a new row also needs (client id, kind, names)."""
+
+    member_id: str
+    values: dict[str, Any]
+    new: dict[str, Any]
+
+
+def members_mirror(*, group: ConsumerGroup, members: list[MemberRow]) -> dict[str, Member]:
+    """The group's Member rows made to match the coordinator's members, in their order: rows
+    of members gone are deleted, new ones created, changed fields saved. Returns the rows by
+    member id (those just deleted included, unsaved)."""
+    rows = {row.member_id: row for row in group.members.all()}
+    wanted = {m.member_id for m in members}
+    Member.objects.filter(pk__in=[r.pk for mid, r in rows.items() if mid not in wanted]).delete()
+    for member in members:
+        row = rows.get(member.member_id)
+        if row is None:
+            row = Member(group=group, member_id=member.member_id, **member.new, **member.values)
+            row.save()
+            rows[member.member_id] = row
+            continue
+        changed = [name for name, value in member.values.items() if getattr(row, name) != value]
+        for name in changed:
+            setattr(row, name, member.values[name])
+        if changed:
+            row.save(update_fields=changed)
+    return rows

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,7 +36,7 @@ from messaging.models import (
     Topic,
 )
 from messaging.services.events import event_record, room_lock
-from messaging.services.group_rows import assignments_write, offset_store
+from messaging.services.group_rows import MemberRow, assignments_write, members_mirror, offset_store
 
 # The broker's group configs; group.initial.rebalance.delay.ms can be set (Kafka's own test
 # clusters set it to 0, and so do LogLab's real-client tests).
@@ -189,37 +188,28 @@ def live_store(
     if missing:
         group.topics.add(*missing)
 
-    rows = {row.member_id: row for row in group.members.all()}
-    wanted = {m.member_id for m in live.members}
-    Member.objects.filter(pk__in=[r.pk for mid, r in rows.items() if mid not in wanted]).delete()
+    mirrored = []
     for order, member in enumerate(live.members):
-        row = rows.get(member.member_id)
-        values: dict[str, Any] = {
-            "generation": member.joined_generation,
-            "last_heartbeat_ms": member.last_heartbeat_ms,
-            "join_order": order,
-            "subscription": list(_subscribed_topics(member)),
-        }
-        if row is None:
-            info = clients.get(member.member_id) or ClientInfo(member.client_id)
-            row = Member(
-                group=group,
-                member_id=member.member_id,
-                client_id=member.client_id[:64],
-                group_instance_id=member.group_instance_id,
-                kind=Member.Kind.SIMULATED if member.server_side else Member.Kind.CLIENT,
-                display_name=(info.display_name or info.client_id or member.member_id)[:40],
-                software=info.software[:80],
-                **values,
+        info = clients.get(member.member_id) or ClientInfo(member.client_id)
+        mirrored.append(
+            MemberRow(
+                member.member_id,
+                values={
+                    "generation": member.joined_generation,
+                    "last_heartbeat_ms": member.last_heartbeat_ms,
+                    "join_order": order,
+                    "subscription": list(_subscribed_topics(member)),
+                },
+                new={
+                    "client_id": member.client_id[:64],
+                    "group_instance_id": member.group_instance_id,
+                    "kind": Member.Kind.SIMULATED if member.server_side else Member.Kind.CLIENT,
+                    "display_name": (info.display_name or info.client_id or member.member_id)[:40],
+                    "software": info.software[:80],
+                },
             )
-            row.save()
-            rows[member.member_id] = row
-            continue
-        changed = [name for name, value in values.items() if getattr(row, name) != value]
-        for name in changed:
-            setattr(row, name, values[name])
-        if changed:
-            row.save(update_fields=changed)
+        )
+    rows = members_mirror(group=group, members=mirrored)
 
     if live.state is GroupState.STABLE or live.state is GroupState.EMPTY:
         _assignments_mirror(room, group, live, rows)

@@ -13,47 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka.protocol.api_message import ApiMessage, ApiMessageData
-from kafka.protocol.data_container import SlotsBuilder
-from kafka.protocol.schemas import StructField
+from kafka.protocol.api_message import ApiMessage
 
-
-class _Defined(ApiMessageData):
-    """kafka-python's message metaclass, given the definition in the class body (``SCHEMA``)
-    instead of reading it from a schema file of the package."""
-
-    def __new__(metacls, name: str, bases: tuple, attrs: dict, **kw: Any) -> Any:
-        if kw.get("init", True):
-            schema = attrs.pop("SCHEMA")
-            attrs["_json"] = schema
-            attrs["_struct"] = StructField(schema)
-        return SlotsBuilder.__new__(metacls, name, bases, attrs, **kw)
-
-
-def _field(name: str, kind: str, versions: str = "0+", **more: Any) -> dict[str, Any]:
-    return {"name": name, "type": kind, "versions": versions, **more}
-
-
-def _nullable(name: str, kind: str, versions: str = "0+", **more: Any) -> dict[str, Any]:
-    return _field(name, kind, versions, nullableVersions=versions, default="null", **more)
-
-
-def _message(api_key: int, kind: str, name: str, valid: str, fields: list) -> dict[str, Any]:
-    return {
-        "apiKey": api_key,
-        "type": kind,
-        "name": name,
-        "validVersions": valid,
-        "flexibleVersions": "0+",
-        "fields": fields,
-    }
-
+from messaging.api.kafka_wire.defined_messages import Defined as _Defined
+from messaging.api.kafka_wire.defined_messages import field as _field
+from messaging.api.kafka_wire.defined_messages import message
+from messaging.api.kafka_wire.defined_messages import nullable as _nullable
 
 _HEARTBEAT_PARTITIONS = [_field("TopicId", "uuid"), _field("Partitions", "[]int32")]
 
 
 class ConsumerGroupHeartbeatRequest(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         68,
         "request",
         "ConsumerGroupHeartbeatRequest",
@@ -77,7 +48,7 @@ class ConsumerGroupHeartbeatRequest(ApiMessage, metaclass=_Defined):
 
 
 class ConsumerGroupHeartbeatResponse(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         68,
         "response",
         "ConsumerGroupHeartbeatResponse",
@@ -102,7 +73,7 @@ class ConsumerGroupHeartbeatResponse(ApiMessage, metaclass=_Defined):
 
 
 class ConsumerGroupDescribeRequest(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         69,
         "request",
         "ConsumerGroupDescribeRequest",
@@ -133,7 +104,7 @@ def _described_assignment(name: str) -> dict[str, Any]:
 
 
 class ConsumerGroupDescribeResponse(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         69,
         "response",
         "ConsumerGroupDescribeResponse",

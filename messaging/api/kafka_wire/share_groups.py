@@ -246,6 +246,14 @@ def _fetch_once(session: Session, request: Any, acks_pending: bool) -> tuple[dic
     )
     if error:
         return {**base, "error_code": code(error)}, True
+    # The log as the acquisition saw it: a Produce that committed after `partitions` was read
+    # moved the log end, and records acquired past the old end were sent as gaps.
+    fresh = {
+        p.index: p
+        for p in Partition.objects.filter(
+            topic=group.topic, index__in=[i for i, a in answered.items() if a.acquired]
+        )
+    }
     topic_entries = []
     for index in sorted(wanted | set(answered)):
         answer = answered.get(index)
@@ -255,8 +263,8 @@ def _fetch_once(session: Session, request: Any, acks_pending: bool) -> tuple[dic
         elif index not in led:
             problem = "NOT_LEADER_OR_FOLLOWER"
         entry = _partition_entry(index, answer, problem)
-        if answer and answer.acquired and index in partitions:
-            entry["records"] = _records(room, partitions[index], answer.acquired)
+        if answer and answer.acquired and index in fresh:
+            entry["records"] = _records(room, fresh[index], answer.acquired)
         if answer or problem or acks_pending:
             topic_entries.append(entry)
     responses = []

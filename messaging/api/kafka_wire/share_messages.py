@@ -12,42 +12,12 @@ these decode, encode and check nulls as the listener's other messages do.
 
 from __future__ import annotations
 
-from typing import Any
+from kafka.protocol.api_message import ApiMessage
 
-from kafka.protocol.api_message import ApiMessage, ApiMessageData
-from kafka.protocol.data_container import SlotsBuilder
-from kafka.protocol.schemas import StructField
-
-
-class _Defined(ApiMessageData):
-    """kafka-python's message metaclass, given the definition in the class body (``SCHEMA``)."""
-
-    def __new__(metacls, name: str, bases: tuple, attrs: dict, **kw: Any) -> Any:
-        if kw.get("init", True):
-            schema = attrs.pop("SCHEMA")
-            attrs["_json"] = schema
-            attrs["_struct"] = StructField(schema)
-        return SlotsBuilder.__new__(metacls, name, bases, attrs, **kw)
-
-
-def _field(name: str, kind: str, versions: str = "0+", **more: Any) -> dict[str, Any]:
-    return {"name": name, "type": kind, "versions": versions, **more}
-
-
-def _nullable(name: str, kind: str, versions: str = "0+", **more: Any) -> dict[str, Any]:
-    return _field(name, kind, versions, nullableVersions=versions, default="null", **more)
-
-
-def _message(api_key: int, kind: str, name: str, fields: list) -> dict[str, Any]:
-    return {
-        "apiKey": api_key,
-        "type": kind,
-        "name": name,
-        "validVersions": "0-1",
-        "flexibleVersions": "0+",
-        "fields": fields,
-    }
-
+from messaging.api.kafka_wire.defined_messages import Defined as _Defined
+from messaging.api.kafka_wire.defined_messages import field as _field
+from messaging.api.kafka_wire.defined_messages import message
+from messaging.api.kafka_wire.defined_messages import nullable as _nullable
 
 _ACKNOWLEDGEMENTS = _field(
     "AcknowledgementBatches",
@@ -80,10 +50,11 @@ _NODE_ENDPOINTS = _field(
 
 
 class ShareGroupHeartbeatRequest(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         76,
         "request",
         "ShareGroupHeartbeatRequest",
+        "0-1",
         [
             _field("GroupId", "string"),
             _field("MemberId", "string"),
@@ -97,10 +68,11 @@ class ShareGroupHeartbeatRequest(ApiMessage, metaclass=_Defined):
 
 
 class ShareGroupHeartbeatResponse(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         76,
         "response",
         "ShareGroupHeartbeatResponse",
+        "0-1",
         [
             _field("ThrottleTimeMs", "int32"),
             _field("ErrorCode", "int16"),
@@ -124,10 +96,11 @@ class ShareGroupHeartbeatResponse(ApiMessage, metaclass=_Defined):
 
 
 class ShareFetchRequest(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         78,
         "request",
         "ShareFetchRequest",
+        "0-1",
         [
             _nullable("GroupId", "string"),
             _nullable("MemberId", "string"),
@@ -164,10 +137,11 @@ class ShareFetchRequest(ApiMessage, metaclass=_Defined):
 
 
 class ShareFetchResponse(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         78,
         "response",
         "ShareFetchResponse",
+        "0-1",
         [
             _field("ThrottleTimeMs", "int32"),
             _field("ErrorCode", "int16"),
@@ -208,10 +182,11 @@ class ShareFetchResponse(ApiMessage, metaclass=_Defined):
 
 
 class ShareAcknowledgeRequest(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         79,
         "request",
         "ShareAcknowledgeRequest",
+        "0-1",
         [
             _nullable("GroupId", "string"),
             _nullable("MemberId", "string"),
@@ -233,10 +208,11 @@ class ShareAcknowledgeRequest(ApiMessage, metaclass=_Defined):
 
 
 class ShareAcknowledgeResponse(ApiMessage, metaclass=_Defined):
-    SCHEMA = _message(
+    SCHEMA = message(
         79,
         "response",
         "ShareAcknowledgeResponse",
+        "0-1",
         [
             _field("ThrottleTimeMs", "int32"),
             _field("ErrorCode", "int16"),
