@@ -1201,7 +1201,6 @@ def room_cluster(*, room: Room) -> ClusterView:
                 single=single if broker == 1 else 0,
             )
         )
-    alive = [b for b, s in sorted(brokers.items()) if s != replication_rules.STOPPED]
     lost = LostRecord.objects.filter(room=room)
     return ClusterView(
         brokers=tuple(views),
@@ -1213,7 +1212,7 @@ def room_cluster(*, room: Room) -> ClusterView:
             if cluster
             else replication_rules.DEFAULT_REPLICA_LAG_TIME_MAX_MS
         ),
-        controller=alive[0] if alive else None,
+        controller=replication_rules.controller(brokers),
     )
 
 

@@ -49,6 +49,27 @@ from typing import Any
 from messaging.engine import idempotence
 
 UP, STOPPED, SLOW = "up", "stopped", "slow"
+# A topic of replication.factor 1 keeps its one replica on this broker (no replica state).
+SINGLE_REPLICA_BROKER = 1
+
+
+def running(brokers: Mapping[int, str]) -> list[int]:
+    """The brokers not stopped, by id."""
+    return [b for b, s in sorted(brokers.items()) if s != STOPPED]
+
+
+def controller(brokers: Mapping[int, str]) -> int | None:
+    """The controller (and every group's coordinator here): the first running broker."""
+    alive = running(brokers)
+    return alive[0] if alive else None
+
+
+def single_replica_leader(brokers: Mapping[int, str]) -> int | None:
+    """The leader of a partition of one replica: its broker, or none while that one is stopped
+    (the partition is offline: no produce, no fetch)."""
+    return SINGLE_REPLICA_BROKER if brokers.get(SINGLE_REPLICA_BROKER) != STOPPED else None
+
+
 BROKER_STATES = (UP, STOPPED, SLOW)
 MAX_BROKERS = 5
 DEFAULT_REPLICA_LAG_TIME_MAX_MS = 30_000  # replica.lag.time.max.ms (Kafka 2.5+)

@@ -65,7 +65,7 @@ def partitions_offline(*, room: Room, partitions: list[Partition]) -> set[int]:
         else set()
     )
     single = [p.pk for p in partitions if p.topic.replication_factor <= 1]
-    if single and brokers_of(room).get(1) == rep.STOPPED:
+    if single and rep.single_replica_leader(brokers_of(room)) is None:
         offline.update(single)  # a partition of one replica lives on broker 1
     return offline
 
@@ -104,7 +104,7 @@ def replication_validate(
             field="replication_factor",
         ) from None
     brokers = brokers_of(room)
-    alive = [b for b, s in brokers.items() if s != rep.STOPPED]
+    alive = rep.running(brokers)
     if not 1 <= factor <= len(alive):
         raise Invalid(
             f"Replication factor: {factor} larger than available brokers: {len(alive)} "
@@ -500,7 +500,7 @@ class ProduceGuard:
         topic = partition.topic
         row = self.rows.get(partition.pk)
         if row is None:
-            if self.brokers.get(1) == rep.STOPPED:
+            if rep.single_replica_leader(self.brokers) is None:
                 return (
                     rep.NOT_LEADER_OR_FOLLOWER,
                     f"{partition} has one replica, on broker 1, which is stopped.",

@@ -120,8 +120,8 @@ def metadata_brokers(session: Session, brokers: dict[int, str]) -> list[dict[str
 
 
 def controller_id(brokers: dict[int, str]) -> int:
-    alive = [b for b, s in sorted(brokers.items()) if s != rep.STOPPED]
-    return alive[0] if alive else -1
+    chosen = rep.controller(brokers)
+    return -1 if chosen is None else chosen
 
 
 def coordinator(session: Session) -> tuple[int, int]:
@@ -149,7 +149,7 @@ def partition_metadata(
 ) -> dict[str, Any]:
     if state is None:
         # One replica, on broker 1.
-        up = brokers.get(1) != rep.STOPPED
+        up = rep.single_replica_leader(brokers) is not None
         return {
             "error_code": 0 if up else ERRORS["LEADER_NOT_AVAILABLE"],
             "partition_index": partition.index,
@@ -186,7 +186,7 @@ def leaders(partitions: Iterable[Partition]) -> dict[int, int | None]:
         if brokers is None:
             # A Fetch is the listener's hottest request: the cached read, as for connections.
             brokers = _cached(p.topic.room_id) or room_brokers(p.topic.room_id)
-        answer[p.pk] = 1 if brokers.get(1) != rep.STOPPED else None
+        answer[p.pk] = rep.single_replica_leader(brokers)
     return answer
 
 
