@@ -20,3 +20,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Once every module is imported: a server process's heap is mostly startup objects that the
+# cycle collector would walk again and again (messaging/infra/collector.py says what it cost).
+from messaging.infra.collector import collector_tune  # noqa: E402
+
+collector_tune()

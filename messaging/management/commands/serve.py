@@ -45,6 +45,10 @@ class Command(BaseCommand):
             raise CommandError("--kafka-only needs a Kafka port.")
         os.environ.setdefault("LOGLAB_BIND_HOST", host)
         settings.LOGLAB_KAFKA_PORT = kafka_port
+        # The web app's modules (uvicorn imports the same one) before the collector is tuned:
+        # startup objects are frozen then, and --kafka-only needs the ASGI app's imports too.
+        import config.asgi  # noqa: F401
+
         asyncio.run(self._serve(host, port, kafka_port, kafka_only))
 
     async def _serve(self, host: str, port: int, kafka_port: int, kafka_only: bool) -> None:
