@@ -562,7 +562,7 @@ def profile_main(requests: int) -> dict:
         offset = 0
         while offset < partition.log_end_offset:
             read = timed(
-                "fetch: kafka_records_read (ORM select)",
+                "fetch: kafka_records_read (SQL select)",
                 lambda p, o: selectors.kafka_records_read(
                     partition=p, offset=o, max_bytes=1_048_576, epoch_ms=epoch_ms
                 ),
