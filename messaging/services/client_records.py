@@ -9,7 +9,9 @@ producers. Idempotent producers' batches are checked against the partition's pro
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import functools
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -64,27 +66,36 @@ class _Refused(Exception):
 
 
 def _text(raw: bytes | None) -> tuple[str | None, bytes | None]:
-    """What pages show, and the exact bytes when the text cannot give them back."""
+    """What pages show, and the exact bytes when the text cannot give them back: bytes that
+    are not UTF-8, or a NUL character (PostgreSQL's text refuses it), shown as \\x00."""
     if raw is None:
         return None, None
     try:
-        return raw.decode("utf-8"), None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("utf-8", "backslashreplace"), bytes(raw)
+    if "\x00" in text:
+        return text.replace("\x00", "\\x00"), bytes(raw)
+    return text, None
 
 
 def _headers(headers: tuple[tuple[str, bytes | None], ...]) -> list | None:
     if not headers:
         return None
+    # A header's name is text (JSON); PostgreSQL's jsonb refuses a NUL in it, so a NUL is kept
+    # as backslash, x, 0, 0: what the board shows.
     return [
-        [name, base64.b64encode(value).decode("ascii") if value is not None else None]
+        [
+            name.replace("\x00", "\\x00"),
+            base64.b64encode(value).decode("ascii") if value is not None else None,
+        ]
         for name, value in headers
     ]
 
 
-# The columns a client's record fills, in the order of the rows _Appender builds: a client's
-# batches are inserted with one executemany of plain tuples (Django's bulk_create spent ~50 µs
-# per record preparing model instances, most of a Produce's time; docs/benchmarks.md).
+# The columns a client's record fills. A client's batches skip Django's bulk_create (~50 µs per
+# record preparing model instances, most of a Produce's time; docs/benchmarks.md): each batch is
+# a _Chunk of plain tuples, inserted with one statement.
 _COLUMNS = (
     "partition_id",
     "offset",
@@ -101,14 +112,90 @@ _COLUMNS = (
     "created_at",
     "delete_horizon_ms",
 )
+# A chunk's row: (offset, key, value, create_time_ms, size_bytes, segment_base), then, only for
+# a record with headers or bytes the text cannot hold, (key_bytes, value_bytes, headers).
+_PLAIN = 6
 
 
-def _records_insert(rows: list[tuple]) -> None:
-    table = connection.ops.quote_name(Record._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
-    marks = ", ".join(["%s"] * len(_COLUMNS))
+@dataclass
+class _Chunk:
+    """One batch's rows, and what every row of it shares."""
+
+    partition_pk: int
+    timestamp_ms: int
+    rows: list[tuple]
+    plain: bool = True  # every row is _PLAIN long
+
+
+def _wide_rows(chunk: _Chunk, *, producer: str, created_at) -> Iterator[tuple]:
+    """A chunk's rows with every column, in _COLUMNS' order."""
+    for row in chunk.rows:
+        odd = row[_PLAIN:] if len(row) > _PLAIN else (None, None, None)
+        yield (
+            chunk.partition_pk,
+            row[0],
+            row[1],
+            row[2],
+            *odd,
+            row[3],
+            chunk.timestamp_ms,
+            row[4],
+            row[5],
+            producer,
+            created_at,
+            None,
+        )
+
+
+def _records_insert(chunks: list[_Chunk], *, producer: str, created_at) -> None:
+    json_path = connection.vendor == "sqlite"
+    rows: list[tuple] = []
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        for chunk in chunks:
+            if json_path and chunk.plain:
+                cursor.execute(
+                    _sqlite_json_insert_sql(),
+                    [
+                        chunk.partition_pk,
+                        chunk.timestamp_ms,
+                        producer,
+                        created_at,
+                        json.dumps(chunk.rows, ensure_ascii=False, separators=(",", ":")),
+                    ],
+                )
+            else:
+                rows.extend(_wide_rows(chunk, producer=producer, created_at=created_at))
+        if rows:
+            table = connection.ops.quote_name(Record._meta.db_table)
+            columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
+            marks = ", ".join(["%s"] * len(_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+@functools.cache
+def _sqlite_json_insert_sql() -> str:
+    """On SQLite, a batch of plain rows goes in as one JSON array that SQLite unpacks itself
+    (json_each): binding 14 parameters per row held the GIL longer than SQLite took to store
+    the row. Rows with bytes the text cannot hold, or headers, take executemany, as on
+    PostgreSQL."""
+    q = connection.ops.quote_name
+    columns = (
+        "partition_id",
+        "timestamp_ms",
+        "producer",
+        "created_at",
+        "offset",
+        "key",
+        "value",
+        "create_time_ms",
+        "size_bytes",
+        "segment_base",
+    )
+    picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(_PLAIN))
+    return (
+        f"INSERT INTO {q(Record._meta.db_table)} ({', '.join(q(c) for c in columns)}) "
+        f"SELECT %s, %s, %s, %s, {picks} FROM json_each(%s)"
+    )
 
 
 def _room_extent(room: Room) -> int:
@@ -149,13 +236,14 @@ def _partitions_save(partitions: list[Partition]) -> None:
 class _Appender:
     room: Room
     producer: str
-    rows: list[tuple]
-    # Per topic: (partition index, position in `rows` of its first record, count) per batch.
-    produced: dict[int, list[tuple[int, int, int]]]
+    chunks: list[_Chunk]
+    # Per topic: (partition index, the batch's chunk) per batch.
+    produced: dict[int, list[tuple[int, _Chunk]]]
+    count: int = 0  # rows in the chunks
 
     def __post_init__(self) -> None:
         fields = {f.name: f for f in Record._meta.get_fields() if hasattr(f, "get_db_prep_save")}
-        self._created_at = fields["created_at"].get_db_prep_save(timezone.now(), connection)
+        self.created_at = fields["created_at"].get_db_prep_save(timezone.now(), connection)
         self._headers_field = fields["headers"]
         self._max_key = settings.LOGLAB_MAX_KEY_CHARS
         self._max_value = settings.LOGLAB_KAFKA_MAX_VALUE_BYTES
@@ -170,9 +258,10 @@ class _Appender:
         records = batch.records
         max_key, max_value = self._max_key, self._max_value
         keyless_refused = config.compacts
-        rows = self.rows
-        at = len(rows)
-        partition_pk, producer, created_at = partition.pk, self.producer, self._created_at
+        chunk = _Chunk(partition_pk=partition.pk, timestamp_ms=now, rows=[])
+        rows = chunk.rows
+        append = rows.append
+        plain = True
         bases = segments_append(partition, config=config, timestamp_ms=now, count=len(records))
         offset = first
         for record, segment_base in zip(records, bases, strict=True):
@@ -197,52 +286,61 @@ class _Appender:
                     f"A record's value is at most {max_value} bytes in LogLab "
                     f"(one here has {size}).",
                 )
-            headers = _headers(record.headers) if record.headers else None
-            rows.append(
-                (
-                    partition_pk,
-                    offset,
-                    key,
-                    value,
+            row = (
+                offset,
+                key,
+                value,
+                record.timestamp_ms,
+                (len(raw_key) if raw_key is not None else 0) + size + 8,
+                segment_base,
+            )
+            if record.headers or key_bytes is not None or value_bytes is not None:
+                plain = False
+                headers = _headers(record.headers) if record.headers else None
+                row += (
                     key_bytes,
                     value_bytes,
                     None
                     if headers is None
                     else self._headers_field.get_db_prep_save(headers, connection),
-                    record.timestamp_ms,
-                    now,
-                    (len(raw_key) if raw_key is not None else 0) + size + 8,
-                    segment_base,
-                    producer,
-                    created_at,
-                    None,
                 )
-            )
+            append(row)
             offset += 1
+        chunk.plain = plain
         partition.log_end_offset = offset
-        self.produced.setdefault(topic.pk, []).append((partition.index, at, len(records)))
+        self.chunks.append(chunk)
+        self.count += len(rows)
+        self.produced.setdefault(topic.pk, []).append((partition.index, chunk))
         return first
 
     def payload(self, topic: Topic) -> dict:
         listed: list[ProducedRecord] = []
         total = 0
-        for index, at, count in self.produced.get(topic.pk, []):
-            total += count
-            for row in self.rows[at : at + min(count, EVENT_RECORDS_LIMIT - len(listed))]:
+        for index, chunk in self.produced.get(topic.pk, []):
+            total += len(chunk.rows)
+            for row in chunk.rows[: max(0, EVENT_RECORDS_LIMIT - len(listed))]:
                 listed.append(
                     ProducedRecord(
                         topic=topic.name,
                         partition=index,
-                        offset=row[1],
-                        key=row[2],
-                        value=row[3],
-                        timestamp_ms=row[8],
+                        offset=row[0],
+                        key=row[1],
+                        value=row[2],
+                        timestamp_ms=chunk.timestamp_ms,
                         reason="client",
                     )
                 )
         payload = produced_payload(topic, self.producer, listed)
         payload["more"] = total - len(listed)
         return payload
+
+    def rollback(self, chunks: int, produced: dict[int, int]) -> None:
+        """Forget the batches after the first `chunks` (a refused partition's)."""
+        for chunk in self.chunks[chunks:]:
+            self.count -= len(chunk.rows)
+        del self.chunks[chunks:]
+        for topic_pk, listed in self.produced.items():
+            del listed[produced.get(topic_pk, 0) :]
 
 
 def _producer_states(partition: Partition, producer_ids: set[int]) -> dict[int, ProducerState]:
@@ -278,7 +376,7 @@ def client_produce(
     }
     stored = _room_extent(room)
     guard = ProduceGuard.load(room=room, partitions=list(partitions.values()), broker=broker)
-    appender = _Appender(room=room, producer=producer[:64], rows=[], produced={})
+    appender = _Appender(room=room, producer=producer[:64], chunks=[], produced={})
     answers: list[PartitionAppend] = []
     touched: dict[int, Partition] = {}
     for topic_name, index, batches in writes:
@@ -292,7 +390,7 @@ def client_produce(
             )
             continue
         count = sum(len(b.records) for b in batches)
-        if stored + len(appender.rows) + count > settings.LOGLAB_KAFKA_MAX_ROOM_RECORDS:
+        if stored + appender.count + count > settings.LOGLAB_KAFKA_MAX_ROOM_RECORDS:
             answers.append(
                 PartitionAppend(
                     "POLICY_VIOLATION",
@@ -320,8 +418,8 @@ def client_produce(
                 ),
             )
         answers.append(answer)
-    if appender.rows:
-        _records_insert(appender.rows)
+    if appender.chunks:
+        _records_insert(appender.chunks, producer=appender.producer, created_at=appender.created_at)
         _partitions_save(list(touched.values()))
     guard.save()
     by_pk = {p.topic_id: p.topic for p in partitions.values()}
@@ -348,8 +446,8 @@ def _partition_produce(
         partition.active_segment_first_ms,
         partition.cleaner_dirty,
     )
-    rows_before = len(appender.rows)
-    produced_before = len(appender.produced.get(topic.pk, []))
+    chunks_before = len(appender.chunks)
+    produced_before = {pk: len(listed) for pk, listed in appender.produced.items()}
     states = _producer_states(partition, {b.producer_id for b in batches if b.producer_id >= 0})
     entries = {pid: idempotence.ProducerEntry.from_dict(row.state) for pid, row in states.items()}
     first_offset: int | None = None
@@ -395,9 +493,7 @@ def _partition_produce(
             partition.active_segment_first_ms,
             partition.cleaner_dirty,
         ) = before
-        del appender.rows[rows_before:]
-        if topic.pk in appender.produced:
-            del appender.produced[topic.pk][produced_before:]
+        appender.rollback(chunks_before, produced_before)
         return PartitionAppend(refused.error, message=refused.message)
     touched[partition.pk] = partition
     for pid, entry in entries.items():
