@@ -15,12 +15,16 @@ bench's own and one redis-server of its own (the channel layer), as LogLab scale
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import os
+import queue
 import re
 import secrets
+import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -30,8 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import fanout
-from bench.classroom import Page
-from bench.common import Result, Row, percentile, run_json, yes_no
+from bench.common import ROOT, Result, Row, percentile, run_json, terminate, yes_no
 from bench.deploy import UNLIMITED_RATES, Postgres, Redis, base_env, migrate, servers
 
 CLIENTS, QUICK_CLIENTS = 500, 50
@@ -255,74 +258,115 @@ async def presence_written(database: Postgres, code: str, pages: int, joining: i
     return time.monotonic() - started
 
 
-async def enlist_seen(
+class PagesProcess:
+    """One bench.student_pages process: its pages' sockets, on a CPU of their own."""
+
+    def __init__(self, pages: list[tuple[str, str]]) -> None:
+        self.count = len(pages)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.student_pages"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.say("PAGES " + json.dumps(pages))
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.lines.put(line.strip())
+
+    def say(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")  # type: ignore[union-attr]
+        self.process.stdin.flush()  # type: ignore[union-attr]
+
+    def expect(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.process.poll() is not None and self.lines.empty():
+                raise RuntimeError(f"the students' pages did not say {prefix}")
+            try:
+                line = self.lines.get(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                continue
+            if line.startswith(prefix + " "):
+                return line[len(prefix) + 1 :]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            terminate(self.process)
+
+
+def enlist_seen(
     bases: list[str], code: str, sessions: list[str], instructor: str, database: Postgres
 ) -> dict:
-    pages = [Page(session) for session in sessions]
-    gate = asyncio.Semaphore(20)
-    urls = [
-        f"{bases[i % len(bases)].replace('http://', 'ws://')}/ws/rooms/{code}/"
-        for i in range(len(pages))
+    """The students' pages, alternately on each server, in one client process per server; the
+    instructor's "Everyone join"; when each page received the final group.changed."""
+    urls = [f"{bases[i % len(bases)].replace('http://', 'ws://')}/ws/rooms/{code}/"
+            for i in range(len(sessions))]  # fmt: skip
+    shares = [
+        [(urls[i], sessions[i]) for i in range(n, len(sessions), len(bases))]
+        for n in range(len(bases))
     ]
-    tasks = [asyncio.create_task(p.listen(u, gate)) for p, u in zip(pages, urls, strict=True)]
+    processes = [PagesProcess(share) for share in shares if share]
     try:
-        # Every page connected, or failed to (counted below among the pages that missed it).
-        deadline = time.monotonic() + 120
-        while any(
-            not hasattr(p, "connection") and not t.done() for p, t in zip(pages, tasks, strict=True)
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the students' websockets did not connect within 120 s")
-            await asyncio.sleep(0.05)
-        if not any(hasattr(page, "connection") for page in pages):
-            raise RuntimeError("no student's websocket connected: " + pages[0].closed)
-        connected = sum(hasattr(page, "connection") and not page.closed for page in pages)
-        presence_s = await presence_written(database, code, connected, len(pages))
-        floor = max((page.newest() for page in pages), default=0)
+        connected = 0
+        for process in processes:
+            ok, _failed = process.expect("READY", 150).split()
+            connected += int(ok)
+        if not connected:
+            raise RuntimeError("no student's websocket connected")
+        presence_s = asyncio.run(presence_written(database, code, connected, len(sessions)))
+        floor = 0
+        for process in processes:
+            process.say("MARK")
+            floor = max(floor, int(process.expect("FLOOR", 30)))
         for attempt in range(ENLIST_ATTEMPTS):
             started = time.monotonic()
             try:
-                trip, joined = await asyncio.to_thread(enlist, bases[0], code, instructor)
+                trip, joined = enlist(bases[0], code, instructor)
                 break
             except RuntimeError as error:
                 if "page open" not in str(error) or attempt == ENLIST_ATTEMPTS - 1:
                     raise
-                await asyncio.sleep(1.0)
-        # A page whose socket dropped never sees it: waiting for those would only time out.
-        deadline = time.monotonic() + WAIT_SECONDS
-        while any(page.newest() <= floor and not page.closed for page in pages):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.3)  # whether any other group.changed followed: the last is final
-        final = max(page.newest() for page in pages)
-        if final <= floor:
-            raise RuntimeError(f"no page saw a rebalance within {WAIT_SECONDS:g} s")
-        missed = [i for i, page in enumerate(pages) if final not in page.rebalances]
-        why = Counter(
-            f"process {i % len(bases)}: {pages[i].closed or 'open, nothing received'}"
-            for i in missed
-        )
-        return {
-            "spans": [p.rebalances[final] - started for p in pages if final in p.rebalances],
-            "missed": len(missed),
-            "size": max((p.sizes.get(final, 0) for p in pages), default=0),
-            "missed_why": "; ".join(f"{n} on {text}" for text, n in why.items()),
-            "trip": trip,
-            "joined": joined,
-            "attempts": attempt + 1,
-            "presence_s": presence_s,
-            "connected": connected,
-            "events": len({seq for page in pages for seq in page.rebalances if seq > floor}),
-        }
+                time.sleep(1.0)
+        for process in processes:
+            process.say(f"WAIT {floor} {WAIT_SECONDS}")
+        pages = []
+        for process in processes:
+            for page in json.loads(process.expect("RESULT", WAIT_SECONDS + 30)):
+                page["rebalances"] = {int(k): v for k, v in page["rebalances"].items()}
+                page["sizes"] = {int(k): v for k, v in page["sizes"].items()}
+                pages.append(page)
     finally:
-        for page in pages:
-            connection = getattr(page, "connection", None)
-            if connection is not None:
-                await connection.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for process in processes:
+            process.close()
+    seqs = {seq for page in pages for seq in page["rebalances"] if seq > floor}
+    if not seqs:
+        raise RuntimeError(f"no page saw a rebalance within {WAIT_SECONDS:g} s")
+    final = max(seqs)
+    missed = [page for page in pages if final not in page["rebalances"]]
+    why = Counter(page["closed"] or "open, nothing received" for page in missed)
+    return {
+        "spans": [p["rebalances"][final] - started for p in pages if final in p["rebalances"]],
+        "missed": len(missed),
+        "size": max((p["sizes"].get(final, 0) for p in pages), default=0),
+        "missed_why": "; ".join(f"{n}: {text}" for text, n in why.items()),
+        "trip": trip,
+        "joined": joined,
+        "attempts": attempt + 1,
+        "presence_s": presence_s,
+        "connected": connected,
+        "events": len(seqs),
+        "processes": len(processes),
+    }
 
 
 def classroom_two(tmp: Path, students: int) -> dict:
@@ -336,14 +380,8 @@ def classroom_two(tmp: Path, students: int) -> dict:
         with servers(deployment(tmp, redis, database), tmp) as running:
             bases = [s.base for s in running]
             many, one = (
-                asyncio.run(
-                    enlist_seen(
-                        bases,
-                        made[size]["code"],
-                        made[size]["sessions"],
-                        made["instructor"],
-                        database,
-                    )
+                enlist_seen(
+                    bases, made[size]["code"], made[size]["sessions"], made["instructor"], database
                 )
                 for size in ("many", "one")
             )
@@ -445,7 +483,9 @@ def run(*, quick: bool, tmp: Path) -> Result:
     if missed:
         notes.append(f"Pages that never received the event: {room['many']['missed_why']}.")
     notes.append(
-        f"Classroom: {students} students' pages (session cookies), alternately on each process; "
+        f"Classroom: {students} students' pages (session cookies), alternately on each process, "
+        f"held by {room['many']['processes']} client processes (one per server: a single one "
+        "was the bottleneck, at 93% of a core while the event spread); "
         f'the instructor\'s "Everyone join {GROUP}" POST (to the first process) took {joined} '
         f"students (of {room['joining']} not consuming yet) into {GROUP} over {PARTITIONS} "
         f"partitions in {room['many']['events']} group.changed event(s) of "
