@@ -15,6 +15,8 @@ import threading
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from messaging.infra.layers import ROOM_EVENT
+
 log = logging.getLogger(__name__)
 
 
@@ -75,7 +77,7 @@ def broadcast_event(room_code: str, message: dict) -> None:
         return
     # Serialised once here, not once per browser: the layer copies and the consumers forward a
     # string, which is what keeps a 200-browser room cheap.
-    event = {"type": "room.event", "text": event_text(message)}
+    event = {"type": ROOM_EVENT, "text": event_text(message)}
 
     async def send() -> None:
         try:

@@ -7,18 +7,29 @@ import contextlib
 import json
 import time
 import weakref
+from collections.abc import Callable
 
 import redis
 import redis.asyncio
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+
+# What broadcast.py sends a room's sockets: {"type": ROOM_EVENT, "text": the event's JSON}.
+ROOM_EVENT = "room.event"
 
 
 class RoomChannelLayer(InMemoryChannelLayer):
-    """InMemoryChannelLayer with its expiry sweep run once a second instead of on every receive.
+    """InMemoryChannelLayer with two shortcuts for a room's events to a full classroom.
 
-    The stock layer walks every channel and every group on each `receive`, so one broadcast to
-    200 browsers costs 200 x 200 steps: most of the server's CPU in a busy classroom. Messages
-    still expire (after `expiry`, 60 s by default); they are just noticed up to a second later.
+    - Its expiry sweep runs once a second instead of on every receive. The stock layer walks
+      every channel and every group on each `receive`, so one broadcast to 200 browsers cost
+      200 x 200 steps. Messages still expire (after `expiry`, 60 s by default); they are just
+      noticed up to a second later.
+    - A socket may take its room's events directly (`direct_add`): the event's text is handed
+      to the socket's own sender instead of going through a queue, the consumer's receive
+      task, Channels' dispatch and a copy of the message per socket. That path cost about
+      135 µs per socket per event, most of a broadcast to 250 sockets (docs/benchmarks.md).
+      The socket keeps the events in order and bounds what it holds (RoomConsumer).
     """
 
     sweep_interval = 1.0
@@ -26,6 +37,32 @@ class RoomChannelLayer(InMemoryChannelLayer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._next_sweep = 0.0
+        # channel name -> a function taking a room event's text (it must not block)
+        self.direct: dict[str, Callable[[str], None]] = {}
+
+    def direct_add(self, channel: str, sender: Callable[[str], None]) -> None:
+        self.direct[channel] = sender
+
+    def direct_discard(self, channel: str) -> None:
+        self.direct.pop(channel, None)
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if message.get("type") != ROOM_EVENT or not self.direct:
+            await super().group_send(group, message)
+            return
+        self.require_valid_group_name(group)
+        self._clean_expired()
+        text = message["text"]
+        queued = []
+        for channel in list(self.groups.get(group, ())):
+            sender = self.direct.get(channel)
+            if sender is None:
+                queued.append(channel)
+            else:
+                sender(text)
+        for channel in queued:
+            with contextlib.suppress(ChannelFull):  # a full socket's browser resyncs
+                await self.send(channel, message)
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
@@ -119,6 +156,7 @@ class RoomRedisLayer:
         host = (hosts or ["redis://127.0.0.1:6379/0"])[0]
         self.url = host if isinstance(host, str) else host["address"]
         self.prefix = prefix
+        self.capacity = capacity
         self.local = RoomChannelLayer(expiry=expiry, capacity=capacity)
         self._subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # Which of this process's channels joined which group, per event loop.
@@ -170,6 +208,12 @@ class RoomRedisLayer:
         await self._subscription().subscribe(self._topic(group))
         await self.local.group_add(group, channel)
         self._groups.setdefault(group, set()).add(channel)
+
+    def direct_add(self, channel: str, sender: Callable[[str], None]) -> None:
+        self.local.direct_add(channel, sender)
+
+    def direct_discard(self, channel: str) -> None:
+        self.local.direct_discard(channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
         await self.local.group_discard(group, channel)

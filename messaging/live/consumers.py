@@ -21,6 +21,7 @@ from django.conf import settings
 from messaging.errors import NotFound
 from messaging.events import RESYNC
 from messaging.infra.broadcast import event_text, layer_health, room_group_name
+from messaging.infra.layers import ROOM_EVENT
 from messaging.models import STUDENT_SEEN_REFRESH_S, Room
 from messaging.selectors import events_since, room_by_pk, room_get
 from messaging.services.driving import OWNER, drivers
@@ -46,6 +47,10 @@ CLOSE_SERVER_ERROR = 1011
 MAX_FRAME_CHARS = 1024
 # Messages a socket may send per second, with bursts of as many (each replay reads the log).
 MAX_MESSAGES_PER_SECOND = 5.0
+# Room events a socket holds unsent (a browser that stopped reading), unless the channel layer
+# says its capacity: past it the newest are dropped, as a full channel's are, and the browser
+# resyncs when it sees the gap.
+DIRECT_CAPACITY = 100
 
 
 class Presence:
@@ -130,6 +135,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.accepted = self.closed = False
         self.layer_broken = False
         self.left = False
+        # The room's events come straight from the channel layer (RoomChannelLayer.direct_add),
+        # each sent by a task of its own, in order: they wait on this lock while the backlog
+        # is being replayed, so a browser never gets a live event before older ones.
+        self.send_lock = asyncio.Lock()
+        self.direct_pending = 0
+        self.direct_tasks: set[asyncio.Task] = set()
         try:
             await await_many_dispatch([receive, self._layer_receive], self.dispatch)
         except StopConsumer:
@@ -196,24 +207,51 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.room_code = room.code
         self.group_name = room_group_name(room.code)
-        # Join before reading the backlog: an event committed in between then arrives twice
-        # (the browser drops seqs it has seen) rather than never.
-        if not await self._group_add():
-            self.group_name = ""
-            await self._refuse(CLOSE_SERVER_ERROR)
+        async with self.send_lock:
+            # Join before reading the backlog: an event committed in between then arrives
+            # twice (the browser drops seqs it has seen) rather than never, after the backlog.
+            if not await self._group_add():
+                self.group_name = ""
+                await self._refuse(CLOSE_SERVER_ERROR)
+                return
+            direct_add = getattr(self.channel_layer, "direct_add", None)
+            if direct_add is not None:
+                direct_add(self.channel_name, self._direct)
+            await self.accept()
+            self.room_pk = room.pk
+            self.allowance = MAX_MESSAGES_PER_SECOND
+            self.allowance_at = time.monotonic()
+            drivers.watch(room.pk)
+            session = self.scope.get("session")
+            await presence.open(self.channel_name, room.pk, getattr(session, "session_key", None))
+            # A watched room is not idle (room_touch writes at most every few minutes).
+            await database_sync_to_async(room_touch)(room=room)
+            since = self._since()
+            if since is not None:
+                await self._replay(room.pk, since)
+
+    def _direct(self, text: str) -> None:
+        """A room event from the channel layer, sent by a task of its own (a socket whose
+        browser reads slowly must not hold up the others)."""
+        if self.closed or self.direct_pending >= getattr(
+            self.channel_layer, "capacity", DIRECT_CAPACITY
+        ):
             return
-        await self.accept()
-        self.room_pk = room.pk
-        self.allowance = MAX_MESSAGES_PER_SECOND
-        self.allowance_at = time.monotonic()
-        drivers.watch(room.pk)
-        session = self.scope.get("session")
-        await presence.open(self.channel_name, room.pk, getattr(session, "session_key", None))
-        # A watched room is not idle (room_touch writes at most every few minutes).
-        await database_sync_to_async(room_touch)(room=room)
-        since = self._since()
-        if since is not None:
-            await self._replay(room.pk, since)
+        self.direct_pending += 1
+        task = asyncio.get_running_loop().create_task(self._direct_send(text))
+        self.direct_tasks.add(task)
+        task.add_done_callback(self.direct_tasks.discard)
+
+    async def _direct_send(self, text: str) -> None:
+        try:
+            async with self.send_lock:
+                await self.send(text_data=text)
+        except StopConsumer:
+            pass  # the browser went away: the consumer's own loop hears of it and ends
+        except Exception:
+            log.exception("room %s: sending an event failed", getattr(self, "room_code", "?"))
+        finally:
+            self.direct_pending -= 1
 
     async def _group_add(self) -> bool:
         # Twice: after Redis restarts, the first command on a pooled connection fails on the
@@ -238,6 +276,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.left:
             return
         self.left = True
+        direct_discard = getattr(self.channel_layer, "direct_discard", None)
+        if direct_discard is not None:
+            direct_discard(self.channel_name)
         if getattr(self, "group_name", None):
             try:
                 await self.channel_layer.group_discard(self.group_name, self.channel_name)
@@ -279,7 +320,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if isinstance(since, int) and not isinstance(since, bool) and since >= 0:
                 room = await self._room(self.room_code)
                 if room is not None:
-                    await self._replay(room.pk, since)
+                    async with self.send_lock:  # live events wait until the backlog is sent
+                        await self._replay(room.pk, since)
                 return
         await self._error(
             "Unknown message: this socket only replays events (actions go through the page)."
@@ -305,7 +347,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # A room event only forwards a string: skip Channels' per-message hop to a thread to
         # close old database connections (our database calls close their own, through
         # database_sync_to_async). With 200 browsers that hop was most of a broadcast's cost.
-        if message.get("type") == "room.event":
+        if message.get("type") == ROOM_EVENT:
             await self.room_event(message)
             return
         await super().dispatch(message)

@@ -29,6 +29,24 @@ async def test_it_sweeps_at_most_once_per_interval():
     assert layer._next_sweep == first
 
 
+async def test_it_hands_a_room_event_to_a_direct_socket_and_queues_it_for_the_others():
+    layer = RoomChannelLayer()
+    got: list[str] = []
+    await layer.group_add("room.X", "direct.inmemory!1")
+    await layer.group_add("room.X", "queued.inmemory!2")
+    layer.direct_add("direct.inmemory!1", got.append)
+    await layer.group_send("room.X", {"type": "room.event", "text": '{"seq":1}'})
+    await layer.group_send("room.X", {"type": "live.other"})
+    assert got == ['{"seq":1}']
+    assert await layer.receive("queued.inmemory!2") == {"type": "room.event", "text": '{"seq":1}'}
+    # Anything but a room event goes through the queue, for every socket.
+    assert await layer.receive("direct.inmemory!1") == {"type": "live.other"}
+    layer.direct_discard("direct.inmemory!1")
+    await layer.group_send("room.X", {"type": "room.event", "text": '{"seq":2}'})
+    assert got == ['{"seq":1}']
+    assert await layer.receive("direct.inmemory!1") == {"type": "room.event", "text": '{"seq":2}'}
+
+
 # --- RoomRedisLayer: Redis pub/sub between processes (two layers stand for two processes) ---
 
 
