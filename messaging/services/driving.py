@@ -23,7 +23,7 @@ from messaging.errors import NotFound
 from messaging.infra import checkpointer
 from messaging.models import Room
 from messaging.services.simulation import room_drive, room_release
-from messaging.services.timeline import timeline_flush
+from messaging.services.timeline import timeline_driven, timeline_flush, timeline_unwatched
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class RoomDrivers:
         task = self.tasks.get(room_pk)
         if task is None or task.done():
             self.tasks[room_pk] = asyncio.get_running_loop().create_task(self._run(room_pk))
+            timeline_driven(room_pk, True)
 
     async def unwatch(self, room_pk: int) -> None:
         left = self.watchers.get(room_pk, 0) - 1
@@ -50,6 +51,7 @@ class RoomDrivers:
             self.watchers[room_pk] = left
             return
         self.watchers.pop(room_pk, None)
+        timeline_driven(room_pk, False)
         task = self.tasks.pop(room_pk, None)
         if task is not None:
             task.cancel()
@@ -91,6 +93,7 @@ _drive = database_sync_to_async(_drive_sync, thread_sensitive=False)
 def _release(room_pk: int, owner: str) -> None:
 
     room_release(room=Room(pk=room_pk), owner=owner)
+    timeline_unwatched(room_pk)
 
 
 drivers = RoomDrivers()

@@ -390,10 +390,25 @@ def _recording_append(
     recording.save(update_fields=["size_bytes", "last_seq", "first_seq"])
 
 
-# Per room, in this process: when its board was last captured, and the rooms whose newest
-# commit was not captured (it came too soon after the last capture).
+# Per room, in this process: when its board was last captured, the rooms whose newest commit
+# was not captured yet (and since when), and the rooms a driver of this process ticks.
 _last_capture: dict[int, float] = {}
-_dirty: set[int] = set()
+_dirty: dict[int, float] = {}
+_driven: set[int] = set()
+# How long a driven room's capture waits after its commit. A capture of a full classroom takes
+# a few hundred milliseconds of Python; made in the committing request, it held up the
+# request's answer and, holding the GIL, the event's fan-out to the room's sockets (the
+# classroom's "Everyone join" reached its 500th page 0.25 s later with it than without).
+SETTLE_S = 1.0
+
+
+def timeline_driven(room_pk: int, driven: bool) -> None:
+    """A driver of this process starts (or stops) ticking the room: its captures can wait for
+    the tick (services/driving.py tells)."""
+    if driven:
+        _driven.add(room_pk)
+    else:
+        _driven.discard(room_pk)
 
 
 def timeline_after_commit(room_pk: int) -> None:
@@ -402,15 +417,20 @@ def timeline_after_commit(room_pk: int) -> None:
 
     Runs after the commit, in its own transaction, so the capture sees the whole step and a
     failure here never undoes (or fails) the write that caused it. A commit too soon after the
-    last capture only marks the room: the next commit or driver tick (`timeline_flush`), or
-    opening the timeline, captures it.
+    last capture only marks the room, as does any commit of a room this process's driver ticks
+    (SETTLE_S): the driver's tick (`timeline_flush`), the next commit, or opening the timeline
+    captures it.
     """
     now = time.monotonic()
-    if now - _last_capture.get(room_pk, -1e9) < CAPTURE_MIN_INTERVAL_S:
-        _dirty.add(room_pk)
+    if room_pk in _driven or now - _last_capture.get(room_pk, -1e9) < CAPTURE_MIN_INTERVAL_S:
+        _dirty.setdefault(room_pk, now)
         return
+    _capture(room_pk, now)
+
+
+def _capture(room_pk: int, now: float) -> None:
     _last_capture[room_pk] = now
-    _dirty.discard(room_pk)
+    _dirty.pop(room_pk, None)
     if len(_last_capture) > 4 * _TAILS_KEPT:
         _last_capture.clear()
     try:
@@ -421,10 +441,23 @@ def timeline_after_commit(room_pk: int) -> None:
         log.exception("room %s: timeline capture failed", room_pk)
 
 
+def timeline_unwatched(room_pk: int) -> None:
+    """Nobody here watches the room any more: what its driver had not captured yet is now."""
+    if room_pk in _dirty and room_pk not in _driven:
+        _capture(room_pk, time.monotonic())
+
+
 def timeline_flush(room_pk: int) -> None:
-    """Capture the room if a commit of it is still uncaptured here (the room driver's tick)."""
-    if room_pk in _dirty:
-        timeline_after_commit(room_pk)
+    """Capture the room if a commit of it is still uncaptured here, it has settled, and the
+    last capture is old enough (the room driver's tick)."""
+    marked = _dirty.get(room_pk)
+    if marked is None:
+        return
+    now = time.monotonic()
+    if now - marked >= SETTLE_S and now - _last_capture.get(room_pk, -1e9) >= (
+        CAPTURE_MIN_INTERVAL_S
+    ):
+        _capture(room_pk, now)
 
 
 # --- reading frames ---------------------------------------------------------------------------

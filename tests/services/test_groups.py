@@ -74,6 +74,12 @@ def test_it_records_each_rebalance_plan_for_the_board(room):
     assert plan["protocol"] == "eager"
     assert [s["state"] for s in plan["steps"]][-1] == "Stable"
     assert event.payload["generation"] == 1
+    # What every phone receives: the steps the board animates, not the engine's bookkeeping
+    # (the last step's owned is the final assignment).
+    assert "final_assignment" not in plan and "idle" not in plan
+    assert plan["steps"][-1]["owned"] == {
+        m.member_id: [["orders", 0], ["orders", 1], ["orders", 2]] for m in group.members.all()
+    }
 
 
 def test_it_moves_only_what_must_move_in_a_cooperative_rebalance(room):

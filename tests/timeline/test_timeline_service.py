@@ -147,3 +147,42 @@ def test_a_recording_keeps_its_frames_past_the_window_and_ends_when_full(room, m
     step_and_capture(room, 5)
     full.refresh_from_db()
     assert not full.running and full.frames.count() == 3
+
+
+def test_a_driven_rooms_capture_waits_for_the_drivers_tick_once_the_commit_settled(
+    room, monkeypatch, django_capture_on_commit_callbacks
+):
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(timeline.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(timeline, "_last_capture", {})
+    monkeypatch.setattr(timeline, "_dirty", {})
+    monkeypatch.setattr(timeline, "_driven", set())
+    frames = TimelineFrame.objects.filter(room=room)
+    before = frames.count()
+    timeline.timeline_driven(room.pk, True)
+    with django_capture_on_commit_callbacks(execute=True):
+        room_step(room=room, step_ms=100)  # commits: the hook only marks the room
+    assert frames.count() == before
+    clock["now"] += timeline.SETTLE_S / 2
+    timeline.timeline_flush(room.pk)  # the commit has not settled yet
+    assert frames.count() == before
+    clock["now"] += timeline.SETTLE_S
+    timeline.timeline_flush(room.pk)
+    assert frames.count() == before + 1
+
+
+def test_a_room_nobody_watches_any_more_is_captured_at_once(
+    room, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(timeline, "_last_capture", {})
+    monkeypatch.setattr(timeline, "_dirty", {})
+    monkeypatch.setattr(timeline, "_driven", set())
+    frames = TimelineFrame.objects.filter(room=room)
+    before = frames.count()
+    timeline.timeline_driven(room.pk, True)
+    with django_capture_on_commit_callbacks(execute=True):
+        room_step(room=room, step_ms=100)
+    assert frames.count() == before
+    timeline.timeline_driven(room.pk, False)
+    timeline.timeline_unwatched(room.pk)
+    assert frames.count() == before + 1
