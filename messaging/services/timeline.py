@@ -37,12 +37,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from messaging import events
 from messaging.errors import Conflict, Invalid, NotFound
+from messaging.infra.snapshots import read_snapshot
 from messaging.models import (
     Assignment,
     ClassicBroker,
@@ -339,18 +340,54 @@ def room_timeline_bytes(*, room: Room) -> int:
     return _scope(room, None).aggregate(size=Sum("size_bytes"))["size"] or 0
 
 
-@transaction.atomic
 def timeline_capture(*, room: Room | int) -> TimelineFrame | None:
     """Capture the room's board as a frame, unless its newest frame is already this seq.
 
     Returns the rolling window's new frame, or None (nothing new, or a board over
     CAPTURE_MAX_BYTES). A running recording of the room gets the frame too.
+
+    Outside a transaction (the commit hook, the room's driver) the board is read from a
+    snapshot (infra/snapshots.read_snapshot) without the room's lock, which only storing the
+    frame takes: reading a full room's board takes tens of milliseconds, and every write of the
+    room (a produce, a student's click) waited behind it, so each capture delayed the next few
+    events by as much (docs/benchmarks.md). Inside one (a fork, a recording's start) it reads
+    under the room's lock.
     """
+    if not connection.in_atomic_block:
+        return _capture_from_snapshot(room.pk if isinstance(room, Room) else room)
+    return _capture_locked(room=room)
+
+
+@transaction.atomic
+def _capture_locked(*, room: Room | int) -> TimelineFrame | None:
     room = room_lock(room=room)
-    newest = _scope(room, None).order_by("-seq").values_list("seq", flat=True).first()
-    if room.last_seq == 0 or (newest is not None and newest >= room.last_seq):
+    if not _news(room):
         return None
-    state = board_capture(room=room)
+    return _capture_keep(room, board_capture(room=room))
+
+
+def _news(room: Room) -> bool:
+    newest = _scope(room, None).order_by("-seq").values_list("seq", flat=True).first()
+    return room.last_seq > 0 and (newest is None or newest < room.last_seq)
+
+
+def _capture_from_snapshot(room_pk: int) -> TimelineFrame | None:
+    with read_snapshot():
+        seen = Room.objects.filter(pk=room_pk).first()
+        if seen is None:
+            raise NotFound("That room does not exist (it may have expired).")
+        if not _news(seen):
+            return None
+        state = board_capture(room=seen)
+    with transaction.atomic():
+        room_lock(room=room_pk)  # one room's frames are stored one at a time, in seq order
+        if not _news(seen):
+            return None  # another capture stored this seq or a newer one meanwhile
+        return _capture_keep(seen, state)
+
+
+def _capture_keep(room: Room, state: State) -> TimelineFrame | None:
+    """Store a board read at `room`'s seq: the window's frame, and a running recording's."""
     full_bytes = _size(state)
     if full_bytes > CAPTURE_MAX_BYTES:
         return None

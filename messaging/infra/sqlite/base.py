@@ -46,7 +46,15 @@ def _busy(error: sqlite3.OperationalError) -> bool:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # Set by infra/snapshots.read_snapshot: the next transaction only reads, so it begins
+    # DEFERRED, a WAL snapshot that blocks no writer, instead of taking the write lock.
+    begin_deferred = False
+
     def _start_transaction_under_autocommit(self) -> None:
+        if self.begin_deferred:
+            with self.wrap_database_errors:
+                self.connection.execute("BEGIN DEFERRED")
+            return
         if self.transaction_mode != "IMMEDIATE":
             super()._start_transaction_under_autocommit()
             return
