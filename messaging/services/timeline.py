@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from messaging import events
 from messaging.errors import Conflict, Invalid, NotFound
-from messaging.infra.snapshots import read_snapshot
+from messaging.infra.consistent_reads import read_snapshot
 from messaging.models import (
     Assignment,
     ClassicBroker,
@@ -347,7 +347,7 @@ def timeline_capture(*, room: Room | int) -> TimelineFrame | None:
     CAPTURE_MAX_BYTES). A running recording of the room gets the frame too.
 
     Outside a transaction (the commit hook, the room's driver) the board is read from a
-    snapshot (infra/snapshots.read_snapshot) without the room's lock, which only storing the
+    snapshot (infra/consistent_reads.read_snapshot) without the room's lock, which only storing the
     frame takes: reading a full room's board takes tens of milliseconds, and every write of the
     room (a produce, a student's click) waited behind it, so each capture delayed the next few
     events by as much (docs/benchmarks.md). Inside one (a fork, a recording's start) it reads

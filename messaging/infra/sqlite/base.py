@@ -46,7 +46,7 @@ def _busy(error: sqlite3.OperationalError) -> bool:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    # Set by infra/snapshots.read_snapshot: the next transaction only reads, so it begins
+    # Set by infra/consistent_reads.read_snapshot: the next transaction only reads, so it begins
     # DEFERRED, a WAL snapshot that blocks no writer, instead of taking the write lock.
     begin_deferred = False
 
