@@ -105,6 +105,17 @@ class Page:
         return max(self.rebalances, default=0)
 
 
+async def pages_close(pages: list[Page], tasks: list[asyncio.Task]) -> None:
+    """Close every page's socket and end its listener."""
+    for page in pages:
+        connection = getattr(page, "connection", None)
+        if connection is not None:
+            await connection.close()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def everyone_past(pages: list[Page], floor: int) -> int:
     """Wait until every page has a group.changed after seq `floor`; then the newest seq."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -167,13 +178,7 @@ async def measure(base: str, code: str, sessions: list[str], rounds: int) -> dic
             await asyncio.to_thread(post, base, code, last, "leave")
             floor = await everyone_past(pages, final)
     finally:
-        for page in pages:
-            connection = getattr(page, "connection", None)
-            if connection is not None:
-                await connection.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await pages_close(pages, tasks)
     return {"spans": spans, "trips": trips}
 
 

@@ -23,7 +23,7 @@ import json
 import sys
 import time
 
-from bench.classroom import Page
+from bench.classroom import Page, pages_close
 
 CONNECT_CONCURRENCY = 20
 SETTLE_SECONDS = 0.3  # whether any other group.changed followed: the last one is final
@@ -75,13 +75,7 @@ async def main() -> None:
                 ]
                 _say("RESULT " + json.dumps(result, separators=(",", ":")))
     finally:
-        for page in pages:
-            connection = getattr(page, "connection", None)
-            if connection is not None:
-                await connection.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await pages_close(pages, tasks)
 
 
 if __name__ == "__main__":

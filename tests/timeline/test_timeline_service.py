@@ -149,19 +149,28 @@ def test_a_recording_keeps_its_frames_past_the_window_and_ends_when_full(room, m
     assert not full.running and full.frames.count() == 3
 
 
-def test_a_driven_rooms_capture_waits_for_the_drivers_tick_once_the_commit_settled(
-    room, monkeypatch, django_capture_on_commit_callbacks
-):
-    clock = {"now": 1000.0}
-    monkeypatch.setattr(timeline.time, "monotonic", lambda: clock["now"])
+@pytest.fixture
+def captures(monkeypatch):
+    """The timeline's per-process marks, fresh; the room driven here; a step's commit hook run."""
     monkeypatch.setattr(timeline, "_last_capture", {})
     monkeypatch.setattr(timeline, "_dirty", {})
     monkeypatch.setattr(timeline, "_driven", set())
+
+
+def driven_step(room: Room, on_commit) -> None:
+    timeline.timeline_driven(room.pk, True)
+    with on_commit(execute=True):
+        room_step(room=room, step_ms=100)  # commits: the hook only marks the room
+
+
+def test_a_driven_rooms_capture_waits_for_the_drivers_tick_once_the_commit_settled(
+    room, monkeypatch, captures, django_capture_on_commit_callbacks
+):
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(timeline.time, "monotonic", lambda: clock["now"])
     frames = TimelineFrame.objects.filter(room=room)
     before = frames.count()
-    timeline.timeline_driven(room.pk, True)
-    with django_capture_on_commit_callbacks(execute=True):
-        room_step(room=room, step_ms=100)  # commits: the hook only marks the room
+    driven_step(room, django_capture_on_commit_callbacks)
     assert frames.count() == before
     clock["now"] += timeline.SETTLE_S / 2
     timeline.timeline_flush(room.pk)  # the commit has not settled yet
@@ -172,16 +181,11 @@ def test_a_driven_rooms_capture_waits_for_the_drivers_tick_once_the_commit_settl
 
 
 def test_a_room_nobody_watches_any_more_is_captured_at_once(
-    room, monkeypatch, django_capture_on_commit_callbacks
+    room, captures, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(timeline, "_last_capture", {})
-    monkeypatch.setattr(timeline, "_dirty", {})
-    monkeypatch.setattr(timeline, "_driven", set())
     frames = TimelineFrame.objects.filter(room=room)
     before = frames.count()
-    timeline.timeline_driven(room.pk, True)
-    with django_capture_on_commit_callbacks(execute=True):
-        room_step(room=room, step_ms=100)
+    driven_step(room, django_capture_on_commit_callbacks)
     assert frames.count() == before
     timeline.timeline_driven(room.pk, False)
     timeline.timeline_unwatched(room.pk)
