@@ -139,6 +139,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # each sent by a task of its own, in order: they wait on this lock while the backlog
         # is being replayed, so a browser never gets a live event before older ones.
         self.send_lock = asyncio.Lock()
+        self.loop = asyncio.get_running_loop()
         self.direct_pending = 0
         self.direct_tasks: set[asyncio.Task] = set()
         try:
@@ -232,13 +233,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def _direct(self, text: str) -> None:
         """A room event from the channel layer, sent by a task of its own (a socket whose
-        browser reads slowly must not hold up the others)."""
+        browser reads slowly must not hold up the others), on the socket's own loop."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self._direct_start(text)
+        else:  # a layer driven from another loop or thread: the socket's loop sends it
+            self.loop.call_soon_threadsafe(self._direct_start, text)
+
+    def _direct_start(self, text: str) -> None:
         if self.closed or self.direct_pending >= getattr(
             self.channel_layer, "capacity", DIRECT_CAPACITY
         ):
             return
         self.direct_pending += 1
-        task = asyncio.get_running_loop().create_task(self._direct_send(text))
+        task = self.loop.create_task(self._direct_send(text))
         self.direct_tasks.add(task)
         task.add_done_callback(self.direct_tasks.discard)
 

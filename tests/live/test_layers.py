@@ -95,3 +95,27 @@ async def test_it_tells_every_socket_when_its_subscription_fails(redis_url):
             assert await layer.receive(again) == {"type": "room.event", "text": "{}"}
     finally:
         await layer.flush()
+
+
+async def test_a_socket_gets_an_event_sent_from_another_thread_on_its_own_loop():
+    from messaging.live.consumers import RoomConsumer
+
+    consumer = RoomConsumer()
+    consumer.loop = asyncio.get_running_loop()
+    consumer.closed = False
+    consumer.direct_pending = 0
+    consumer.direct_tasks = set()
+    consumer.send_lock = asyncio.Lock()
+    consumer.channel_layer = RoomChannelLayer()
+    sent: list[tuple[str, asyncio.AbstractEventLoop]] = []
+
+    async def send(text_data=None, **_):
+        sent.append((text_data, asyncio.get_running_loop()))
+
+    consumer.send = send
+    await asyncio.to_thread(consumer._direct, '{"seq":7}')  # a thread with no loop of its own
+    for _ in range(50):
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    assert sent == [('{"seq":7}', consumer.loop)]
