@@ -10,9 +10,9 @@ that stretch a websocket event's tail latency.
 So, once the application is imported: everything alive is moved out of the collector's sight
 (`gc.freeze`: it never becomes garbage), and young collections wait for 10,000 allocations.
 Cycles are still collected, in larger, rarer passes; reference counting frees everything else
-at once as before. Not more than 10,000: a young collection then took 25-80 ms (freeing tens
-of thousands of cyclic objects at once), a pause every socket of the process felt; at 10,000
-the longest measured during the fan-out bench was 27 ms.
+at once as before. Not 50,000, tried first: there one young collection took 25-80 ms (freeing
+tens of thousands of cyclic objects at once), a pause every socket of the process felt; at
+10,000 the longest measured during the fan-out bench was 27 ms.
 """
 
 from __future__ import annotations
