@@ -297,9 +297,9 @@ OVERFLOW = """() => {
 
 
 def sideways(page: Page, *, settle: float = 3.0) -> str:
-    """Empty when the page fits its width, else by how much and why. A record flying into its
-    cell can stick out for a frame (2 px, about one run in twenty on the phone): only an
-    overflow still there after `settle` seconds counts."""
+    """Empty when the page fits its width, else by how much and why. The phone's board once in
+    a while overflowed by 2 px for a moment while records arrived (likely one still animating
+    into its cell): only an overflow still there after `settle` seconds counts."""
     deadline = time.monotonic() + settle
     while True:
         over = page.evaluate(OVERFLOW)
