@@ -43,6 +43,7 @@ from messaging.services.group_rows import (
     commits_store,
     member_cursors,
     members_mirror,
+    reconciled_record,
 )
 from messaging.services.live_groups import ClientInfo
 
@@ -120,18 +121,13 @@ def state_store(
 
     moves = kip848.moves(before, after)
     if narration or moves:
-        event_record(
+        reconciled_record(
             room=room,
-            type=events.GROUP_RECONCILED,
-            payload={
-                "group": group.group_id,
-                "state": group.state,
-                "group_epoch": after.group_epoch,
-                "assignment_epoch": after.assignment_epoch,
-                "narration": narration,
-                "moves": moves,
-                "at_ms": room.sim_time_ms,
-            },
+            group=group,
+            narration=narration,
+            group_epoch=after.group_epoch,
+            assignment_epoch=after.assignment_epoch,
+            moves=moves,
         )
 
 
@@ -336,21 +332,13 @@ def consumer_member_leave(*, room: Room, group: ConsumerGroup, member: Member) -
 def consumer_topics_changed(*, room: Room, group: ConsumerGroup) -> None:
     """Kafka notices new topic metadata at the next heartbeat of a member (the group epoch goes
     up there): nothing moves now, the board says what will."""
-    event_record(
+    reconciled_record(
         room=room,
-        type=events.GROUP_RECONCILED,
-        payload={
-            "group": group.group_id,
-            "state": group.state,
-            "group_epoch": group.kip848_state().group_epoch,
-            "assignment_epoch": group.kip848_state().assignment_epoch,
-            "narration": (
-                f"{group.group_id}: the topics changed; the coordinator bumps the group epoch and "
-                "computes a new target at the next heartbeat"
-            ),
-            "moves": [],
-            "at_ms": room.sim_time_ms,
-        },
+        group=group,
+        narration=(
+            f"{group.group_id}: the topics changed; the coordinator bumps the group epoch and "
+            "computes a new target at the next heartbeat"
+        ),
     )
 
 
@@ -473,22 +461,16 @@ def _classic_group(
                 "session_timeout_ms",
             ]
         )
-        event_record(
+        reconciled_record(
             room=room,
-            type=events.GROUP_RECONCILED,
-            payload={
-                "group": group.group_id,
-                "state": group.state,
-                "group_epoch": 0,
-                "assignment_epoch": 0,
-                "narration": (
-                    f"{client.display_name or client.client_id} joins '{group.group_id}' with "
-                    "group.protocol=consumer: the empty classic group becomes a consumer group "
-                    "(KIP-848); its committed offsets stay"
-                ),
-                "moves": [],
-                "at_ms": room.sim_time_ms,
-            },
+            group=group,
+            narration=(
+                f"{client.display_name or client.client_id} joins '{group.group_id}' with "
+                "group.protocol=consumer: the empty classic group becomes a consumer group "
+                "(KIP-848); its committed offsets stay"
+            ),
+            group_epoch=0,
+            assignment_epoch=0,
         )
         return None
     message = f"Group {group.group_id} is not a consumer group"
@@ -504,20 +486,7 @@ def _classic_group(
 
 
 def _refusal_tell(room: Room, group: ConsumerGroup, text: str) -> None:
-    event_record(
-        room=room,
-        type=events.GROUP_RECONCILED,
-        payload={
-            "group": group.group_id,
-            "state": group.state,
-            "group_epoch": group.kip848_state().group_epoch,
-            "assignment_epoch": group.kip848_state().assignment_epoch,
-            "narration": text,
-            "moves": [],
-            "refused": True,
-            "at_ms": room.sim_time_ms,
-        },
-    )
+    reconciled_record(room=room, group=group, narration=text, refused=True)
 
 
 def consumer_offsets_check(

@@ -134,3 +134,32 @@ def members_mirror(*, group: ConsumerGroup, members: list[MemberRow]) -> dict[st
         if changed:
             row.save(update_fields=changed)
     return rows
+
+
+def reconciled_record(
+    *,
+    room: Room,
+    group: ConsumerGroup,
+    narration: str,
+    group_epoch: int | None = None,
+    assignment_epoch: int | None = None,
+    moves: list | None = None,
+    refused: bool = False,
+) -> None:
+    """A KIP-848 group's `group.reconciled` event, for whoever changed it (the coordinator,
+    a refused classic join, new topic metadata); the epochs default to the stored state's."""
+    if group_epoch is None or assignment_epoch is None:
+        state = group.kip848_state()
+        group_epoch, assignment_epoch = state.group_epoch, state.assignment_epoch
+    payload: dict[str, Any] = {
+        "group": group.group_id,
+        "state": group.state,
+        "group_epoch": group_epoch,
+        "assignment_epoch": assignment_epoch,
+        "narration": narration,
+        "moves": moves or [],
+    }
+    if refused:
+        payload["refused"] = True
+    payload["at_ms"] = room.sim_time_ms
+    event_record(room=room, type=events.GROUP_RECONCILED, payload=payload)

@@ -36,7 +36,13 @@ from messaging.models import (
     Topic,
 )
 from messaging.services.events import event_record, room_lock
-from messaging.services.group_rows import MemberRow, assignments_write, members_mirror, offset_store
+from messaging.services.group_rows import (
+    MemberRow,
+    assignments_write,
+    members_mirror,
+    offset_store,
+    reconciled_record,
+)
 
 # The broker's group configs; group.initial.rebalance.delay.ms can be set (Kafka's own test
 # clusters set it to 0, and so do LogLab's real-client tests).
@@ -265,25 +271,16 @@ def _classic_join_refused(room: Room, group: ConsumerGroup, client: ClientInfo) 
     classic member inside the consumer group; LogLab keeps the protocols apart and refuses
     with INCONSISTENT_GROUP_PROTOCOL, and the board says why."""
     who = client.display_name or client.client_id or "A Kafka client"
-    kip848_state = group.kip848_state()
-    event_record(
+    reconciled_record(
         room=room,
-        type=events.GROUP_RECONCILED,
-        payload={
-            "group": group.group_id,
-            "state": group.state,
-            "group_epoch": kip848_state.group_epoch,
-            "assignment_epoch": kip848_state.assignment_epoch,
-            "narration": (
-                f"{who} tried to join '{group.group_id}' with the classic protocol (JoinGroup), "
-                "but the group uses group.protocol=consumer (KIP-848): refused with "
-                "INCONSISTENT_GROUP_PROTOCOL. The client must set group.protocol=consumer "
-                "(librdkafka 2.12+, the Java client 3.7+); kafka-python and aiokafka cannot."
-            ),
-            "moves": [],
-            "refused": True,
-            "at_ms": room.sim_time_ms,
-        },
+        group=group,
+        narration=(
+            f"{who} tried to join '{group.group_id}' with the classic protocol (JoinGroup), "
+            "but the group uses group.protocol=consumer (KIP-848): refused with "
+            "INCONSISTENT_GROUP_PROTOCOL. The client must set group.protocol=consumer "
+            "(librdkafka 2.12+, the Java client 3.7+); kafka-python and aiokafka cannot."
+        ),
+        refused=True,
     )
     return joining.Outcome(
         group=joining.LiveGroup(group.group_id), error="INCONSISTENT_GROUP_PROTOCOL"
